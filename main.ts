@@ -1,0 +1,48 @@
+/**
+ * The `ha` command: parse the configuration, run one node until SIGINT or
+ * SIGTERM, then shut down cleanly. Exit codes: 0 after a clean stop, 2 for
+ * invalid configuration, 1 when the node cannot start.
+ */
+import { loadConfig } from "./src/config/mod.ts";
+import { HaError } from "./src/errors/mod.ts";
+import { createLogger } from "./src/log/mod.ts";
+import { Node } from "./src/node.ts";
+
+async function main(): Promise<number> {
+  let outcome;
+  try {
+    outcome = loadConfig(Deno.args);
+  } catch (e) {
+    console.error(`ha: ${(e as Error).message}`);
+    return 2;
+  }
+  if (outcome.kind !== "run") {
+    console.log(outcome.text);
+    return 0;
+  }
+  const config = outcome.config;
+  const logger = createLogger(config.logLevel);
+  let node: Node;
+  try {
+    node = await Node.start(config, logger);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (e instanceof HaError && e.code === "config") {
+      console.error(`ha: ${msg}`);
+      return 2;
+    }
+    logger.error("cannot start node", { error: msg });
+    console.error(`ha: ${msg}`);
+    return 1;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = () => resolve();
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+  });
+  await stopped;
+  await node.stop();
+  return 0;
+}
+
+Deno.exit(await main());

@@ -1,0 +1,279 @@
+/**
+ * One synchronous SQLite connection as used inside an engine worker: opening
+ * (file, URI, memory, load-into-memory), a prepared-statement cache, statement
+ * classification through the authorizer, and running statements.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { Action, AUTH_OK, setAuthorizer } from "./authorizer.ts";
+import { HaError } from "../errors/mod.ts";
+import type { AuthAction } from "./plugin.ts";
+import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
+import { bindArgs } from "./bind.ts";
+import { leadingCommand } from "./split.ts";
+import { fromSqliteError } from "./sqlite_error.ts";
+
+/** How the engine must route a statement. */
+export type StatementKind =
+  | "read"
+  | "write"
+  | "begin"
+  | "commit"
+  | "rollback"
+  | "savepoint";
+
+/** What opening a connection needs (structured-cloneable). */
+export interface OpenSpec {
+  /** File path, or the memdb name (`/ha-…/id`) for memory databases. */
+  path: string;
+  memory: boolean;
+  /** For memory databases: a file to load at start (writer only), if it exists. */
+  loadFrom?: string;
+  uriParams: string;
+  pragmas: [string, string][];
+  readOnly: boolean;
+  /** SQLite extensions to load (paths). */
+  extensions: string[];
+}
+
+/** A prepared statement with what the authorizer told about it. */
+export interface Prepared {
+  stmt: StatementSync;
+  actions: AuthAction[];
+  kind: StatementKind;
+  command: string;
+  returnsColumns: boolean;
+}
+
+const READ_ACTIONS = new Set<number>([
+  Action.SELECT,
+  Action.READ,
+  Action.FUNCTION,
+  Action.RECURSIVE,
+]);
+
+const CACHE_SIZE = 256;
+
+/** A connection plus its statement cache. */
+export class Connection {
+  readonly db: DatabaseSync;
+  private readonly cache = new Map<string, Prepared>();
+  private recording: AuthAction[] | null = null;
+
+  constructor(spec: OpenSpec) {
+    this.db = openDatabase(spec);
+    setAuthorizer(this.db, (code, arg1, arg2, db, trigger) => {
+      this.recording?.push({ code, arg1, arg2, db, trigger });
+      return AUTH_OK;
+    });
+  }
+
+  /** Prepares (or reuses) `sql`, classifying it. Throws HaError on SQL errors. */
+  prepare(sql: string): Prepared {
+    const hit = this.cache.get(sql);
+    if (hit) {
+      this.cache.delete(sql);
+      this.cache.set(sql, hit);
+      return hit;
+    }
+    const actions: AuthAction[] = [];
+    this.recording = actions;
+    let stmt: StatementSync;
+    try {
+      stmt = this.db.prepare(sql);
+    } catch (e) {
+      throw fromSqliteError(e);
+    } finally {
+      this.recording = null;
+    }
+    stmt.setReadBigInts(true);
+    (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+    stmt.setAllowBareNamedParameters(true);
+    const returnsColumns = stmt.columns().length > 0;
+    const prepared: Prepared = {
+      stmt,
+      actions,
+      kind: classify(actions),
+      command: commandOf(sql, actions),
+      returnsColumns,
+    };
+    this.cache.set(sql, prepared);
+    if (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+    return prepared;
+  }
+
+  /** Drops cached statements (after DDL the engine re-prepares anyway; this frees memory). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  /** Runs a prepared statement with `params`. */
+  run(p: Prepared, params: Params | undefined): StatementResult {
+    const args = bindArgs(p.stmt.sourceSQL, params);
+    try {
+      if (p.returnsColumns) {
+        const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
+        const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
+          ? Number(this.changes())
+          : 0;
+        return {
+          columns: columnsOf(p.stmt),
+          rows,
+          rowsAffected: changes,
+          lastInsertId: this.lastInsertRowid(),
+          command: p.command,
+        };
+      }
+      const r = p.stmt.run(...args as SqlValue[]);
+      const writes = p.command === "INSERT" || p.command === "UPDATE" ||
+        p.command === "DELETE";
+      return {
+        columns: [],
+        rows: [],
+        rowsAffected: writes ? Number(r.changes) : 0,
+        lastInsertId: BigInt(r.lastInsertRowid),
+        command: p.command,
+      };
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+  }
+
+  /** Column names and declared types of a prepared statement. */
+  describe(sql: string): ColumnInfo[] {
+    return columnsOf(this.prepare(sql).stmt);
+  }
+
+  /** Executes SQL with no result (engine-internal statements). */
+  exec(sql: string): void {
+    try {
+      this.db.exec(sql);
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+  }
+
+  /**
+   * Writes a consistent copy to the file `path` with VACUUM INTO. The target
+   * names the OS VFS explicitly: from a memdb connection a bare path would
+   * create another in-memory database.
+   */
+  backupTo(path: string): void {
+    const vfs = Deno.build.os === "windows" ? "win32" : "unix";
+    this.exec(`VACUUM INTO '${fileUri(path).replace(/'/g, "''")}?vfs=${vfs}'`);
+  }
+
+  /** True while a transaction is open on this connection. */
+  get inTransaction(): boolean {
+    return this.db.isTransaction;
+  }
+
+  private changes(): bigint {
+    return this.scalar("SELECT changes()") as bigint;
+  }
+
+  private lastInsertRowid(): bigint {
+    return this.scalar("SELECT last_insert_rowid()") as bigint;
+  }
+
+  /** First column of the first row of an internal query. */
+  scalar(sql: string): SqlValue {
+    const row = this.prepare(sql).stmt.get() as unknown as SqlValue[] | undefined;
+    return row?.[0] ?? null;
+  }
+
+  close(): void {
+    this.cache.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+function columnsOf(stmt: StatementSync): ColumnInfo[] {
+  return stmt.columns().map((c) => ({ name: c.name, declType: c.type ?? null }));
+}
+
+function classify(actions: AuthAction[]): StatementKind {
+  for (const a of actions) {
+    if (a.code === Action.TRANSACTION) {
+      if (a.arg1 === "BEGIN") return "begin";
+      if (a.arg1 === "COMMIT") return "commit";
+      return "rollback";
+    }
+    if (a.code === Action.SAVEPOINT) return "savepoint";
+  }
+  return actions.every((a) => READ_ACTIONS.has(a.code)) ? "read" : "write";
+}
+
+function commandOf(sql: string, actions: AuthAction[]): string {
+  const lead = leadingCommand(sql);
+  if (lead !== "WITH") return lead;
+  const top = actions.filter((a) => a.trigger === null);
+  if (top.some((a) => a.code === Action.INSERT)) return "INSERT";
+  if (top.some((a) => a.code === Action.DELETE)) return "DELETE";
+  if (top.some((a) => a.code === Action.UPDATE)) return "UPDATE";
+  return "SELECT";
+}
+
+function openDatabase(spec: OpenSpec): DatabaseSync {
+  const uri = spec.memory
+    ? `file:${spec.path}?vfs=memdb`
+    : `${fileUri(spec.path)}${spec.uriParams ? "?" + spec.uriParams : ""}`;
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(uri, {
+      readOnly: spec.readOnly,
+      allowExtension: spec.extensions.length > 0,
+      timeout: 5000,
+    });
+  } catch (e) {
+    throw new HaError("config", `cannot open database ${spec.path}: ${(e as Error).message}`);
+  }
+  try {
+    if (spec.loadFrom) loadInto(db, spec);
+    for (const ext of spec.extensions) db.loadExtension(ext);
+    for (const [name, value] of spec.pragmas) {
+      if (spec.readOnly && name === "journal_mode") continue;
+      db.exec(`PRAGMA ${name} = ${value}`);
+    }
+  } catch (e) {
+    db.close();
+    if (e instanceof HaError) throw e;
+    throw new HaError("config", `cannot open database ${spec.path}: ${(e as Error).message}`);
+  }
+  return db;
+}
+
+/** A `file:` URI for a path (SQLite URI syntax: `?` and `#` must be escaped). */
+function fileUri(path: string): string {
+  return `file:${encodeURI(path).replace(/\?/g, "%3f").replace(/#/g, "%23")}`;
+}
+
+/** Copies an existing database file into the freshly created memdb `db` points at. */
+function loadInto(_db: DatabaseSync, spec: OpenSpec): void {
+  let exists = false;
+  try {
+    exists = Deno.statSync(spec.loadFrom!).isFile;
+  } catch {
+    exists = false;
+  }
+  if (!exists) return;
+  const src = new DatabaseSync(spec.loadFrom!, { readOnly: true });
+  try {
+    // VACUUM INTO a memdb URI fills the shared in-memory database `db` keeps alive.
+    src.exec(`VACUUM INTO 'file:${spec.path.replace(/'/g, "''")}?vfs=memdb'`);
+  } finally {
+    src.close();
+  }
+}
+
+/** Throws a clear error for statements a stateless request may not run. */
+export function rejectTransactionControl(p: Prepared): void {
+  if (
+    p.kind === "begin" || p.kind === "commit" || p.kind === "rollback" || p.kind === "savepoint"
+  ) {
+    throw new HaError(
+      "bad_request",
+      `transaction control statements (${p.command}) are not allowed here: ` +
+        "send an array of statements to run them in one transaction",
+    );
+  }
+}

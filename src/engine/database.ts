@@ -1,0 +1,371 @@
+/**
+ * One database on the main thread: a writer worker (the one write connection,
+ * with writer plugins) and a small pool of reader workers. Reads never wait
+ * for a long write on file databases (WAL); writes are serialised by a mutex
+ * so a session transaction (BEGIN … COMMIT) holds the writer exclusively.
+ */
+import { HaError } from "../errors/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { StatementKind } from "./connection.ts";
+import type { DatabaseSource } from "./dsn.ts";
+import type { PluginSpec } from "./plugin.ts";
+import type { DescribeReply, ExecReply } from "./protocol.ts";
+import { countParameters } from "./split.ts";
+import { Mutex, type Semaphore } from "./sync.ts";
+import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
+import { WorkerClient } from "./worker_client.ts";
+import type { OpenSpec } from "./connection.ts";
+
+/** Called with the plugin payloads of every committed write transaction. */
+export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
+
+/** What a statement looks like before it runs (PostgreSQL Describe). */
+export interface Description {
+  columns: ColumnInfo[];
+  paramCount: number;
+  command: string;
+  kind: StatementKind;
+}
+
+/** Options to open a {@link Database}. */
+export interface DatabaseOptions {
+  source: DatabaseSource;
+  /** Bounds concurrent statements across the node (`--concurrent-queries`). */
+  limiter: Semaphore;
+  /** Maximum reader workers (spawned on demand). */
+  readers: number;
+  plugins: PluginSpec[];
+  extensions: string[];
+  logger: Logger;
+}
+
+const KIND_CACHE_SIZE = 1024;
+
+/** A database: route statements to readers or the writer, sessions, backup. */
+export class Database {
+  readonly id: string;
+  readonly source: DatabaseSource;
+  private readonly writer: WorkerClient;
+  private readonly readers: WorkerClient[] = [];
+  private readonly writeLock = new Mutex();
+  private readonly kinds = new Map<string, StatementKind>();
+  private readonly listeners: CommitListener[] = [];
+  private readonly spec: OpenSpec;
+  private closed = false;
+
+  private constructor(private readonly opts: DatabaseOptions, memName: string) {
+    this.id = opts.source.id;
+    this.source = opts.source;
+    const s = opts.source;
+    this.spec = {
+      path: s.memory ? memName : s.path,
+      memory: s.memory,
+      uriParams: s.uriParams,
+      pragmas: s.pragmas,
+      readOnly: false,
+      extensions: opts.extensions,
+    };
+    this.writer = new WorkerClient(`writer:${this.id}`);
+  }
+
+  /** Opens the writer (creating or loading the database). */
+  static async open(opts: DatabaseOptions): Promise<Database> {
+    const memName = `/ha-${crypto.randomUUID()}/${opts.source.id}`;
+    const db = new Database(opts, memName);
+    const loadFrom = opts.source.memory ? opts.source.path : undefined;
+    try {
+      await db.writer.request({
+        t: "open",
+        databaseId: db.id,
+        spec: { ...db.spec, loadFrom },
+        plugins: opts.plugins,
+      });
+    } catch (e) {
+      db.writer.terminate();
+      throw e;
+    }
+    return db;
+  }
+
+  /** Registers a listener awaited after every committed write that produced payloads. */
+  onCommit(listener: CommitListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Executes statements: one statement autocommits; several run in ONE
+   * transaction (all or nothing). Transaction-control statements are refused.
+   * Results: one per statement (for a multi-statement `sql`, its last one's).
+   */
+  async execute(stmts: Statement[], opts: ExecuteOptions = {}): Promise<StatementResult[]> {
+    if (stmts.length === 0) throw new HaError("bad_request", "no statements to execute");
+    const release = await this.opts.limiter.acquire();
+    try {
+      this.checkOpen();
+      const route = this.routeOf(stmts);
+      if (route === "read" || route === "unknown") {
+        const r = await this.onReader<ExecReply>({ t: "exec", stmts }, opts.signal);
+        this.remember(r.kinds);
+        if (!r.needsWriter) return r.results;
+      }
+      return await this.write(stmts);
+    } finally {
+      release();
+    }
+  }
+
+  /** Prepares `sql` without running it: result columns, parameter count, kind. */
+  async describe(sql: string): Promise<Description> {
+    this.checkOpen();
+    const r = await this.onReader<DescribeReply>({ t: "describe", sql });
+    this.kinds.set(sql, r.kind);
+    return { ...r, paramCount: countParameters(sql) };
+  }
+
+  /** A stateful session (BEGIN … COMMIT allowed). Close it to release the writer. */
+  session(): Session {
+    return new DatabaseSession(this);
+  }
+
+  /**
+   * Calls a writer plugin's `invoke` with the writer held exclusively
+   * (`plugin` is its index in the engine's plugin list).
+   */
+  async invoke<T>(plugin: number, method: string, args: unknown): Promise<T> {
+    this.checkOpen();
+    const release = await this.writeLock.lock();
+    try {
+      return await this.writer.request<T>({ t: "invoke", plugin, method, args });
+    } finally {
+      release();
+    }
+  }
+
+  /** Writes a consistent copy of the database to `path` (which must not exist). */
+  async backupTo(path: string): Promise<void> {
+    this.checkOpen();
+    await this.onReader<null>({ t: "backup", path });
+  }
+
+  /** Stops accepting work, waits for the writer, closes every connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const release = await this.writeLock.lock();
+    try {
+      await Promise.allSettled(this.readers.map((r) => r.request({ t: "close" })));
+      await this.writer.request({ t: "close" }).catch(() => {});
+    } finally {
+      for (const r of this.readers) r.terminate();
+      this.writer.terminate(new HaError("unavailable", `database ${this.id} is closed`));
+      release();
+    }
+  }
+
+  // -- internals used by sessions ------------------------------------------------------------
+
+  /** @internal */
+  async kindOf(sql: string): Promise<StatementKind> {
+    return this.kinds.get(sql) ?? (await this.describe(sql)).kind;
+  }
+
+  /** @internal Runs `f` with the writer held. */
+  async withWriter<T>(f: (w: WorkerClient) => Promise<T>): Promise<T> {
+    const release = await this.writeLock.lock();
+    try {
+      this.checkOpen();
+      return await f(this.writer);
+    } finally {
+      release();
+    }
+  }
+
+  /** @internal Takes the writer for a session transaction. */
+  lockWriter(): Promise<() => void> {
+    return this.writeLock.lock();
+  }
+
+  /** @internal */
+  get writerClient(): WorkerClient {
+    return this.writer;
+  }
+
+  /** @internal */
+  get limiter(): Semaphore {
+    return this.opts.limiter;
+  }
+
+  /** @internal Awaits commit listeners for a committed transaction's payloads. */
+  async committed(payloads: unknown[]): Promise<void> {
+    if (payloads.length === 0) return;
+    for (const l of this.listeners) await l(payloads);
+  }
+
+  private async write(stmts: Statement[]): Promise<StatementResult[]> {
+    const r = await this.withWriter((w) => w.request<ExecReply>({ t: "exec", stmts }));
+    this.remember(r.kinds);
+    await this.committed(r.payloads);
+    return r.results;
+  }
+
+  private routeOf(stmts: Statement[]): "read" | "write" | "unknown" {
+    let unknown = false;
+    for (const s of stmts) {
+      const k = this.kinds.get(s?.sql);
+      if (k === undefined) unknown = true;
+      else if (k !== "read") return "write";
+    }
+    return unknown ? "unknown" : "read";
+  }
+
+  private remember(kinds: Record<string, StatementKind>): void {
+    for (const [sql, k] of Object.entries(kinds)) {
+      if (this.kinds.size >= KIND_CACHE_SIZE) this.kinds.delete(this.kinds.keys().next().value!);
+      this.kinds.set(sql, k);
+    }
+  }
+
+  private async onReader<T>(
+    body: Parameters<WorkerClient["request"]>[0],
+    signal?: AbortSignal,
+  ): Promise<T> {
+    if (signal?.aborted) throw cancelled();
+    const reader = await this.pickReader();
+    if (!signal) return reader.request<T>(body);
+    const onAbort = () => {
+      this.readers.splice(this.readers.indexOf(reader), 1);
+      reader.terminate(cancelled());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await reader.request<T>(body);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async pickReader(): Promise<WorkerClient> {
+    const alive = this.readers.filter((r) => r.alive);
+    this.readers.length = 0;
+    this.readers.push(...alive);
+    const idle = alive.find((r) => r.inflight === 0);
+    if (idle) return idle;
+    if (alive.length < Math.max(1, this.opts.readers)) {
+      const r = new WorkerClient(`reader:${this.id}`);
+      this.readers.push(r);
+      try {
+        await r.request({
+          t: "open",
+          databaseId: this.id,
+          spec: { ...this.spec, readOnly: true },
+          plugins: [],
+        });
+      } catch (e) {
+        this.readers.splice(this.readers.indexOf(r), 1);
+        r.terminate();
+        throw e;
+      }
+      return r;
+    }
+    return alive.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new HaError("unavailable", `database ${this.id} is closed`);
+  }
+}
+
+function cancelled(): HaError {
+  return new HaError("cancelled", "canceling statement due to user request");
+}
+
+function syntheticResult(command: string): StatementResult {
+  return { columns: [], rows: [], rowsAffected: 0, lastInsertId: 0n, command };
+}
+
+/** A session: autocommit statements go through the database; BEGIN takes the writer. */
+class DatabaseSession implements Session {
+  private release: (() => void) | null = null;
+  private closing = false;
+
+  constructor(private readonly db: Database) {}
+
+  get inTransaction(): boolean {
+    return this.release !== null;
+  }
+
+  async execute(stmt: Statement, opts: ExecuteOptions = {}): Promise<StatementResult> {
+    if (this.closing) throw new HaError("unavailable", "session is closed");
+    const kind = await this.db.kindOf(stmt.sql);
+    if (!this.release) {
+      switch (kind) {
+        case "begin":
+          return await this.begin(stmt.sql);
+        case "commit":
+        case "rollback":
+          // PostgreSQL answers with a warning only; so do we.
+          return syntheticResult(kind === "commit" ? "COMMIT" : "ROLLBACK");
+        case "savepoint":
+          throw new HaError("bad_request", "SAVEPOINT can only be used in transaction blocks");
+        default:
+          return (await this.db.execute([stmt], opts))[0];
+      }
+    }
+    const w = this.db.writerClient;
+    if (kind === "commit") {
+      let payloads: unknown[];
+      try {
+        payloads = await w.request<unknown[]>({ t: "txCommit" });
+      } finally {
+        this.finish();
+      }
+      await this.db.committed(payloads);
+      return syntheticResult("COMMIT");
+    }
+    if (kind === "rollback") {
+      try {
+        await w.request({ t: "txRollback" });
+      } finally {
+        this.finish();
+      }
+      return syntheticResult("ROLLBACK");
+    }
+    if (kind === "begin") {
+      throw new HaError("bad_request", "there is already a transaction in progress");
+    }
+    const releasePermit = await this.db.limiter.acquire();
+    try {
+      return await w.request<StatementResult>({ t: "txExec", stmt });
+    } finally {
+      releasePermit();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (!this.release) return;
+    try {
+      await this.db.writerClient.request({ t: "txRollback" });
+    } catch { /* the database may be closing */ }
+    this.finish();
+  }
+
+  private async begin(sql: string): Promise<StatementResult> {
+    const release = await this.db.lockWriter();
+    try {
+      const r = await this.db.writerClient.request<StatementResult>({ t: "txBegin", sql });
+      this.release = release;
+      return r;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  private finish(): void {
+    const r = this.release;
+    this.release = null;
+    r?.();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The SQLite engine: opening databases, executing statements and batches,
+ * sessions, value mapping and backups. Knows nothing of HTTP or NATS.
+ *
+ * @example
+ * ```ts
+ * const engine = await openEngine({ dsns: [], memory: true, concurrentQueries: 50, logger });
+ * const [r] = await engine.defaultDb.execute([{ sql: "SELECT 1 AS one" }]);
+ * ```
+ */
+export * from "./types.ts";
+export { Engine, type EngineOptions, openEngine } from "./engine.ts";
+export { type CommitListener, Database, type Description } from "./database.ts";
+export { type DatabaseSource, parseDsn, resolveSources } from "./dsn.ts";
+export { countParameters, leadingCommand, splitStatements } from "./split.ts";
+export type {
+  AuthAction,
+  PluginContext,
+  PluginFactory,
+  PluginSpec,
+  StatementInfo,
+  WriterPlugin,
+} from "./plugin.ts";
+export { Action } from "./authorizer.ts";

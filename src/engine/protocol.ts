@@ -1,0 +1,49 @@
+/** Messages between the main thread and engine workers (structured-cloned). */
+import type { PluginSpec } from "./plugin.ts";
+import type { OpenSpec, StatementKind } from "./connection.ts";
+import type { ErrorCode, ErrorDetails } from "../errors/mod.ts";
+import type { ColumnInfo, Statement, StatementResult } from "./types.ts";
+
+/** A request to a worker; `id` correlates the reply. */
+export type Request =
+  | { t: "open"; id: number; databaseId: string; spec: OpenSpec; plugins: PluginSpec[] }
+  | { t: "exec"; id: number; stmts: Statement[] }
+  | { t: "txBegin"; id: number; sql: string }
+  | { t: "txExec"; id: number; stmt: Statement }
+  | { t: "txCommit"; id: number }
+  | { t: "txRollback"; id: number }
+  | { t: "describe"; id: number; sql: string }
+  | { t: "backup"; id: number; path: string }
+  | { t: "invoke"; id: number; plugin: number; method: string; args: unknown }
+  | { t: "close"; id: number };
+
+/** What `exec` answers. */
+export interface ExecReply {
+  /** One result per input statement (multi-statement strings: the last one's). */
+  results: StatementResult[];
+  /** Reader only: set when a statement must run on the writer instead. */
+  needsWriter?: boolean;
+  /** Kinds of the statements seen, for the main thread's routing cache. */
+  kinds: Record<string, StatementKind>;
+  /** Plugin payloads of the committed transaction, for commit listeners. */
+  payloads: unknown[];
+}
+
+/** What `describe` answers. */
+export interface DescribeReply {
+  columns: ColumnInfo[];
+  kind: StatementKind;
+  command: string;
+}
+
+/** A serialisable error. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details: ErrorDetails;
+}
+
+/** A worker's reply. */
+export type Reply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: WireError };

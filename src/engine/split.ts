@@ -1,0 +1,181 @@
+/**
+ * A small SQLite lexer: splits multi-statement strings, counts parameters and
+ * finds a statement's leading keywords, honouring quotes, comments and
+ * `CREATE TRIGGER … BEGIN … END` bodies.
+ *
+ * @example
+ * ```ts
+ * splitStatements("INSERT INTO t VALUES (1); SELECT ';' -- x"); // ["INSERT INTO t VALUES (1)", "SELECT ';' -- x"]
+ * ```
+ */
+
+interface Token {
+  kind: "word" | "semi" | "param" | "other";
+  text: string;
+  start: number;
+  end: number;
+}
+
+/** Yields the significant tokens of `sql` (comments and strings are skipped or opaque). */
+function* tokens(sql: string): Generator<Token> {
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i];
+    const start = i;
+    if (c === "-" && sql[i + 1] === "-") {
+      while (i < n && sql[i] !== "\n") i++;
+      continue;
+    }
+    if (c === "/" && sql[i + 1] === "*") {
+      const close = sql.indexOf("*/", i + 2);
+      i = close < 0 ? n : close + 2;
+      continue;
+    }
+    if (c === "'" || c === '"' || c === "`" || c === "[") {
+      const q = c === "[" ? "]" : c;
+      i++;
+      while (i < n) {
+        if (sql[i] === q) {
+          if (q !== "]" && sql[i + 1] === q) {
+            i += 2;
+            continue;
+          }
+          break;
+        }
+        i++;
+      }
+      i++;
+      yield { kind: "other", text: sql.slice(start, i), start, end: i };
+      continue;
+    }
+    if (c === ";") {
+      i++;
+      yield { kind: "semi", text: ";", start, end: i };
+      continue;
+    }
+    if (c === "?" || c === ":" || c === "@" || c === "$") {
+      i++;
+      while (i < n && /[\p{L}\p{N}_$]/u.test(sql[i])) i++;
+      // `::` casts and lone `:` are not parameters.
+      if (i - start > 1 || c === "?") {
+        yield { kind: "param", text: sql.slice(start, i), start, end: i };
+      } else yield { kind: "other", text: c, start, end: i };
+      continue;
+    }
+    if (/[\p{L}_]/u.test(c)) {
+      while (i < n && /[\p{L}\p{N}_$]/u.test(sql[i])) i++;
+      yield { kind: "word", text: sql.slice(start, i), start, end: i };
+      continue;
+    }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    i++;
+    yield { kind: "other", text: c, start, end: i };
+  }
+}
+
+/**
+ * Splits `sql` into its statements (without the separating `;`), dropping
+ * empty ones. Semicolons inside strings, identifiers, comments and trigger
+ * bodies do not split.
+ */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let stmtStart = 0;
+  let words: string[] = [];
+  let depth = 0; // BEGIN/CASE … END nesting inside CREATE TRIGGER
+  let significant = false;
+  const push = (end: number) => {
+    if (significant) out.push(sql.slice(stmtStart, end).trim());
+    words = [];
+    depth = 0;
+    significant = false;
+  };
+  for (const t of tokens(sql)) {
+    if (t.kind === "semi") {
+      if (depth > 0) continue;
+      push(t.start);
+      stmtStart = t.end;
+      continue;
+    }
+    significant = true;
+    if (t.kind !== "word") continue;
+    const w = t.text.toUpperCase();
+    if (words.length < 4) words.push(w);
+    if (isTrigger(words)) {
+      if (w === "BEGIN" || w === "CASE") depth++;
+      else if (w === "END" && depth > 0) depth--;
+    }
+  }
+  push(sql.length);
+  return out;
+}
+
+function isTrigger(words: string[]): boolean {
+  if (words[0] !== "CREATE") return false;
+  return words[1] === "TRIGGER" ||
+    ((words[1] === "TEMP" || words[1] === "TEMPORARY") && words[2] === "TRIGGER");
+}
+
+/**
+ * Number of parameter slots a statement needs: the highest `?NNN`/`$N` index,
+ * counting each bare `?` as the next index and each distinct named parameter once.
+ */
+export function countParameters(sql: string): number {
+  let max = 0;
+  const named = new Set<string>();
+  for (const t of tokens(sql)) {
+    if (t.kind !== "param") continue;
+    const m = /^[?$](\d+)$/.exec(t.text);
+    if (m) max = Math.max(max, Number(m[1]));
+    else if (t.text === "?") max++;
+    else if (!named.has(t.text)) {
+      named.add(t.text);
+      max++;
+    }
+  }
+  return max;
+}
+
+/** True when `sql` uses `$1`-style placeholders (which SQLite treats as names). */
+export function usesDollarNumbers(sql: string): boolean {
+  for (const t of tokens(sql)) if (t.kind === "param" && /^\$\d+$/.test(t.text)) return true;
+  return false;
+}
+
+const OBJECT_WORDS = new Set(["TABLE", "INDEX", "VIEW", "TRIGGER"]);
+
+/**
+ * The statement's command keyword(s), upper case: `SELECT`, `INSERT`, `CREATE TABLE`,
+ * `DROP INDEX`, `ALTER TABLE`, `BEGIN`, … (`REPLACE` → `INSERT`, `VALUES` → `SELECT`,
+ * `END` → `COMMIT`). `WITH` is returned as is; the engine refines it.
+ */
+export function leadingCommand(sql: string): string {
+  const words: string[] = [];
+  for (const t of tokens(sql)) {
+    if (t.kind !== "word") break;
+    words.push(t.text.toUpperCase());
+    if (words.length === 4) break;
+  }
+  const first = words[0] ?? "";
+  switch (first) {
+    case "REPLACE":
+      return "INSERT";
+    case "VALUES":
+      return "SELECT";
+    case "END":
+      return "COMMIT";
+    case "CREATE":
+    case "DROP": {
+      const obj = words.slice(1).find((w) => OBJECT_WORDS.has(w));
+      return obj ? `${first} ${obj}` : first;
+    }
+    case "ALTER":
+      return "ALTER TABLE";
+    default:
+      return first;
+  }
+}

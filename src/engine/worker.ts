@@ -1,0 +1,247 @@
+/**
+ * Engine worker entry: owns one SQLite connection (the writer, or a reader)
+ * and executes requests from the main thread one at a time, so long
+ * statements never block the main thread's I/O.
+ */
+/// <reference lib="deno.worker" />
+import { HaError, toHaError } from "../errors/mod.ts";
+import {
+  Connection,
+  type Prepared,
+  rejectTransactionControl,
+  type StatementKind,
+} from "./connection.ts";
+import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
+import type { DescribeReply, ExecReply, Reply, Request } from "./protocol.ts";
+import { splitStatements } from "./split.ts";
+import type { Statement, StatementResult } from "./types.ts";
+
+/** Statements SQLite refuses inside a transaction; run alone, they run outside one. */
+const OUTSIDE_TX = new Set(["PRAGMA", "VACUUM", "ATTACH", "DETACH"]);
+
+let conn: Connection | null = null;
+let role: "writer" | "reader" = "reader";
+const plugins: WriterPlugin[] = [];
+/** A session transaction (BEGIN … COMMIT) is open on the writer. */
+let sessionTx = false;
+
+self.onmessage = async (e: MessageEvent<Request>) => {
+  const req = e.data;
+  let reply: Reply;
+  try {
+    reply = { id: req.id, ok: true, value: await handle(req) };
+  } catch (err) {
+    const h = toHaError(err);
+    reply = {
+      id: req.id,
+      ok: false,
+      error: { code: h.code, message: h.message, details: h.details },
+    };
+  }
+  self.postMessage(reply);
+};
+
+async function handle(req: Request): Promise<unknown> {
+  if (req.t === "open") {
+    role = req.spec.readOnly ? "reader" : "writer";
+    conn = new Connection(req.spec);
+    for (const p of req.plugins) {
+      const mod = await import(p.url) as { default: PluginFactory };
+      plugins.push(
+        await mod.default({ databaseId: req.databaseId, db: conn.db, options: p.options }),
+      );
+    }
+    return null;
+  }
+  const c = conn;
+  if (!c) throw new HaError("internal", "worker used before open");
+  switch (req.t) {
+    case "exec":
+      return role === "reader" ? readBatch(c, req.stmts) : writeBatch(c, req.stmts);
+    case "describe": {
+      const p = c.prepare(req.sql);
+      return { columns: c.describe(req.sql), kind: p.kind, command: p.command } as DescribeReply;
+    }
+    case "txBegin":
+      return txBegin(c, req.sql);
+    case "txExec":
+      return txExec(c, req.stmt);
+    case "txCommit":
+      return commit(c);
+    case "txRollback":
+      rollback(c);
+      return null;
+    case "backup":
+      c.backupTo(req.path);
+      return null;
+    case "invoke": {
+      const p = plugins[req.plugin];
+      if (!p?.invoke) throw new HaError("internal", `plugin ${req.plugin} has no invoke`);
+      return await p.invoke(req.method, req.args);
+    }
+    case "close":
+      if (c.inTransaction) rollback(c);
+      for (const p of plugins) p.close?.();
+      c.close();
+      conn = null;
+      return null;
+  }
+}
+
+/** Splits every statement's text; params are only allowed with single statements. */
+function expand(stmts: Statement[]): { parts: string[]; params: Statement["params"] }[] {
+  return stmts.map((s, i) => {
+    if (typeof s?.sql !== "string") {
+      throw new HaError("bad_request", `statement ${i + 1}: "sql" must be a string`);
+    }
+    const parts = splitStatements(s.sql);
+    if (parts.length === 0) throw new HaError("bad_request", `statement ${i + 1}: empty SQL`);
+    if (parts.length > 1 && s.params !== undefined && s.params !== null) {
+      throw new HaError(
+        "bad_request",
+        `statement ${i + 1}: parameters cannot be used with several statements in one "sql"`,
+      );
+    }
+    return { parts, params: s.params };
+  });
+}
+
+function withIndex<T>(i: number, n: number, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const h = toHaError(e);
+    if (n > 1) h.details.statement = i + 1;
+    throw n > 1 ? new HaError(h.code, `statement ${i + 1}: ${h.message}`, h.details) : h;
+  }
+}
+
+function readBatch(c: Connection, stmts: Statement[]): ExecReply {
+  const items = expand(stmts);
+  const kinds: Record<string, StatementKind> = {};
+  const prepared: Prepared[][] = items.map((it, i) =>
+    it.parts.map((sql) => withIndex(i, items.length, () => c.prepare(sql)))
+  );
+  for (const [i, ps] of prepared.entries()) kinds[stmts[i].sql] = aggregate(ps);
+  if (prepared.flat().some((p) => p.kind !== "read")) {
+    return { results: [], needsWriter: true, kinds, payloads: [] };
+  }
+  const multi = prepared.flat().length > 1;
+  if (multi) c.exec("BEGIN");
+  try {
+    const results = prepared.map((ps, i) =>
+      withIndex(i, items.length, () => last(ps.map((p) => c.run(p, items[i].params))))
+    );
+    return { results, kinds, payloads: [] };
+  } finally {
+    if (multi && c.inTransaction) c.exec("COMMIT");
+  }
+}
+
+function writeBatch(c: Connection, stmts: Statement[]): ExecReply {
+  if (sessionTx) throw new HaError("internal", "writer busy with a session transaction");
+  const items = expand(stmts);
+  const kinds: Record<string, StatementKind> = {};
+  const all = items.flatMap((it) => it.parts);
+  if (all.length === 1) {
+    const p = c.prepare(all[0]);
+    kinds[stmts[0].sql] = p.kind;
+    rejectTransactionControl(p);
+    if (OUTSIDE_TX.has(p.command)) {
+      return { results: [c.run(p, items[0].params)], kinds, payloads: [] };
+    }
+  }
+  c.exec("BEGIN IMMEDIATE");
+  try {
+    const results = items.map((it, i) =>
+      withIndex(i, items.length, () => {
+        const ps = it.parts.map((sql) => c.prepare(sql));
+        kinds[stmts[i].sql] = aggregate(ps);
+        return last(ps.map((p) => {
+          rejectTransactionControl(p);
+          return runHooked(c, p, it.params);
+        }));
+      })
+    );
+    const payloads = commit(c);
+    return { results, kinds, payloads };
+  } catch (e) {
+    rollback(c);
+    throw e;
+  }
+}
+
+function runHooked(c: Connection, p: Prepared, params: Statement["params"]): StatementResult {
+  if (p.kind === "read") return c.run(p, params);
+  const info: StatementInfo = { sql: p.stmt.sourceSQL, actions: p.actions };
+  for (const pl of plugins) pl.beforeStatement?.(info);
+  const r = c.run(p, params);
+  for (const pl of plugins) pl.afterStatement?.(info);
+  return r;
+}
+
+/** Runs the plugins' beforeCommit hooks, then COMMIT; returns their payloads. */
+function commit(c: Connection): unknown[] {
+  const payloads: unknown[] = [];
+  try {
+    for (const pl of plugins) {
+      const v = pl.beforeCommit?.();
+      if (v !== undefined) payloads.push(v);
+    }
+    c.exec("COMMIT");
+  } catch (e) {
+    rollback(c);
+    throw e;
+  }
+  sessionTx = false;
+  return payloads;
+}
+
+function rollback(c: Connection): void {
+  if (c.inTransaction) {
+    try {
+      c.exec("ROLLBACK");
+    } catch { /* the transaction may already be gone (SQLite auto-rollback) */ }
+  }
+  sessionTx = false;
+  for (const pl of plugins) pl.afterRollback?.();
+}
+
+function txBegin(c: Connection, sql: string): StatementResult {
+  if (sessionTx || c.inTransaction) {
+    throw new HaError("bad_request", "there is already a transaction in progress");
+  }
+  const p = c.prepare(sql);
+  if (p.kind !== "begin") throw new HaError("internal", `not a BEGIN statement: ${sql}`);
+  const r = c.run(p, undefined);
+  sessionTx = true;
+  return r;
+}
+
+/** One statement inside a session transaction. Errors leave the transaction open. */
+function txExec(c: Connection, stmt: Statement): StatementResult {
+  if (!sessionTx) throw new HaError("internal", "no session transaction");
+  const p = c.prepare(stmt.sql);
+  if (p.kind === "begin") {
+    throw new HaError("bad_request", "there is already a transaction in progress");
+  }
+  if (p.kind === "commit" || p.kind === "rollback") {
+    throw new HaError("internal", "COMMIT/ROLLBACK must go through txCommit/txRollback");
+  }
+  try {
+    return runHooked(c, p, stmt.params);
+  } catch (e) {
+    // SQLite rolls back the whole transaction on some errors (e.g. SQLITE_FULL).
+    if (!c.inTransaction) rollback(c);
+    throw e;
+  }
+}
+
+/** A multi-statement string is a read only when all its parts are. */
+function aggregate(ps: Prepared[]): StatementKind {
+  return ps.length === 1 ? ps[0].kind : ps.every((p) => p.kind === "read") ? "read" : "write";
+}
+
+function last<T>(xs: T[]): T {
+  return xs[xs.length - 1];
+}

@@ -1,0 +1,156 @@
+/**
+ * The HTTP API routes (ha-reference §2) on Hono: queries, database list,
+ * backup download, health. Thin: SQL work is the engine's.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { HaError, toHaError } from "../errors/mod.ts";
+import type { Database, Engine } from "../engine/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { readBody } from "./body.ts";
+import { statusOf } from "./errors.ts";
+import { decodeQueryRequest, encodeResult, parseJson, stringifyJson } from "./json.ts";
+
+/** Extra routes other parts of a node mount (replications, snapshots). */
+export type RouteExtension = (
+  app: Hono,
+  ctx: { engine: Engine; dbOf: (c: Context) => Database },
+) => void;
+
+/** What the routes need. */
+export interface RoutesOptions {
+  engine: Engine;
+  logger: Logger;
+  /** `--token`: required on every route but the health probes. */
+  token: string | null;
+  /** `--max-body-size` in bytes. */
+  maxBodyBytes: number;
+  /** Readiness: resolves to problems (empty = ready). */
+  readiness: () => Promise<string[]> | string[];
+  extensions?: RouteExtension[];
+}
+
+/** Sends `{"error": ...}` with the status of the error's code. */
+export function errorResponse(c: Context, e: unknown): Response {
+  const h = toHaError(e);
+  return c.body(stringifyJson({ error: h.message }), statusOf(h.code) as 400, {
+    "content-type": "application/json",
+  });
+}
+
+/** JSON response with exact values. */
+export function jsonResponse(c: Context, value: unknown, status = 200): Response {
+  return c.body(stringifyJson(value), status as 200, { "content-type": "application/json" });
+}
+
+/** Builds the Hono app. */
+export function buildApp(opts: RoutesOptions): Hono {
+  const { engine, logger } = opts;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const h = toHaError(err);
+    if (h.code === "internal") {
+      logger.error("request failed", { path: c.req.path, error: h.message });
+    }
+    return errorResponse(c, h);
+  });
+  app.notFound((c) =>
+    errorResponse(c, new HaError("not_found", `no route for ${c.req.method} ${c.req.path}`))
+  );
+
+  app.get("/healthz", (c) => jsonResponse(c, { status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const problems = await opts.readiness();
+    return jsonResponse(
+      c,
+      problems.length ? { status: "not ready", problems } : { status: "ready" },
+      problems.length ? 503 : 200,
+    );
+  });
+
+  if (opts.token) {
+    const token = opts.token;
+    app.use("*", async (c, next) => {
+      const h = c.req.header("authorization") ?? "";
+      const given = h.startsWith("Bearer ") ? h.slice(7).trim() : h.trim();
+      if (!timingSafeEqual(given, token)) {
+        return errorResponse(
+          c,
+          new HaError(
+            "unauthorized",
+            h ? "invalid token" : "missing token: send Authorization: Bearer <token>",
+          ),
+        );
+      }
+      await next();
+    });
+  }
+
+  const dbOf = (c: Context): Database => {
+    const id = c.req.param("id");
+    return id === undefined ? engine.defaultDb : engine.get(decodeURIComponent(id));
+  };
+
+  const query = async (c: Context) => {
+    const db = dbOf(c);
+    const text = await readBody(c.req.raw, opts.maxBodyBytes);
+    let body: unknown;
+    try {
+      body = parseJson(text);
+    } catch (e) {
+      throw new HaError("bad_request", `invalid JSON: ${(e as Error).message}`);
+    }
+    const req = decodeQueryRequest(body);
+    const results = await db.execute(req.statements, { signal: c.req.raw.signal });
+    const encoded = results.map(encodeResult);
+    return jsonResponse(c, req.array ? { results: encoded } : encoded[0]);
+  };
+  app.post("/", query);
+  app.post("/query", query);
+  app.post("/databases/:id", query);
+  app.post("/databases/:id/query", query);
+
+  app.get("/databases", (c) => jsonResponse(c, { databases: engine.ids() }));
+
+  const download = async (c: Context) => {
+    const db = dbOf(c);
+    const dir = await Deno.makeTempDir({ prefix: "ha-download-" });
+    const path = `${dir}/${db.id}`;
+    const cleanup = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+    try {
+      await db.backupTo(path);
+      const file = await Deno.open(path, { read: true });
+      const size = (await file.stat()).size;
+      // The file is unlinked once opened; the open handle keeps the data readable.
+      await cleanup();
+      return c.body(file.readable, 200, {
+        "content-type": "application/vnd.sqlite3",
+        "content-length": String(size),
+        "content-disposition": `attachment; filename="${downloadName(db.id)}"`,
+      });
+    } catch (e) {
+      await cleanup();
+      throw e;
+    }
+  };
+  app.get("/download", download);
+  app.get("/databases/:id/download", download);
+
+  for (const ext of opts.extensions ?? []) ext(app, { engine, dbOf });
+  return app;
+}
+
+/** `<id>-<UTC timestamp>.db`, e.g. `ha.db-20261126T065411Z.db`. */
+export function downloadName(id: string, now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${id}-${ts}.db`.replace(/["\\\r\n]/g, "_");
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
