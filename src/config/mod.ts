@@ -1,0 +1,54 @@
+/**
+ * Configuration: the one schema of every flag ({@link FLAGS}), parsing of command line,
+ * `HA_*` environment and config file into a typed {@link Config}, and the help text.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./mod.ts";
+ * const outcome = loadConfig(Deno.args);
+ * if (outcome.kind === "run") console.info(outcome.config.port);
+ * else console.info(outcome.text);
+ * ```
+ * @module
+ */
+
+export type {
+  Config,
+  ConfigField,
+  ConfigIO,
+  ConfigSource,
+  ParseOutcome,
+  ReplicationPolicy,
+  RowIdentify,
+} from "./types.ts";
+export { loadConfig, parseConfig } from "./parse.ts";
+export { helpText, versionText } from "./help.ts";
+export { VERSION } from "./version.ts";
+export {
+  type DefaultContext,
+  envName,
+  type FlagField,
+  FLAGS,
+  type FlagSpec,
+  type Settings,
+} from "./schema.ts";
+export {
+  formatReplicationPolicy,
+  parseReplicationPolicy,
+  parseRowIdentify,
+  parseTimestamp,
+  ROW_IDENTIFY_STRATEGIES,
+} from "./policy.ts";
+export {
+  type DurationLimits,
+  formatDuration,
+  formatSize,
+  MAX_TIMER_MS,
+  parseBoolean,
+  parseDuration,
+  parseInteger,
+  parseList,
+  parsePort,
+  parseSize,
+  ValueError,
+} from "./values.ts";
