@@ -119,9 +119,17 @@ function withIndex<T>(i: number, n: number, f: () => T): T {
 function readBatch(c: Connection, stmts: Statement[]): ExecReply {
   const items = expand(stmts);
   const kinds: Record<string, StatementKind> = {};
-  const prepared: Prepared[][] = items.map((it, i) =>
-    it.parts.map((sql) => withIndex(i, items.length, () => c.prepare(sql)))
-  );
+  let prepared: Prepared[][];
+  try {
+    prepared = items.map((it, i) =>
+      it.parts.map((sql) => withIndex(i, items.length, () => c.prepare(sql)))
+    );
+  } catch (e) {
+    // A later statement may depend on an earlier one (CREATE then INSERT): let the
+    // writer run them in order. A lone statement's error is the real answer.
+    if (items.length === 1 && items[0].parts.length === 1) throw e;
+    return { results: [], needsWriter: true, kinds, payloads: [] };
+  }
   for (const [i, ps] of prepared.entries()) kinds[stmts[i].sql] = aggregate(ps);
   if (prepared.flat().some((p) => p.kind !== "read")) {
     return { results: [], needsWriter: true, kinds, payloads: [] };
@@ -155,12 +163,17 @@ function writeBatch(c: Connection, stmts: Statement[]): ExecReply {
   try {
     const results = items.map((it, i) =>
       withIndex(i, items.length, () => {
-        const ps = it.parts.map((sql) => c.prepare(sql));
-        kinds[stmts[i].sql] = aggregate(ps);
-        return last(ps.map((p) => {
+        // Prepare each part just before it runs: it may use what the previous one created.
+        const ps: Prepared[] = [];
+        let result!: StatementResult;
+        for (const sql of it.parts) {
+          const p = c.prepare(sql);
+          ps.push(p);
           rejectTransactionControl(p);
-          return runHooked(c, p, it.params);
-        }));
+          result = runHooked(c, p, it.params);
+        }
+        kinds[stmts[i].sql] = aggregate(ps);
+        return result;
       })
     );
     const payloads = commit(c);

@@ -1,0 +1,63 @@
+/** The `ha` command line as a user meets it: help, version, invalid values, ports in use. */
+import assert from "node:assert/strict";
+import { freePort, runHa } from "./helpers/ha.ts";
+
+Deno.test("--help lists every flag with its env var; --version prints the version", async () => {
+  const help = await runHa(["--help"]);
+  assert.equal(help.code, 0);
+  for (
+    const f of ["--name", "HA_NAME", "--nats-port", "HA_REPLICATION_POLICY", "--token", "--config"]
+  ) {
+    assert.ok(help.stdout.includes(f), f);
+  }
+  const v = await runHa(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^ha \d+\.\d+\.\d+/);
+});
+
+Deno.test("invalid values: one clear line, exit code 2, nothing started", async () => {
+  for (
+    const [args, re] of [
+      [["--port", "abc"], /--port/],
+      [["--row-identify", "nope"], /pk, rowid, full/],
+      [["--replication-timeout", "soon"], /--replication-timeout/],
+      [["--no-such-flag"], /unknown flag/],
+    ] as [string[], RegExp][]
+  ) {
+    const r = await runHa(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, re);
+  }
+});
+
+Deno.test("a port in use is a clear error with a non-zero exit", async () => {
+  const l = Deno.listen({ hostname: "0.0.0.0", port: freePort() });
+  try {
+    const port = (l.addr as Deno.NetAddr).port;
+    const r = await runHa([
+      "-n",
+      "busy",
+      "-m",
+      "--nats-port",
+      "0",
+      "--pg-port",
+      "0",
+      "--port",
+      String(port),
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /in use|AddrInUse/i);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("an unknown glob is a config error", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await runHa(["-n", "g", "--nats-port", "0", "--pg-port", "0", "*.nothing"], {
+    cwd: dir,
+  });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no database file matches/);
+});
