@@ -54,10 +54,15 @@ function* tokens(sql: string): Generator<Token> {
       yield { kind: "semi", text: ";", start, end: i };
       continue;
     }
+    if (c === ":" && sql[i + 1] === ":") {
+      i += 2; // a PostgreSQL-style cast, not a parameter
+      yield { kind: "other", text: "::", start, end: i };
+      continue;
+    }
     if (c === "?" || c === ":" || c === "@" || c === "$") {
       i++;
       while (i < n && /[\p{L}\p{N}_$]/u.test(sql[i])) i++;
-      // `::` casts and lone `:` are not parameters.
+      // A lone `:`, `@` or `$` is not a parameter.
       if (i - start > 1 || c === "?") {
         yield { kind: "param", text: sql.slice(start, i), start, end: i };
       } else yield { kind: "other", text: c, start, end: i };

@@ -1,0 +1,25 @@
+/**
+ * Runs the benchmarks named on the command line (all when none):
+ * `deno task bench [http] [replication] [pgbench]`. Never part of `deno task test`.
+ */
+const ALL: Record<string, string> = {
+  http: "./http.ts",
+  replication: "./replication.ts",
+  pgbench: "./pgbench.ts",
+};
+
+const names = Deno.args.length ? Deno.args : Object.keys(ALL);
+for (const name of names) {
+  const path = ALL[name];
+  if (!path) {
+    console.error(`unknown benchmark "${name}" (have: ${Object.keys(ALL).join(", ")})`);
+    Deno.exit(2);
+  }
+  try {
+    const mod = await import(path) as { main: () => Promise<void> };
+    console.log(`== ${name}`);
+    await mod.main();
+  } catch (e) {
+    console.error(`benchmark ${name} unavailable: ${(e as Error).message}`);
+  }
+}
