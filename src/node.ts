@@ -12,6 +12,22 @@ import type { Config } from "./config/mod.ts";
 import { type Engine, openEngine } from "./engine/mod.ts";
 import { HttpServer } from "./http/mod.ts";
 import type { Logger } from "./log/mod.ts";
+import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
+import { Replication, replicationPlugin, replicationRoutes } from "./replication/mod.ts";
+
+/** The NATS side of a node: the embedded server, the connection, replication. */
+interface NatsParts {
+  server: EmbeddedNatsServer | null;
+  client: NatsClient | null;
+  replication: Replication | null;
+}
+
+/** Stops what exists, in order: replication → connection → embedded server. */
+async function stopNats(parts: NatsParts): Promise<void> {
+  await parts.replication?.stop();
+  await parts.client?.drain().catch(() => parts.client?.close());
+  await parts.server?.stop();
+}
 
 /** A running node. */
 export class Node {
@@ -22,39 +38,94 @@ export class Node {
     readonly engine: Engine,
     readonly http: HttpServer,
     private readonly logger: Logger,
+    private readonly nats: NatsParts,
   ) {}
+
+  /** Replication of this node's databases, or null when standalone. */
+  get replication(): Replication | null {
+    return this.nats.replication;
+  }
 
   /** Opens the databases and starts every front end. Cleans up on failure. */
   static async start(config: Config, logger: Logger): Promise<Node> {
     const log = logger.child({ node: config.name });
-    if (config.natsPort === 0 && config.replicationUrl.length === 0) {
+    if (config.natsPort === 0 && !config.natsConfig && config.replicationUrl.length === 0) {
       log.warn(
         "replication disabled: --nats-port 0 and no --replication-url; changes stay on this node",
       );
     }
-    const engine = await openEngine({
-      dsns: [...config.dsns],
-      memory: config.memory,
-      concurrentQueries: config.concurrentQueries,
-      extensions: [...config.extensions],
-      logger: log,
-    });
-    const http = new HttpServer({
-      engine,
-      logger: log,
-      port: config.port,
-      token: config.token,
-      maxBodyBytes: config.maxBodyBytes,
-      readiness: () => [],
-    });
+    const nats: NatsParts = { server: null, client: null, replication: null };
+    const embedded = config.natsPort !== 0 || config.natsConfig !== null;
+    const replicate = embedded || config.replicationUrl.length > 0;
+    const incarnation = crypto.randomUUID();
+    let engine: Engine | null = null;
+    let http: HttpServer;
     try {
+      if (embedded) {
+        nats.server = new EmbeddedNatsServer({
+          bin: await findNatsServer({ flag: config.natsServerBin }),
+          port: config.natsPort,
+          storeDir: config.natsStoreDir,
+          user: config.natsUser ?? undefined,
+          pass: config.natsPass ?? undefined,
+          configFile: config.natsConfig ?? undefined,
+          serverName: config.name,
+          logs: config.natsLogs,
+          logger: log,
+        });
+        await nats.server.start();
+      }
+      if (replicate) {
+        nats.client = await connectNats({
+          servers: config.replicationUrl.length > 0
+            ? [...config.replicationUrl]
+            : [nats.server!.url!],
+          user: config.natsUser ?? undefined,
+          pass: config.natsPass ?? undefined,
+          name: config.name,
+          logger: log,
+        });
+        if (config.asyncReplication && config.memory) {
+          await Deno.mkdir(config.asyncReplicationStoreDir, { recursive: true });
+        }
+      }
+      engine = await openEngine({
+        dsns: [...config.dsns],
+        memory: config.memory,
+        concurrentQueries: config.concurrentQueries,
+        extensions: [...config.extensions],
+        plugins: replicate ? [replicationPlugin(config, incarnation)] : [],
+        logger: log,
+      });
+      if (nats.client) {
+        nats.replication = new Replication({
+          config,
+          engine,
+          nats: nats.client,
+          incarnation,
+          pluginIndex: 0,
+          logger: log,
+        });
+        await nats.replication.start();
+      }
+      const replication = nats.replication;
+      http = new HttpServer({
+        engine,
+        logger: log,
+        port: config.port,
+        token: config.token,
+        maxBodyBytes: config.maxBodyBytes,
+        readiness: () => replication?.readiness() ?? [],
+        extensions: replication ? [replicationRoutes(replication)] : [],
+      });
       await http.start();
     } catch (e) {
-      await engine.close();
+      await stopNats(nats).catch(() => {});
+      await engine?.close();
       throw e;
     }
     log.info("node started", { databases: engine.ids(), http: http.port });
-    return new Node(config, engine, http, log);
+    return new Node(config, engine, http, log, nats);
   }
 
   /** Stops accepting, finishes in-flight work, closes databases. Idempotent. */
@@ -62,6 +133,7 @@ export class Node {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
       await this.http.stop();
+      await stopNats(this.nats);
       await this.engine.close();
       this.logger.info("node stopped");
     })();

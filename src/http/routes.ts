@@ -102,7 +102,7 @@ export function buildApp(opts: RoutesOptions): Hono {
       throw new HaError("bad_request", `invalid JSON: ${(e as Error).message}`);
     }
     const req = decodeQueryRequest(body);
-    const results = await db.execute(req.statements, { signal: c.req.raw.signal });
+    const results = await db.execute(req.statements);
     const encoded = results.map(encodeResult);
     return jsonResponse(c, req.array ? { results: encoded } : encoded[0]);
   };

@@ -1,0 +1,298 @@
+/**
+ * Applies a database's changesets from the stream: one durable consumer per (database, node),
+ * batches of whatever has arrived applied in one transaction by the writer plugin, progress
+ * (stream sequence) recorded in that transaction, acknowledged afterwards (ack-all). A changeset
+ * that fails is retried with backoff and reported; the operator can skip it.
+ *
+ * @module
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import type { ReplicationPolicy } from "../config/mod.ts";
+import type { Database } from "../engine/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { ApplyMessage, ApplyResult } from "./writer_plugin.ts";
+import { INCARNATION_HEADER, NODE_HEADER } from "./publisher.ts";
+
+/** Options of {@link Subscriber}. */
+export interface SubscriberOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+  subject: string;
+  consumer: string;
+  db: Database;
+  pluginIndex: number;
+  policy: ReplicationPolicy;
+  /** Replay from the policy's start on every start (memory databases). */
+  replay: boolean;
+  logger: Logger;
+  /** This node and process incarnation: own changesets of this run are acknowledged unapplied. */
+  self: { node: string; incarnation: string };
+  /** Largest batch applied in one transaction. Default 500. */
+  maxBatch?: number;
+}
+
+/** A failing changeset as reported by {@link Subscriber.status}. */
+export interface ApplyFailure {
+  seq: number;
+  error: string;
+  attempts: number;
+  since: string;
+}
+
+/** A snapshot of a subscriber's state. */
+export interface SubscriberStatus {
+  consumer: string;
+  subject: string;
+  database: string;
+  running: boolean;
+  /** Last stream sequence applied or skipped. */
+  appliedSeq: number;
+  applied: number;
+  skipped: number;
+  failing: ApplyFailure | null;
+}
+
+/** One database's subscriber. */
+export class Subscriber {
+  private buffer: JsMsg[] = [];
+  private maxSeen = 0;
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private messages: ConsumerMessages | null = null;
+  private appliedSeq = 0;
+  private applied = 0;
+  private skipped = 0;
+  private failing: ApplyFailure | null = null;
+  private running = false;
+  private skipTo = 0;
+
+  constructor(private readonly o: SubscriberOptions) {}
+
+  /** Creates (or resumes) the durable consumer and starts applying. */
+  async start(): Promise<void> {
+    this.appliedSeq = await this.o.db.invoke<number>(
+      this.o.pluginIndex,
+      "progress",
+      this.o.subject,
+    );
+    await this.ensureConsumer(this.o.replay);
+    this.loop = this.run();
+  }
+
+  /** The current state. */
+  status(): SubscriberStatus {
+    return {
+      consumer: this.o.consumer,
+      subject: this.o.subject,
+      database: this.o.db.id,
+      running: this.running,
+      appliedSeq: this.appliedSeq,
+      applied: this.applied,
+      skipped: this.skipped,
+      failing: this.failing,
+    };
+  }
+
+  /** Skips the failing changeset (or every one up to `seq`). Returns the skipped sequence. */
+  async skip(seq?: number): Promise<number> {
+    const target = seq ?? this.failing?.seq ?? 0;
+    if (target <= this.appliedSeq) return 0;
+    await this.o.db.invoke(this.o.pluginIndex, "skip", { subject: this.o.subject, seq: target });
+    this.o.logger.warn("changesets skipped by the operator", {
+      subject: this.o.subject,
+      upTo: target,
+    });
+    this.skipTo = target;
+    this.wake?.();
+    return target;
+  }
+
+  /** Stops consuming; awaits the batch in progress. Idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    try {
+      await this.messages?.close();
+    } catch { /* closing anyway */ }
+    await this.loop;
+  }
+
+  private isOwn(m: JsMsg): boolean {
+    return m.headers?.get(NODE_HEADER) === this.o.self.node &&
+      m.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
+  }
+
+  private async ensureConsumer(replay: boolean): Promise<void> {
+    const { jsm, stream, consumer } = this.o;
+    let exists = false;
+    try {
+      await jsm.consumers.info(stream, consumer);
+      exists = true;
+    } catch { /* not found */ }
+    if (exists && replay) {
+      await jsm.consumers.delete(stream, consumer);
+      exists = false;
+    }
+    if (exists) return;
+    const cfg: Partial<ConsumerConfig> = {
+      durable_name: consumer,
+      filter_subject: this.o.subject,
+      ack_policy: AckPolicy.All,
+      max_ack_pending: 10_000,
+      ack_wait: 60_000_000_000,
+      ...startOf(this.appliedSeq > 0 ? null : this.o.policy, this.appliedSeq),
+    };
+    try {
+      await jsm.consumers.add(stream, cfg);
+    } catch (e) {
+      if (!/already|exists/i.test((e as Error).message)) throw e;
+    }
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 500;
+    while (!this.stopped) {
+      try {
+        const c = await this.o.js.consumers.get(this.o.stream, this.o.consumer);
+        this.messages = await c.consume({ max_messages: 1000 });
+        this.running = true;
+        const pump = this.process();
+        for await (const m of this.messages) {
+          if (m.seq <= this.maxSeen) continue;
+          this.maxSeen = m.seq;
+          this.buffer.push(m);
+          this.wake?.();
+        }
+        this.running = false;
+        this.wake?.();
+        await pump;
+        backoff = 500;
+      } catch (e) {
+        this.running = false;
+        if (this.stopped) break;
+        this.o.logger.warn("replication consumer failed; retrying", {
+          consumer: this.o.consumer,
+          error: (e as Error).message,
+        });
+      }
+      if (this.stopped) break;
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 10_000);
+      try {
+        await this.ensureConsumer(false);
+      } catch { /* retried next round */ }
+    }
+    this.running = false;
+  }
+
+  /** Applies buffered messages until the consumer ends. */
+  private async process(): Promise<void> {
+    let backoff = 250;
+    while (!this.stopped) {
+      if (this.skipTo > 0) {
+        this.appliedSeq = Math.max(this.appliedSeq, this.skipTo);
+        const i = this.buffer.findIndex((m) => m.seq > this.skipTo);
+        const dropped = i < 0 ? this.buffer.splice(0) : this.buffer.splice(0, i);
+        dropped.at(-1)?.ack();
+        this.skipTo = 0;
+        this.failing = null;
+        backoff = 250;
+      }
+      if (this.buffer.length === 0) {
+        if (!this.running) return;
+        await new Promise<void>((r) => this.wake = r);
+        this.wake = null;
+        continue;
+      }
+      // Own changesets of this process need no writer transaction: acknowledge them at once.
+      let own = 0;
+      while (own < this.buffer.length && this.isOwn(this.buffer[own])) own++;
+      if (own > 0) {
+        const skipped = this.buffer.splice(0, own);
+        skipped[own - 1].ack();
+        this.skipped += own;
+        this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
+        continue;
+      }
+      const batch = this.buffer.slice(0, this.o.maxBatch ?? 500);
+      const msgs: ApplyMessage[] = batch.map((m) => ({
+        seq: m.seq,
+        subject: this.o.subject,
+        data: m.string(),
+      }));
+      let r: ApplyResult;
+      try {
+        r = await this.o.db.invoke<ApplyResult>(this.o.pluginIndex, "apply", msgs);
+      } catch (e) {
+        r = {
+          through: 0,
+          applied: 0,
+          skipped: 0,
+          error: { seq: batch[0].seq, message: String(e) },
+        };
+      }
+      this.applied += r.applied;
+      this.skipped += r.skipped;
+      if (r.through > 0) {
+        this.appliedSeq = Math.max(this.appliedSeq, r.through);
+        const i = batch.findIndex((m) => m.seq === r.through);
+        this.buffer.splice(0, i + 1);
+        batch[i].ack();
+      }
+      if (r.error) {
+        const first = this.failing?.seq === r.error.seq ? this.failing : null;
+        this.failing = {
+          seq: r.error.seq,
+          error: r.error.message,
+          attempts: (first?.attempts ?? 0) + 1,
+          since: first?.since ?? new Date().toISOString(),
+        };
+        this.o.logger.error("cannot apply changeset; retrying", {
+          consumer: this.o.consumer,
+          seq: r.error.seq,
+          attempts: this.failing.attempts,
+          error: r.error.message,
+        });
+        for (const m of batch) if (m.seq >= r.error.seq) m.working();
+        await Promise.race([sleep(backoff), new Promise<void>((res) => this.wake = res)]);
+        this.wake = null;
+        backoff = Math.min(backoff * 2, 30_000);
+      } else {
+        this.failing = null;
+        backoff = 250;
+      }
+    }
+  }
+}
+
+function startOf(policy: ReplicationPolicy | null, done: number): Partial<ConsumerConfig> {
+  if (policy === null) {
+    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: done + 1 };
+  }
+  switch (policy.kind) {
+    case "all":
+      return { deliver_policy: DeliverPolicy.All };
+    case "last":
+      return { deliver_policy: DeliverPolicy.Last };
+    case "new":
+      return { deliver_policy: DeliverPolicy.New };
+    case "by_start_sequence":
+      return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: policy.seq };
+    case "by_start_time":
+      return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: policy.time.toISOString() };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
