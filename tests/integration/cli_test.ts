@@ -61,3 +61,21 @@ Deno.test("an unknown glob is a config error", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /no database file matches/);
 });
+
+Deno.test("a missing SQLite extension is a clear start-up error", async () => {
+  const r = await runHa([
+    "-n",
+    "ext",
+    "-m",
+    "--nats-port",
+    "0",
+    "--pg-port",
+    "0",
+    "--port",
+    String(freePort()),
+    "--extensions",
+    "/nonexistent/libnothing.so",
+  ]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /libnothing/);
+});

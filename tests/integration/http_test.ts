@@ -348,3 +348,28 @@ Deno.test("reads are not blocked by a long write", opts, async () => {
     await node.stop();
   }
 });
+
+Deno.test("--concurrent-queries bounds statements running at once", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ha-conc-" });
+  const node = await startHa({
+    cwd: dir,
+    args: ["-n", "conc", "--nats-port", "0", "--pg-port", "0", "--concurrent-queries", "1", "c.db"],
+  });
+  try {
+    await post(node.url, { sql: "CREATE TABLE big(x); INSERT INTO big VALUES (1)" });
+    await post(node.url, { sql: "SELECT count(*) FROM big" }); // learn that this is a read
+    const order: string[] = [];
+    const write = post(node.url, {
+      sql:
+        "INSERT INTO big WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c LIMIT 2000000) SELECT i FROM c",
+    }).then(() => order.push("write"));
+    await new Promise((r) => setTimeout(r, 100));
+    const read = await post(node.url, { sql: "SELECT count(*) FROM big" });
+    order.push("read");
+    await write;
+    assert.deepEqual(order, ["write", "read"], "the read waited for the only permit");
+    assert.deepEqual(read.body.rows, [[2000001]]);
+  } finally {
+    await node.stop();
+  }
+});
