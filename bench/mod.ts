@@ -6,6 +6,8 @@ const ALL: Record<string, string> = {
   http: "./http.ts",
   replication: "./replication.ts",
   pgbench: "./pgbench.ts",
+  interceptor: "./interceptor.ts",
+  snapshot: "./snapshot.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

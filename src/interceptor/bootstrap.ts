@@ -1,0 +1,241 @@
+/**
+ * The code that runs inside the sandbox worker. {@link bootstrapSource} turns
+ * {@link workerMain} into the worker's module text with `Function.prototype.toString`, so the
+ * worker needs no file of its own (works from source and from `deno compile` alike) while this
+ * code is still type-checked. `workerMain` must therefore stay self-contained: no imports, no
+ * references to anything outside its body.
+ *
+ * @module
+ */
+import type { BootstrapInit, WorkerMessage } from "./protocol.ts";
+
+/** The parts of the worker global scope the bootstrap uses. */
+interface WorkerScope {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  addEventListener(type: string, listener: (e: Event) => void): void;
+}
+
+type AnyFn = (...args: unknown[]) => unknown;
+
+/**
+ * Runs in the worker: imports the user module, reports its exports, answers hook calls by id,
+ * relays `ctx.query`/`ctx.log`/`console.*` to the host and reports crashes.
+ */
+export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
+  const post = (m: WorkerMessage): void => scope.postMessage(m);
+  const hookNames = ["beforeApply", "afterApply", "resolveConflict"];
+
+  const wireError = (e: unknown): { name: string; message: string; stack?: string } => {
+    try {
+      if (e instanceof Error) {
+        return { name: e.name, message: String(e.message), stack: String(e.stack ?? "") };
+      }
+      return { name: "Error", message: `non-Error thrown: ${String(e)}` };
+    } catch {
+      return { name: "Error", message: "unprintable value thrown" };
+    }
+  };
+  const fatal = (error: { name: string; message: string; stack?: string }): void => {
+    try {
+      post({ type: "fatal", error });
+    } catch { /* the host times out instead */ }
+  };
+
+  // Crashes: report them instead of letting the runtime print and propagate them.
+  scope.addEventListener("error", (e) => {
+    e.preventDefault();
+    const ev = e as ErrorEvent;
+    fatal(wireError(ev.error ?? new Error(ev.message)));
+  });
+  scope.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    fatal(wireError((e as PromiseRejectionEvent).reason));
+  });
+  const realClose = scope.close.bind(scope);
+  Object.defineProperty(scope, "close", {
+    value: () => {
+      fatal({ name: "WorkerExit", message: "the interceptor closed its worker (close())" });
+      realClose();
+    },
+    writable: false,
+    configurable: false,
+  });
+  const deno = (scope as unknown as { Deno?: { exit?: AnyFn } }).Deno;
+  if (deno && typeof deno.exit === "function") {
+    const realExit = deno.exit;
+    Object.defineProperty(deno, "exit", {
+      value: (code?: unknown) => {
+        fatal({ name: "WorkerExit", message: `the interceptor called Deno.exit(${String(code)})` });
+        realExit(code);
+      },
+      writable: false,
+      configurable: false,
+    });
+  }
+
+  // console.* → the host's structured log.
+  const inspect = (v: unknown): string => {
+    if (typeof v === "string") return v;
+    try {
+      const d = (scope as unknown as { Deno?: { inspect?: (v: unknown) => string } }).Deno;
+      return d?.inspect ? d.inspect(v) : String(v);
+    } catch {
+      return String(v);
+    }
+  };
+  const levels: [string, string][] = [
+    ["log", "info"],
+    ["info", "info"],
+    ["debug", "debug"],
+    ["trace", "debug"],
+    ["warn", "warn"],
+    ["error", "error"],
+  ];
+  const con = console as unknown as Record<string, AnyFn>;
+  for (const [method, level] of levels) {
+    con[method] = (...args: unknown[]) => {
+      post({ type: "log", level, msg: args.map(inspect).join(" ") });
+    };
+  }
+
+  // ctx.query: one promise per query id, answered by the host.
+  let nextQid = 0;
+  const queries = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const context = (id: number, db: string, hook: string) => ({
+    database: db,
+    node: init.node,
+    query(sql: unknown, params?: unknown): Promise<unknown> {
+      const qid = ++nextQid;
+      return new Promise((resolve, reject) => {
+        queries.set(qid, { resolve, reject });
+        try {
+          post({ type: "query", id, qid, sql, params });
+        } catch (e) {
+          queries.delete(qid);
+          reject(new TypeError(`query parameters cannot be sent: ${wireError(e).message}`));
+        }
+      });
+    },
+    log(msg: unknown, fields?: unknown): void {
+      try {
+        post({ type: "log", level: "info", msg: String(msg), fields, hook, db });
+      } catch {
+        post({ type: "log", level: "info", msg: String(msg), hook, db });
+      }
+    },
+  });
+
+  const hooks: Record<string, AnyFn> = {};
+
+  const cloneError = (e: unknown) => ({
+    name: "DataCloneError",
+    message: `the hook returned a value that cannot be sent to ha (${wireError(e).message})`,
+  });
+  const answer = (id: number, value: unknown): void => {
+    try {
+      post({ type: "result", id, ok: true, value });
+    } catch (e) {
+      if (Array.isArray(value)) {
+        // A batch: keep the items that can be sent, report the others.
+        const items = value.map((item: { ok: boolean; value?: unknown }) => {
+          try {
+            structuredClone(item);
+            return item;
+          } catch (err) {
+            return { ok: false, error: cloneError(err) };
+          }
+        });
+        try {
+          post({ type: "result", id, ok: true, value: items });
+          return;
+        } catch { /* fall through */ }
+      }
+      post({ type: "result", id, ok: false, error: cloneError(e) });
+    }
+  };
+
+  const onCall = async (
+    m: { id: number; hook: string; db: string; args: unknown[] },
+  ): Promise<void> => {
+    const ctx = context(m.id, m.db, m.hook === "resolveConflicts" ? "resolveConflict" : m.hook);
+    try {
+      if (m.hook === "resolveConflicts") {
+        const items: unknown[] = [];
+        for (const conflict of m.args[0] as unknown[]) {
+          try {
+            items.push({ ok: true, value: await hooks.resolveConflict(conflict, ctx) });
+          } catch (e) {
+            items.push({ ok: false, error: wireError(e) });
+          }
+        }
+        answer(m.id, items);
+      } else if (m.hook === "beforeApply") {
+        answer(m.id, await hooks.beforeApply(m.args[0], ctx));
+      } else {
+        answer(m.id, await hooks.afterApply(m.args[0], m.args[1], ctx));
+      }
+    } catch (e) {
+      post({ type: "result", id: m.id, ok: false, error: wireError(e) });
+    }
+  };
+
+  const onMessage = (e: MessageEvent): void => {
+    const m = e.data;
+    if (m.type === "queryResult") {
+      const q = queries.get(m.qid);
+      if (!q) return;
+      queries.delete(m.qid);
+      if (m.ok) q.resolve(m.value);
+      else q.reject(new Error(m.error));
+    } else if (m.type === "call") {
+      void onCall(m);
+    }
+  };
+
+  import(init.url).then(
+    (mod: Record<string, unknown>) => {
+      const named: Record<string, string> = {};
+      const defaultHooks: Record<string, string> = {};
+      const def = mod.default;
+      for (const h of hookNames) {
+        if (h in mod) named[h] = typeof mod[h];
+        if (def !== null && typeof def === "object" && h in def) {
+          defaultHooks[h] = typeof (def as Record<string, unknown>)[h];
+        }
+      }
+      const source = Object.keys(named).length > 0 ? mod : (def ?? {}) as Record<string, unknown>;
+      for (const h of hookNames) {
+        if (typeof source[h] === "function") {
+          const fn = source[h] as AnyFn;
+          hooks[h] = (...args: unknown[]) => fn.apply(source, args);
+        }
+      }
+      scope.onmessage = onMessage;
+      post({
+        type: "ready",
+        info: {
+          named,
+          defaultType: def === null ? "null" : typeof def,
+          defaultHooks,
+          exports: Object.keys(mod).filter((k) => k !== "default"),
+        },
+      });
+    },
+    (e: unknown) => post({ type: "loadError", error: wireError(e) }),
+  );
+}
+
+/**
+ * The worker module text: {@link workerMain} applied to the worker scope and `init`.
+ *
+ * @example
+ * ```ts
+ * const src = bootstrapSource({ url: "blob:null/x", node: "node1" });
+ * new Worker(`data:text/javascript,${encodeURIComponent(src)}`, { type: "module" });
+ * ```
+ */
+export function bootstrapSource(init: BootstrapInit): string {
+  return `(${workerMain.toString()})(self, ${JSON.stringify(init)});\n`;
+}

@@ -1,0 +1,80 @@
+/**
+ * Messages between the host (main thread) and the sandbox worker. Everything crosses by
+ * structured clone, so `bigint` and `Uint8Array` values arrive intact.
+ *
+ * ```
+ * worker → host  ready | loadError          once, after importing the user module
+ * host → worker  call {id, hook, db, args}  one per hook invocation (resolveConflicts: a batch)
+ * worker → host  query {id, qid, sql, params}   ctx.query() during call `id`
+ * host → worker  queryResult {qid, ok, …}
+ * worker → host  log {level, msg, fields}   ctx.log() and console.*
+ * worker → host  result {id, ok, value|error}
+ * worker → host  fatal {error}              uncaught error, self.close(), Deno.exit()
+ * ```
+ *
+ * @module
+ */
+import type {
+  ApplyError,
+  ChangeSet,
+  Conflict,
+  HookName,
+  QueryResult,
+} from "../../interceptors/types.ts";
+
+/** An error as it crosses the boundary. */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+/** The hooks as the host calls them: `resolveConflicts` is the batched `resolveConflict`. */
+export type CallHook = "beforeApply" | "afterApply" | "resolveConflicts";
+
+/** Per-conflict outcome of a `resolveConflicts` call. */
+export type BatchItem = { ok: true; value: unknown } | { ok: false; error: WireError };
+
+/** What the bootstrap found in the user module. */
+export interface ReadyInfo {
+  /** `typeof` of each named hook export that exists. */
+  named: Partial<Record<HookName, string>>;
+  /** `typeof` of the default export (`"undefined"` when none). */
+  defaultType: string;
+  /** `typeof` of each hook property of a default export object. */
+  defaultHooks: Partial<Record<HookName, string>>;
+  /** Every named export (to spot typos). */
+  exports: string[];
+}
+
+/** Host → worker. */
+export type HostMessage =
+  | { type: "call"; id: number; hook: "beforeApply"; db: string; args: [ChangeSet] }
+  | {
+    type: "call";
+    id: number;
+    hook: "afterApply";
+    db: string;
+    args: [ChangeSet, ApplyError | null];
+  }
+  | { type: "call"; id: number; hook: "resolveConflicts"; db: string; args: [Conflict[]] }
+  | { type: "queryResult"; qid: number; ok: true; value: QueryResult }
+  | { type: "queryResult"; qid: number; ok: false; error: string };
+
+/** Worker → host. */
+export type WorkerMessage =
+  | { type: "ready"; info: ReadyInfo }
+  | { type: "loadError"; error: WireError }
+  | { type: "result"; id: number; ok: true; value: unknown }
+  | { type: "result"; id: number; ok: false; error: WireError }
+  | { type: "query"; id: number; qid: number; sql: unknown; params: unknown }
+  | { type: "log"; level: string; msg: string; fields?: unknown; hook?: string; db?: string }
+  | { type: "fatal"; error: WireError };
+
+/** Static configuration the bootstrap is started with. */
+export interface BootstrapInit {
+  /** blob: URL of the bundled user module. */
+  url: string;
+  /** This node's name (`ctx.node`). */
+  node: string;
+}

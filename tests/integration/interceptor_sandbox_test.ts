@@ -1,0 +1,81 @@
+/**
+ * The sandbox as part of a serving process: a hook that spins, crashes or floods does not stall
+ * the host's event loop; several hosts in one process (several nodes) are independent; loads
+ * may run concurrently.
+ */
+import assert from "node:assert/strict";
+import { sampleChangeSet, testInterceptor } from "../../src/interceptor/testing.ts";
+
+const cs = sampleChangeSet(1);
+
+Deno.test("the host keeps serving HTTP while a hook spins until its timeout", async () => {
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    () => new Response("ok"),
+  );
+  await using t = await testInterceptor(
+    `export function beforeApply(cs) { if (cs.node === "spin") while (true) {} return { skip: true }; }`,
+    { timeoutMs: 1000 },
+  );
+  try {
+    const hook = t.host.beforeApply({ ...cs, node: "spin" }, "ha.db");
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const res = await fetch(`http://127.0.0.1:${server.addr.port}/`);
+      assert.equal(await res.text(), "ok");
+      latencies.push(performance.now() - t0);
+    }
+    const out = await hook;
+    assert.equal(out.skip, false); // default: apply unchanged
+    assert.ok(Math.max(...latencies) < 250, `slow responses: ${latencies.join(", ")}`);
+    assert.deepEqual(await t.host.beforeApply(cs, "ha.db"), { skip: true });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("two hosts in one process are independent", async () => {
+  const code =
+    `export function beforeApply(cs) { if (cs.node === "die") self.close(); if (cs.node === "spin") while (true) {} return { skip: true }; }`;
+  await using a = await testInterceptor(code, { timeoutMs: 300, node: "a" });
+  await using b = await testInterceptor(code, { timeoutMs: 300, node: "b" });
+  const spinning = a.host.beforeApply({ ...cs, node: "spin" }, "ha.db");
+  for (let i = 0; i < 10; i++) {
+    assert.deepEqual(await b.host.beforeApply(cs, "ha.db"), { skip: true });
+  }
+  assert.equal((await spinning).skip, false);
+  assert.equal((await b.host.beforeApply({ ...cs, node: "die" }, "ha.db")).skip, false);
+  assert.deepEqual(await a.host.beforeApply(cs, "ha.db"), { skip: true });
+  assert.deepEqual(await b.host.beforeApply(cs, "ha.db"), { skip: true });
+  assert.equal(a.host.stats().restarts, 1);
+  assert.equal(b.host.stats().restarts, 1);
+});
+
+Deno.test("concurrent loads share the bundler safely", async () => {
+  const hosts = await Promise.all(
+    Array.from(
+      { length: 6 },
+      (_, i) =>
+        testInterceptor(
+          `export const beforeApply = () => (${i % 2 ? "{ skip: true }" : "undefined"});`,
+        ),
+    ),
+  );
+  try {
+    const outs = await Promise.all(hosts.map((t) => t.host.beforeApply(cs, "d")));
+    outs.forEach((o, i) => assert.equal(o.skip, i % 2 === 1));
+  } finally {
+    for (const t of hosts) await t[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("a hook flooding the log does not block the host", async () => {
+  await using t = await testInterceptor(
+    `export function beforeApply(cs, ctx) { for (let i = 0; i < 5000; i++) ctx.log("line " + i); return { skip: true }; }`,
+  );
+  const t0 = performance.now();
+  assert.deepEqual(await t.host.beforeApply(cs, "d"), { skip: true });
+  assert.ok(performance.now() - t0 < 2000);
+  assert.equal(t.logs.filter((l) => String(l.msg).startsWith("line ")).length, 5000);
+});
