@@ -9,11 +9,12 @@
  * ```
  */
 import type { Config } from "./config/mod.ts";
-import { type Engine, openEngine } from "./engine/mod.ts";
+import { type Engine, openEngine, type Params } from "./engine/mod.ts";
 import { HttpServer } from "./http/mod.ts";
 import type { Logger } from "./log/mod.ts";
 import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
 import { Replication, replicationPlugin, replicationRoutes } from "./replication/mod.ts";
+import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 
 /** The NATS side of a node: the embedded server, the connection, replication. */
 interface NatsParts {
@@ -39,6 +40,8 @@ export class Node {
     readonly http: HttpServer,
     private readonly logger: Logger,
     private readonly nats: NatsParts,
+    /** The loaded `--interceptor`, or null. */
+    readonly interceptor: InterceptorHost | null,
   ) {}
 
   /** Replication of this node's databases, or null when standalone. */
@@ -59,6 +62,22 @@ export class Node {
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
     let engine: Engine | null = null;
+    // Load the interceptor first: a broken resolver stops the node before anything opens.
+    const interceptor = config.interceptor === null ? null : await loadInterceptor(
+      config.interceptor,
+      {
+        timeoutMs: config.interceptorTimeoutMs,
+        logger: log.child({ component: "interceptor" }),
+        node: config.name,
+        query: async (db, sql, params) => {
+          if (!engine) throw new Error("the databases are not open yet");
+          const [r] = await engine.get(db).execute([{ sql, params: params as Params }], {
+            readOnly: true,
+          });
+          return { columns: r.columns.map((c) => c.name), rows: r.rows };
+        },
+      },
+    );
     let http: HttpServer;
     try {
       if (embedded) {
@@ -121,11 +140,12 @@ export class Node {
       await http.start();
     } catch (e) {
       await stopNats(nats).catch(() => {});
+      await interceptor?.stop();
       await engine?.close();
       throw e;
     }
     log.info("node started", { databases: engine.ids(), http: http.port });
-    return new Node(config, engine, http, log, nats);
+    return new Node(config, engine, http, log, nats, interceptor);
   }
 
   /** Stops accepting, finishes in-flight work, closes databases. Idempotent. */
@@ -134,6 +154,7 @@ export class Node {
       this.logger.info("node stopping");
       await this.http.stop();
       await stopNats(this.nats);
+      await this.interceptor?.stop();
       await this.engine.close();
       this.logger.info("node stopped");
     })();

@@ -108,6 +108,7 @@ export class Database {
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
       }
+      if (opts.readOnly) throw readOnlyError();
       return await this.write(stmts);
     } finally {
       release();
@@ -273,6 +274,10 @@ export class Database {
   private checkOpen(): void {
     if (this.closed) throw new HaError("unavailable", `database ${this.id} is closed`);
   }
+}
+
+function readOnlyError(): HaError {
+  return new HaError("bad_request", "only read-only statements are allowed here");
 }
 
 function cancelled(): HaError {

@@ -55,6 +55,8 @@ export interface StatementResult {
 export interface ExecuteOptions {
   /** Aborting cancels a running read (its worker is replaced) or a queued one. */
   signal?: AbortSignal;
+  /** Refuse statements that would write (they are never run). */
+  readOnly?: boolean;
 }
 
 /** A stateful connection-like session (PostgreSQL wire): supports BEGIN … COMMIT. */

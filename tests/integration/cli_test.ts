@@ -79,3 +79,39 @@ Deno.test("a missing SQLite extension is a clear start-up error", async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /libnothing/);
 });
+
+Deno.test("--interceptor: load errors stop the node with file:line and exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/bad.ts`, "export function afterApply(\n  cs: any {\n}\n");
+  const bad = await runHa([
+    "-n",
+    "i",
+    "-m",
+    "--nats-port",
+    "0",
+    "--pg-port",
+    "0",
+    "--port",
+    String(freePort()),
+    "--interceptor",
+    "bad.ts",
+  ], { cwd: dir });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /bad\.ts:\d+:\d+/);
+  await Deno.writeTextFile(`${dir}/none.ts`, "export const x = 1;\n");
+  const none = await runHa([
+    "-n",
+    "i",
+    "-m",
+    "--nats-port",
+    "0",
+    "--pg-port",
+    "0",
+    "--port",
+    String(freePort()),
+    "-i",
+    "none.ts",
+  ], { cwd: dir });
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /beforeApply|afterApply|resolveConflict/);
+});
