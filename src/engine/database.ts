@@ -9,8 +9,8 @@ import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
 import type { PluginSpec } from "./plugin.ts";
-import type { DescribeReply, ExecReply } from "./protocol.ts";
-import { countParameters } from "./split.ts";
+import type { DescribeReply, ExecReply, TxExecReply } from "./protocol.ts";
+import { countParameters, transactionControl } from "./split.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
@@ -165,11 +165,6 @@ export class Database {
 
   // -- internals used by sessions ------------------------------------------------------------
 
-  /** @internal */
-  async kindOf(sql: string): Promise<StatementKind> {
-    return this.kinds.get(sql) ?? (await this.describe(sql)).kind;
-  }
-
   /** @internal Runs `f` with the writer held. */
   async withWriter<T>(f: (w: WorkerClient) => Promise<T>): Promise<T> {
     const release = await this.writeLock.lock();
@@ -288,7 +283,10 @@ function syntheticResult(command: string): StatementResult {
   return { columns: [], rows: [], rowsAffected: 0, lastInsertId: 0n, command };
 }
 
-/** A session: autocommit statements go through the database; BEGIN takes the writer. */
+/**
+ * A session: autocommit statements go through the database (readers or the writer); BEGIN takes
+ * the writer, and every statement until COMMIT/ROLLBACK runs and is classified on it.
+ */
 class DatabaseSession implements Session {
   private release: (() => void) | null = null;
   private closing = false;
@@ -301,49 +299,44 @@ class DatabaseSession implements Session {
 
   async execute(stmt: Statement, opts: ExecuteOptions = {}): Promise<StatementResult> {
     if (this.closing) throw new HaError("unavailable", "session is closed");
-    const kind = await this.db.kindOf(stmt.sql);
     if (!this.release) {
-      switch (kind) {
+      switch (transactionControl(stmt.sql)) {
         case "begin":
           return await this.begin(stmt.sql);
         case "commit":
-        case "rollback":
           // PostgreSQL answers with a warning only; so do we.
-          return syntheticResult(kind === "commit" ? "COMMIT" : "ROLLBACK");
+          return syntheticResult("COMMIT");
+        case "rollback":
+          return syntheticResult("ROLLBACK");
         case "savepoint":
           throw new HaError("bad_request", "SAVEPOINT can only be used in transaction blocks");
         default:
           return (await this.db.execute([stmt], opts))[0];
       }
     }
-    const w = this.db.writerClient;
-    if (kind === "commit") {
-      let payloads: unknown[];
-      try {
-        payloads = await w.request<unknown[]>({ t: "txCommit" });
-      } finally {
-        this.finish();
-      }
-      await this.db.committed(payloads);
-      return syntheticResult("COMMIT");
-    }
-    if (kind === "rollback") {
-      try {
-        await w.request({ t: "txRollback" });
-      } finally {
-        this.finish();
-      }
-      return syntheticResult("ROLLBACK");
-    }
-    if (kind === "begin") {
-      throw new HaError("bad_request", "there is already a transaction in progress");
-    }
     const releasePermit = await this.db.limiter.acquire();
+    let r: TxExecReply;
     try {
-      return await w.request<StatementResult>({ t: "txExec", stmt });
+      r = await this.db.writerClient.request<TxExecReply>({ t: "txExec", stmt });
+    } catch (e) {
+      // The writer may have ended the transaction itself (a failed COMMIT rolls back).
+      const open = e instanceof HaError && e.details.txOpen === true;
+      if (!open) this.finish();
+      throw e;
     } finally {
       releasePermit();
     }
+    if (r.ended) {
+      this.finish();
+      await this.db.committed(r.payloads);
+    }
+    return r.result;
+  }
+
+  async describe(sql: string): Promise<Description> {
+    if (!this.release) return await this.db.describe(sql);
+    const r = await this.db.writerClient.request<DescribeReply>({ t: "txDescribe", sql });
+    return { ...r, paramCount: countParameters(sql) };
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,7 @@ export * from "./types.ts";
 export { Engine, type EngineOptions, openEngine } from "./engine.ts";
 export { type CommitListener, Database, type Description } from "./database.ts";
 export { type DatabaseSource, parseDsn, resolveSources } from "./dsn.ts";
-export { countParameters, leadingCommand, splitStatements } from "./split.ts";
+export { countParameters, leadingCommand, splitStatements, transactionControl } from "./split.ts";
 export type {
   AuthAction,
   PluginContext,

@@ -10,7 +10,7 @@ export type Request =
   | { t: "exec"; id: number; stmts: Statement[] }
   | { t: "txBegin"; id: number; sql: string }
   | { t: "txExec"; id: number; stmt: Statement }
-  | { t: "txCommit"; id: number }
+  | { t: "txDescribe"; id: number; sql: string }
   | { t: "txRollback"; id: number }
   | { t: "describe"; id: number; sql: string }
   | { t: "backup"; id: number; path: string }
@@ -26,6 +26,15 @@ export interface ExecReply {
   /** Kinds of the statements seen, for the main thread's routing cache. */
   kinds: Record<string, StatementKind>;
   /** Plugin payloads of the committed transaction, for commit listeners. */
+  payloads: unknown[];
+}
+
+/** What `txExec` answers: the result, and whether the statement ended the transaction. */
+export interface TxExecReply {
+  result: StatementResult;
+  /** Set when the statement was COMMIT/END (`commit`) or ROLLBACK (`rollback`). */
+  ended?: "commit" | "rollback";
+  /** Plugin payloads of a committed transaction. */
   payloads: unknown[];
 }
 

@@ -184,3 +184,33 @@ export function leadingCommand(sql: string): string {
       return first;
   }
 }
+
+/**
+ * What a statement does to the transaction, read from its leading keywords:
+ * `begin` (BEGIN …), `commit` (COMMIT, END), `rollback` (ROLLBACK), `savepoint`
+ * (SAVEPOINT, RELEASE, ROLLBACK TO), or null for any other statement.
+ */
+export function transactionControl(
+  sql: string,
+): "begin" | "commit" | "rollback" | "savepoint" | null {
+  const words: string[] = [];
+  for (const t of tokens(sql)) {
+    if (t.kind !== "word") break;
+    words.push(t.text.toUpperCase());
+    if (words.length === 3) break;
+  }
+  switch (words[0]) {
+    case "BEGIN":
+      return "begin";
+    case "COMMIT":
+    case "END":
+      return "commit";
+    case "ROLLBACK":
+      return words.slice(1).includes("TO") ? "savepoint" : "rollback";
+    case "SAVEPOINT":
+    case "RELEASE":
+      return "savepoint";
+    default:
+      return null;
+  }
+}

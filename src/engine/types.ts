@@ -63,6 +63,15 @@ export interface ExecuteOptions {
 export interface Session {
   /** Executes one statement (no multi-statement strings: split them first). */
   execute(stmt: Statement, opts?: ExecuteOptions): Promise<StatementResult>;
+  /**
+   * Prepares `sql` without running it: result columns and parameter count. Inside a
+   * transaction it is prepared on the writer, so tables the transaction created are known.
+   */
+  describe(sql: string): Promise<{
+    columns: ColumnInfo[];
+    paramCount: number;
+    command: string;
+  }>;
   /** True between BEGIN and COMMIT/ROLLBACK. */
   readonly inTransaction: boolean;
   /** Rolls back an open transaction and releases the writer. Idempotent. */

@@ -12,7 +12,7 @@ import {
   type StatementKind,
 } from "./connection.ts";
 import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
-import type { DescribeReply, ExecReply, Reply, Request } from "./protocol.ts";
+import type { DescribeReply, ExecReply, Reply, Request, TxExecReply } from "./protocol.ts";
 import { splitStatements } from "./split.ts";
 import type { Statement, StatementResult } from "./types.ts";
 
@@ -32,6 +32,8 @@ self.onmessage = async (e: MessageEvent<Request>) => {
     reply = { id: req.id, ok: true, value: await handle(req) };
   } catch (err) {
     const h = toHaError(err);
+    // Tells a session whether its transaction survived the error.
+    if (req.t === "txExec") h.details.txOpen = sessionTx;
     reply = {
       id: req.id,
       ok: false,
@@ -58,7 +60,8 @@ async function handle(req: Request): Promise<unknown> {
   switch (req.t) {
     case "exec":
       return role === "reader" ? readBatch(c, req.stmts) : writeBatch(c, req.stmts);
-    case "describe": {
+    case "describe":
+    case "txDescribe": {
       const p = c.prepare(req.sql);
       return { columns: c.describe(req.sql), kind: p.kind, command: p.command } as DescribeReply;
     }
@@ -66,8 +69,6 @@ async function handle(req: Request): Promise<unknown> {
       return txBegin(c, req.sql);
     case "txExec":
       return txExec(c, req.stmt);
-    case "txCommit":
-      return commit(c);
     case "txRollback":
       rollback(c);
       return null;
@@ -124,10 +125,10 @@ function readBatch(c: Connection, stmts: Statement[]): ExecReply {
     prepared = items.map((it, i) =>
       it.parts.map((sql) => withIndex(i, items.length, () => c.prepare(sql)))
     );
-  } catch (e) {
-    // A later statement may depend on an earlier one (CREATE then INSERT): let the
-    // writer run them in order. A lone statement's error is the real answer.
-    if (items.length === 1 && items[0].parts.length === 1) throw e;
+  } catch {
+    // A later statement may depend on an earlier one (CREATE then INSERT), and a reader's
+    // cached schema may be stale without SQLite noticing at prepare time (a new INSTEAD OF
+    // trigger: "cannot modify v because it is a view"): the writer answers authoritatively.
     return { results: [], needsWriter: true, kinds, payloads: [] };
   }
   for (const [i, ps] of prepared.entries()) kinds[stmts[i].sql] = aggregate(ps);
@@ -231,23 +232,35 @@ function txBegin(c: Connection, sql: string): StatementResult {
   return r;
 }
 
-/** One statement inside a session transaction. Errors leave the transaction open. */
-function txExec(c: Connection, stmt: Statement): StatementResult {
+/**
+ * One statement inside a session transaction, classified here on the writer (a reader cannot
+ * see what the transaction created). COMMIT/END and ROLLBACK end the transaction; other errors
+ * leave it open.
+ */
+function txExec(c: Connection, stmt: Statement): TxExecReply {
   if (!sessionTx) throw new HaError("internal", "no session transaction");
   const p = c.prepare(stmt.sql);
   if (p.kind === "begin") {
     throw new HaError("bad_request", "there is already a transaction in progress");
   }
-  if (p.kind === "commit" || p.kind === "rollback") {
-    throw new HaError("internal", "COMMIT/ROLLBACK must go through txCommit/txRollback");
+  if (p.kind === "commit") {
+    return { result: ended("COMMIT"), ended: "commit", payloads: commit(c) };
+  }
+  if (p.kind === "rollback") {
+    rollback(c);
+    return { result: ended("ROLLBACK"), ended: "rollback", payloads: [] };
   }
   try {
-    return runHooked(c, p, stmt.params);
+    return { result: runHooked(c, p, stmt.params), payloads: [] };
   } catch (e) {
     // SQLite rolls back the whole transaction on some errors (e.g. SQLITE_FULL).
     if (!c.inTransaction) rollback(c);
     throw e;
   }
+}
+
+function ended(command: string): StatementResult {
+  return { columns: [], rows: [], rowsAffected: 0, lastInsertId: 0n, command };
 }
 
 /** A multi-statement string is a read only when all its parts are. */
