@@ -11,9 +11,11 @@
 import type { Config } from "./config/mod.ts";
 import { type Engine, openEngine, type Params } from "./engine/mod.ts";
 import { HttpServer } from "./http/mod.ts";
+import { PgServer } from "./pgwire/mod.ts";
 import type { Logger } from "./log/mod.ts";
 import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
-import { Replication, replicationPlugin, replicationRoutes } from "./replication/mod.ts";
+import { Replication, replicationPlugin, replicationRoutes, subjectOf } from "./replication/mod.ts";
+import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 
 /** The NATS side of a node: the embedded server, the connection, replication. */
@@ -21,10 +23,12 @@ interface NatsParts {
   server: EmbeddedNatsServer | null;
   client: NatsClient | null;
   replication: Replication | null;
+  snapshots: Snapshotter | null;
 }
 
 /** Stops what exists, in order: replication → connection → embedded server. */
 async function stopNats(parts: NatsParts): Promise<void> {
+  await parts.snapshots?.stop();
   await parts.replication?.stop();
   await parts.client?.drain().catch(() => parts.client?.close());
   await parts.server?.stop();
@@ -38,6 +42,8 @@ export class Node {
     readonly config: Config,
     readonly engine: Engine,
     readonly http: HttpServer,
+    /** The PostgreSQL wire server, or null with `--pg-port 0`. */
+    readonly pg: PgServer | null,
     private readonly logger: Logger,
     private readonly nats: NatsParts,
     /** The loaded `--interceptor`, or null. */
@@ -57,7 +63,7 @@ export class Node {
         "replication disabled: --nats-port 0 and no --replication-url; changes stay on this node",
       );
     }
-    const nats: NatsParts = { server: null, client: null, replication: null };
+    const nats: NatsParts = { server: null, client: null, replication: null, snapshots: null };
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
@@ -78,7 +84,8 @@ export class Node {
         },
       },
     );
-    let http: HttpServer;
+    let http: HttpServer | null = null;
+    let pg: PgServer | null = null;
     try {
       if (embedded) {
         nats.server = new EmbeddedNatsServer({
@@ -108,14 +115,36 @@ export class Node {
           await Deno.mkdir(config.asyncReplicationStoreDir, { recursive: true });
         }
       }
+      let dsns = [...config.dsns];
+      let restored: StartRestore | null = null;
+      if (nats.client) {
+        nats.snapshots = new Snapshotter({
+          nc: nats.client.nc,
+          stream: config.replicationStream,
+          replicas: config.replicas,
+          nodeName: config.name,
+          logger: log,
+          subjectOf: (id) => subjectOf(config.replicationStream, id),
+          seqOf: (id) =>
+            nats.replication?.status().find((s) => s.database === id)?.subscriber.appliedSeq ?? 0,
+        });
+        if (config.fromLatestSnapshot) {
+          restored = await nats.snapshots.restoreAtStart(dsns, config.memory);
+          dsns = restored.dsns;
+        }
+      } else if (config.fromLatestSnapshot || config.snapshotIntervalMs > 0) {
+        log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
+      }
       engine = await openEngine({
-        dsns: [...config.dsns],
+        dsns,
         memory: config.memory,
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
-        plugins: replicate ? [replicationPlugin(config, incarnation)] : [],
+        plugins: nats.client
+          ? [replicationPlugin(config, incarnation, nats.client.nc.info?.max_payload ?? 0)]
+          : [],
         logger: log,
-      });
+      }).finally(() => restored?.cleanup());
       if (nats.client) {
         nats.replication = new Replication({
           config,
@@ -124,10 +153,13 @@ export class Node {
           incarnation,
           pluginIndex: 0,
           logger: log,
+          restored: new Set(restored?.sequences.keys() ?? []),
         });
         await nats.replication.start();
+        nats.snapshots?.startInterval(engine, config.snapshotIntervalMs);
       }
       const replication = nats.replication;
+      const snapshots = nats.snapshots;
       http = new HttpServer({
         engine,
         logger: log,
@@ -135,24 +167,41 @@ export class Node {
         token: config.token,
         maxBodyBytes: config.maxBodyBytes,
         readiness: () => replication?.readiness() ?? [],
-        extensions: replication ? [replicationRoutes(replication)] : [],
+        extensions: [
+          ...(replication ? [replicationRoutes(replication)] : []),
+          ...(snapshots ? [snapshotRoutes(snapshots)] : []),
+        ],
       });
       await http.start();
+      if (config.pgPort !== 0) {
+        pg = new PgServer({
+          engine,
+          port: config.pgPort,
+          user: config.pgUser,
+          password: config.pgPass,
+          cert: config.pgCert,
+          key: config.pgKey,
+          logger: log,
+        });
+        await pg.start();
+      }
     } catch (e) {
+      await pg?.stop();
+      await http?.stop();
       await stopNats(nats).catch(() => {});
       await interceptor?.stop();
       await engine?.close();
       throw e;
     }
-    log.info("node started", { databases: engine.ids(), http: http.port });
-    return new Node(config, engine, http, log, nats, interceptor);
+    log.info("node started", { databases: engine.ids(), http: http!.port, pg: pg?.port ?? 0 });
+    return new Node(config, engine, http!, pg, log, nats, interceptor);
   }
 
   /** Stops accepting, finishes in-flight work, closes databases. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
-      await this.http.stop();
+      await Promise.all([this.http.stop(), this.pg?.stop()]);
       await stopNats(this.nats);
       await this.interceptor?.stop();
       await this.engine.close();

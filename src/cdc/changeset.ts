@@ -36,6 +36,13 @@ export interface Change {
   old_values?: WireValue[];
   /** Row image after (INSERT, UPDATE), in `columns` order. */
   new_values?: WireValue[];
+  /**
+   * UPDATE: the columns the origin's statement set (its `UPDATE OF` triggers fired), on the first
+   * change of each row per statement; replicas set these and the columns that differ.
+   */
+  updated_columns?: string[];
+  /** `REPLACE`: the origin's statement resolved conflicts by REPLACE; replicas do the same. */
+  on_conflict?: "REPLACE";
   /** DDL statement text (operation `SQL`), already made idempotent. */
   command?: string;
   /** Hybrid logical clock of the transaction that made the change. */
@@ -99,6 +106,13 @@ export function decodeChangeSet(text: string | Uint8Array): ChangeSet {
     }
     if (op !== "INSERT" && !Array.isArray(c.old_values)) {
       throw new TypeError(`change ${i}: "old_values" required`);
+    }
+    const upd = c.updated_columns;
+    if (upd !== undefined && !(Array.isArray(upd) && upd.every((x) => typeof x === "string"))) {
+      throw new TypeError(`change ${i}: "updated_columns" must be an array of strings`);
+    }
+    if (c.on_conflict !== undefined && c.on_conflict !== "REPLACE") {
+      throw new TypeError(`change ${i}: bad on_conflict ${JSON.stringify(c.on_conflict)}`);
     }
   }
   return v as unknown as ChangeSet;

@@ -151,6 +151,7 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 1_000,
       reconnectJitter: opts.reconnectJitterMs ?? 500,
       waitOnFirstConnect: true,
+      noAsyncTraces: true,
       pingInterval: opts.pingIntervalMs ?? 20_000,
       maxPingOut: 3,
       ...(opts.tls ? { tls: opts.tls } : {}),

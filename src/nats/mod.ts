@@ -28,6 +28,7 @@ export {
   WELL_KNOWN_DIRS,
 } from "./find.ts";
 export {
+  DEFAULT_MAX_PAYLOAD,
   EmbeddedNatsServer,
   type EmbeddedNatsServerOptions,
   type NatsServerState,

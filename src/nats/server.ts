@@ -62,6 +62,12 @@ export interface EmbeddedNatsServerOptions {
   /** HTTP monitoring port; 0 or absent = off. Ignored with `configFile`. */
   monitorPort?: number;
   /**
+   * `max_payload` in bytes: the largest message, so the largest replicated transaction.
+   * Default {@link DEFAULT_MAX_PAYLOAD} (nats-server's own default is 1 MiB). Ignored with
+   * `configFile`.
+   */
+  maxPayload?: number;
+  /**
    * How long to wait for JetStream to answer at start and after a restart. Default 20 s, 60 s with
    * `configFile` (a cluster needs a quorum of peers before JetStream answers).
    */
@@ -100,6 +106,9 @@ export interface NatsServerStatus {
   /** Client URL ha connects to, e.g. `nats://127.0.0.1:4222`, once known. */
   url: string | null;
 }
+
+/** `max_payload` of the generated config: 8 MiB, the most nats-server accepts without warning. */
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 
 /** The server ran this long before dying: restart backoff starts over. */
 const STABLE_MS = 30_000;
@@ -263,6 +272,7 @@ export class EmbeddedNatsServer {
       user: o.user,
       pass: o.pass,
       monitorPort: o.monitorPort,
+      maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
     });
     const configFile = `${this.#runDir}/nats-server.conf`;
     await Deno.writeTextFile(configFile, config, { mode: 0o600 });

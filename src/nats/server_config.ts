@@ -22,6 +22,8 @@ export interface GeneratedConfigOptions {
   pass?: string;
   /** HTTP monitoring port on `host`; 0 or absent = off. */
   monitorPort?: number;
+  /** `max_payload` in bytes; absent = nats-server's default (1 MiB). */
+  maxPayload?: number;
 }
 
 /**
@@ -83,6 +85,7 @@ export function renderServerConfig(o: GeneratedConfigOptions): string {
     `server_name: ${natsString(o.serverName)}`,
     `host: ${natsString(o.host)}`,
     `port: ${o.port}`,
+    ...(o.maxPayload ? [`max_payload: ${o.maxPayload}`] : []),
     "jetstream {",
     `  store_dir: ${natsString(o.storeDir)}`,
     "}",

@@ -2,20 +2,20 @@
  * Publishes a database's committed changesets to JetStream in commit order, pipelined (many
  * publishes in flight, one connection keeps their order), each with `Nats-Msg-Id` = changeset id
  * so a resend is de-duplicated. Changesets stay in the outbox table until stored by JetStream;
- * failures are retried with backoff from the first unacknowledged one.
+ * failures are retried with backoff from the first unacknowledged one. A changeset the server
+ * refuses as larger than its `max_payload` (possible only when the server's limit shrank after the
+ * writer checked it, see `writer_plugin.ts`) can never be published: it is dropped with an error
+ * instead of blocking every later changeset.
  *
  * @module
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import type { Database } from "../engine/mod.ts";
+import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { INCARNATION_HEADER, NODE_HEADER, utf8Length } from "./headers.ts";
 import type { CommitPayload, OutboxRow } from "./writer_plugin.ts";
-
-/** Header naming the node that published a changeset. */
-export const NODE_HEADER = "Ha-Node";
-/** Header naming the process incarnation that published a changeset. */
-export const INCARNATION_HEADER = "Ha-Incarnation";
 
 /** Options of {@link Publisher}. */
 export interface PublisherOptions {
@@ -39,7 +39,9 @@ interface Item {
   data: string;
   acked: boolean;
   sent: boolean;
-  waiters: (() => void)[];
+  /** Why the changeset was dropped instead of stored (too large). */
+  dropped: HaError | null;
+  waiters: { resolve: () => void; reject: (e: HaError) => void }[];
 }
 
 /** A snapshot of a publisher's state (for `/replications` and `/readyz`). */
@@ -48,6 +50,8 @@ export interface PublisherStatus {
   /** Changesets committed but not yet stored by JetStream. */
   pending: number;
   published: number;
+  /** Changesets dropped because the server refused them as too large. */
+  dropped: number;
   lastError: string | null;
 }
 
@@ -58,21 +62,19 @@ export class Publisher {
   private failed = false;
   private stopped = false;
   private published = 0;
+  private dropped = 0;
   private lastError: string | null = null;
   private backoff = 250;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private deleteUpTo = 0;
+  private deleted = 0;
   private deleting: Promise<void> | null = null;
   private deleteTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly window: number;
   private readonly idle: (() => void)[] = [];
-  private readonly hdrs: MsgHdrs;
 
   constructor(private readonly o: PublisherOptions) {
     this.window = o.window ?? 256;
-    this.hdrs = headers();
-    this.hdrs.set(NODE_HEADER, o.self.node);
-    this.hdrs.set(INCARNATION_HEADER, o.self.incarnation);
   }
 
   /** Loads changesets left in the outbox by an earlier run and starts publishing them. */
@@ -93,10 +95,13 @@ export class Publisher {
     this.kick();
   }
 
-  /** Queues a committed changeset; resolves once JetStream stored it (and all before it). */
+  /**
+   * Queues a committed changeset; resolves once JetStream stored it (and all before it), rejects
+   * with `HaError("too_large")` when the server refused it as too large.
+   */
   enqueue(p: CommitPayload): Promise<void> {
     const item = this.push(p);
-    const done = new Promise<void>((resolve) => item.waiters.push(resolve));
+    const done = new Promise<void>((resolve, reject) => item.waiters.push({ resolve, reject }));
     this.kick();
     return done;
   }
@@ -107,6 +112,7 @@ export class Publisher {
       subject: this.o.subject,
       pending: this.queue.length,
       published: this.published,
+      dropped: this.dropped,
       lastError: this.lastError,
     };
   }
@@ -136,6 +142,7 @@ export class Publisher {
       data: p.data,
       acked: false,
       sent: false,
+      dropped: null,
       waiters: [],
     };
     this.queue.push(item);
@@ -157,13 +164,14 @@ export class Publisher {
     this.o.js.publish(this.o.subject, item.data, {
       msgID: item.id,
       timeout: this.o.timeoutMs,
-      headers: this.hdrs,
+      headers: this.headers(),
     }).then(
       () => {
         item.acked = true;
         this.published++;
       },
       (e: unknown) => {
+        if (e instanceof Error && /max_payload/i.test(e.message)) return this.drop(item);
         item.sent = false;
         if (!this.failed) {
           this.failed = true;
@@ -183,11 +191,37 @@ export class Publisher {
     });
   }
 
+  /** Headers of one message (js.publish adds `Nats-Msg-Id` to the object it is given). */
+  private headers(): MsgHdrs {
+    const h = headers();
+    h.set(NODE_HEADER, this.o.self.node);
+    h.set(INCARNATION_HEADER, this.o.self.incarnation);
+    return h;
+  }
+
+  /** Gives up on a changeset the server refuses as too large, loudly. */
+  private drop(item: Item): void {
+    const bytes = utf8Length(item.data);
+    item.acked = true;
+    this.dropped++;
+    item.dropped = new HaError(
+      "too_large",
+      `committed locally but NOT replicated: the changeset ${item.id} (${bytes} bytes) exceeds ` +
+        `the NATS server's max_payload`,
+      { bytes },
+    );
+    this.o.logger.error("changeset too large for NATS: dropped, it will not be replicated", {
+      subject: this.o.subject,
+      id: item.id,
+      bytes,
+    });
+  }
+
   private advance(): void {
     while (this.queue.length > 0 && this.queue[0].acked) {
       const item = this.queue.shift()!;
       this.deleteUpTo = Math.max(this.deleteUpTo, item.outboxId);
-      for (const w of item.waiters) w();
+      for (const w of item.waiters) item.dropped ? w.reject(item.dropped) : w.resolve();
     }
     if (this.queue.length === 0) {
       this.lastError = null;
@@ -217,7 +251,6 @@ export class Publisher {
     }, 100);
   }
 
-  private deleted = 0;
   private async flushDeletes(): Promise<void> {
     const upTo = this.deleteUpTo;
     if (upTo <= this.deleted) return;

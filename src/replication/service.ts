@@ -21,10 +21,18 @@ import type { NatsClient } from "../nats/mod.ts";
 import { consumerOf, subjectOf } from "./naming.ts";
 import { Publisher, type PublisherStatus } from "./publisher.ts";
 import { Subscriber, type SubscriberStatus } from "./subscriber.ts";
+import { tombstoneCutoff } from "./versions.ts";
 import type { CommitPayload, ReplicationPluginOptions } from "./writer_plugin.ts";
 
-/** The writer plugin every database needs for replication. */
-export function replicationPlugin(config: Config, incarnation: string): PluginSpec {
+/**
+ * The writer plugin every database needs for replication. `maxPayload` is the NATS server's
+ * `max_payload` (`nc.info.max_payload`): larger transactions are refused before COMMIT.
+ */
+export function replicationPlugin(
+  config: Config,
+  incarnation: string,
+  maxPayload: number,
+): PluginSpec {
   const options: ReplicationPluginOptions = {
     node: config.name,
     incarnation,
@@ -32,6 +40,7 @@ export function replicationPlugin(config: Config, incarnation: string): PluginSp
     disableDdlSync: config.disableDdlSync,
     memory: config.memory,
     outboxDir: config.asyncReplication && config.memory ? config.asyncReplicationStoreDir : null,
+    maxPayload,
   };
   return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
 }
@@ -46,6 +55,12 @@ export interface ReplicationOptions {
   /** Index of {@link replicationPlugin} in the engine's plugin list. */
   pluginIndex: number;
   logger: Logger;
+  /**
+   * Databases restored from a snapshot at start: like memory databases, their consumer is
+   * recreated from the restored progress, so an older acknowledgement point cannot skip
+   * changesets the snapshot does not contain.
+   */
+  restored?: ReadonlySet<string>;
 }
 
 /** Status of one database's replication. */
@@ -61,6 +76,8 @@ export class Replication {
   private readonly publishers = new Map<string, Publisher>();
   private readonly subscribers = new Map<string, Subscriber>();
   private stopping: Promise<void> | null = null;
+  private purgeTimer: ReturnType<typeof setInterval> | null = null;
+  private purging: Promise<void> | null = null;
   private readonly log: Logger;
 
   constructor(private readonly o: ReplicationOptions) {
@@ -98,18 +115,43 @@ export class Replication {
         db,
         pluginIndex: this.o.pluginIndex,
         policy: config.replicationPolicy,
-        replay: db.source.memory,
+        replay: db.source.memory || (this.o.restored?.has(db.id) ?? false),
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: log,
       });
       this.subscribers.set(db.id, sub);
       await sub.start();
     }
+    const maxAge = config.replicationMaxAgeMs;
+    if (maxAge > 0) {
+      const timer = setInterval(() => {
+        this.purging ??= this.purgeTombstones().finally(() => this.purging = null);
+      }, Math.max(1_000, Math.min(maxAge, 3_600_000)));
+      Deno.unrefTimer(timer);
+      this.purgeTimer = timer;
+    }
     this.log.info("replication started", {
       stream: config.replicationStream,
       mode: config.asyncReplication ? "async" : "sync",
       databases: engine.ids(),
     });
+  }
+
+  /**
+   * Purges the tombstones of every database that the stream can no longer contradict
+   * (see {@link tombstoneCutoff}). Runs periodically when the stream has a max age.
+   */
+  async purgeTombstones(): Promise<void> {
+    const cutoff = tombstoneCutoff(Date.now(), this.o.config.replicationMaxAgeMs);
+    if (cutoff === null) return;
+    for (const db of this.o.engine.databases()) {
+      try {
+        const n = await db.invoke<number>(this.o.pluginIndex, "purgeTombstones", cutoff);
+        if (n > 0) this.log.debug("tombstones purged", { db: db.id, count: n });
+      } catch (e) {
+        this.log.warn("tombstone purge failed", { db: db.id, error: (e as Error).message });
+      }
+    }
   }
 
   private async onCommit(pub: Publisher, payloads: unknown[]): Promise<void> {
@@ -243,6 +285,8 @@ export class Replication {
   /** Flushes publishers (up to the replication timeout), then stops subscribers. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      if (this.purgeTimer !== null) clearInterval(this.purgeTimer);
+      await this.purging;
       const ms = Math.min(this.o.config.replicationTimeoutMs, 10_000);
       await Promise.allSettled([...this.publishers.values()].map((p) => p.stop(ms)));
       await Promise.allSettled([...this.subscribers.values()].map((s) => s.stop()));

@@ -19,7 +19,7 @@ import type { ReplicationPolicy } from "../config/mod.ts";
 import type { Database } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { ApplyMessage, ApplyResult } from "./writer_plugin.ts";
-import { INCARNATION_HEADER, NODE_HEADER } from "./publisher.ts";
+import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
@@ -164,7 +164,9 @@ export class Subscriber {
     while (!this.stopped) {
       try {
         const c = await this.o.js.consumers.get(this.o.stream, this.o.consumer);
-        this.messages = await c.consume({ max_messages: 1000 });
+        // Short pulls: heartbeats every 2.5 s, so a consumer whose leader moved to another
+        // server (a NATS cluster node stopped) is pulled from again within seconds, not ~45 s.
+        this.messages = await c.consume({ max_messages: 1000, expires: 5_000 });
         this.running = true;
         const pump = this.process();
         for await (const m of this.messages) {

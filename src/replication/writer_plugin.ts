@@ -2,15 +2,22 @@
  * The replication writer plugin: runs inside each database's writer worker (see
  * `engine/plugin.ts`), next to the only write connection.
  *
- * - Capture: TEMP triggers on every user table append to a TEMP log table, so a rolled-back
- *   statement or transaction removes its captured rows by itself. Values are packed exactly by a
- *   user function registered with `useBigIntArguments`. DDL text is captured (made idempotent)
- *   after it ran; triggers are dropped before ALTER/DROP TABLE and re-created after DDL.
+ * - Capture (`capture.ts`): TEMP triggers on every user table append the rows a statement
+ *   changes directly to a TEMP log table, so a rolled-back statement or transaction removes its
+ *   captured rows by itself. Values are packed exactly by a user function registered with
+ *   `useBigIntArguments`. Per statement, a marker row in the log carries what replicas need to
+ *   apply its changes the same way (the columns its UPDATEs set, REPLACE conflict resolution).
+ *   Rows deleted by REPLACE conflict resolution fire no delete trigger: they are noted by BEFORE
+ *   triggers and logged as deletes after the statement when they are gone. `recursive_triggers`
+ *   stays as the user configured it (off by default), so user triggers behave as in plain SQLite.
+ *   DDL text is captured (made idempotent) after it ran; triggers are dropped before ALTER/DROP
+ *   TABLE and re-created after DDL.
  * - `beforeCommit`: stamps the transaction with the hybrid logical clock, records per-row
- *   versions (deletes as tombstones), writes the changeset to the outbox in the same transaction
- *   and hands `{id, data}` to the main thread.
+ *   versions (deletes as tombstones), refuses a changeset larger than the NATS max payload,
+ *   writes it to the outbox in the same transaction and hands `{id, data}` to the main thread.
  * - `invoke("apply", …)`: applies changesets from the stream in one transaction with capture
- *   suppressed, last-writer-wins by (hlc, node) per row, and records the stream sequence.
+ *   suppressed (`apply.ts`), last-writer-wins by (hlc, node) per row, and records the stream
+ *   sequence. User triggers fire on the replica and make their side effects there.
  *
  * @module
  */
@@ -22,16 +29,27 @@ import {
   type CdcValue,
   type Change,
   type ChangeSet,
-  compareVersion,
   decodeChangeSet,
-  decodeValue,
   encodeChangeSet,
   encodeValue,
   Hlc,
   idempotentDdl,
-  type WireValue,
 } from "../cdc/mod.ts";
 import type { RowIdentify } from "../config/mod.ts";
+import { HaError } from "../errors/mod.ts";
+import { Applier } from "./apply.ts";
+import {
+  lit,
+  q,
+  type StatementScope,
+  statementScope,
+  type TableMeta,
+  triggerNames,
+  triggerSql,
+  type UniqueKey,
+} from "./capture.ts";
+import { headerBytes, utf8Length } from "./headers.ts";
+import { Versions } from "./versions.ts";
 
 /** Options the main thread gives the plugin (structured-cloned). */
 export interface ReplicationPluginOptions {
@@ -49,6 +67,11 @@ export interface ReplicationPluginOptions {
    * (`--async-replication-store-dir`); null keeps the outbox in the database itself.
    */
   outboxDir: string | null;
+  /**
+   * The NATS server's `max_payload` in bytes: a transaction whose changeset message would be
+   * larger is refused before COMMIT (it could never be published). 0 = no limit.
+   */
+  maxPayload: number;
 }
 
 /** What `beforeCommit` hands to commit listeners. */
@@ -86,11 +109,10 @@ export interface OutboxRow {
   data: string;
 }
 
-interface TableMeta {
-  name: string;
-  columns: string[];
-  pk: string[];
-  withoutRowid: boolean;
+/** What a statement marker in the log says about the changes after it. */
+interface Marker {
+  replace?: boolean;
+  updated?: Record<string, string[]>;
 }
 
 const INTERNAL = /^(sqlite_|_ha_)/i;
@@ -107,15 +129,7 @@ const DDL_ACTIONS = new Set<number>([
   Action.CREATE_VTABLE,
   Action.DROP_VTABLE,
 ]);
-
-/** Quotes an SQL identifier. */
-export function q(id: string): string {
-  return `"${id.replaceAll('"', '""')}"`;
-}
-
-function lit(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}
+const NO_TABLES: ReadonlySet<string> = new Set();
 
 /** The DDL actions of a statement on `main` (not temp, not from triggers). */
 function ddlActions(actions: AuthAction[]): AuthAction[] {
@@ -138,12 +152,26 @@ function touchedTables(actions: AuthAction[]): string[] {
 class ReplicationPlugin implements WriterPlugin {
   private readonly clock = new Hlc();
   private readonly tables = new Map<string, TableMeta>();
+  /** INSTEAD OF trigger name → its view. */
+  private readonly triggerView = new Map<string, string>();
   /** Installed trigger name → its SQL. */
   private readonly installed = new Map<string, string>();
   private readonly stmts = new Map<string, StatementSync>();
+  /** Per statement (its authorizer actions): its scope and the tables it may REPLACE rows of. */
+  private scopes = new WeakMap<AuthAction[], { scope: StatementScope; replacing: Set<string> }>();
   private capturing = true;
+  /** Tables the running statement writes directly (captured). */
+  private direct: ReadonlySet<string> = NO_TABLES;
+  /** Tables whose rows the running statement may delete by REPLACE. */
+  private replacing: ReadonlySet<string> = NO_TABLES;
+  /** The last marker logged in this transaction says something. */
+  private marked = false;
+  /** A statement of this transaction may have noted rows in `temp._ha_cand`. */
+  private noted = false;
   private ddlInTx = false;
   private readonly outbox: string;
+  private readonly versions: Versions;
+  private readonly applier: Applier;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -151,7 +179,11 @@ class ReplicationPlugin implements WriterPlugin {
     private readonly o: ReplicationPluginOptions,
   ) {
     this.outbox = o.outboxDir ? "ha_outbox._ha_outbox" : "main._ha_outbox";
-    db.function("_ha_on", { deterministic: false }, () => this.capturing ? 1 : 0);
+    db.function("_ha_on", (t: unknown) => this.capturing && this.direct.has(t as string) ? 1 : 0);
+    db.function(
+      "_ha_rep",
+      (t: unknown) => this.capturing && this.replacing.has(t as string) ? 1 : 0,
+    );
     db.function(
       "_ha_pack",
       { deterministic: true, varargs: true, useBigIntArguments: true },
@@ -165,9 +197,6 @@ class ReplicationPlugin implements WriterPlugin {
       db.exec("PRAGMA ha_outbox.journal_mode = WAL");
     }
     db.exec(`
-      CREATE TABLE IF NOT EXISTS main._ha_versions(
-        tbl TEXT NOT NULL, key TEXT NOT NULL, hlc INTEGER NOT NULL, node TEXT NOT NULL,
-        deleted INTEGER NOT NULL, PRIMARY KEY(tbl, key)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS main._ha_progress(
         subject TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS ${this.outbox}(
@@ -175,11 +204,12 @@ class ReplicationPlugin implements WriterPlugin {
       CREATE TEMP TABLE IF NOT EXISTS _ha_log(
         seq INTEGER PRIMARY KEY, tbl TEXT, op TEXT NOT NULL, old_rowid, new_rowid,
         old_v TEXT, new_v TEXT, cmd TEXT);
+      CREATE TEMP TABLE IF NOT EXISTS _ha_cand(tbl TEXT NOT NULL, old_rowid, old_v TEXT NOT NULL);
     `);
-    const maxHlc = this.stmt("SELECT max(hlc) AS h FROM main._ha_versions").get() as {
-      h: bigint | null;
-    };
-    if (maxHlc.h !== null) this.clock.observe(Number(maxHlc.h));
+    const stmt = (sql: string) => this.stmt(sql);
+    this.clock.observe(Versions.init((sql) => db.exec(sql), stmt));
+    this.versions = new Versions(stmt, o.rowIdentify);
+    this.applier = new Applier(stmt, this.versions, this.tables, o.rowIdentify);
     this.resync();
   }
 
@@ -200,17 +230,25 @@ class ReplicationPlugin implements WriterPlugin {
   private resync(): void {
     this.stmts.clear();
     this.tables.clear();
+    this.triggerView.clear();
+    this.scopes = new WeakMap();
     const rows = this.db.prepare(
       "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table'",
     ).all() as { name: string; sql: string | null }[];
     const desired = new Map<string, string>();
     for (const r of rows) {
       if (INTERNAL.test(r.name) || /^\s*CREATE\s+VIRTUAL/i.test(r.sql ?? "")) continue;
-      const meta = this.tableMeta(r.name);
+      const meta = this.tableMeta(r.name, r.sql ?? "");
       if (!meta) continue;
       this.tables.set(r.name, meta);
       for (const [name, sql] of triggerSql(meta)) desired.set(name, sql);
     }
+    const views = this.db.prepare(
+      `SELECT t.name AS name, t.tbl_name AS view FROM main.sqlite_schema t
+       JOIN main.sqlite_schema v ON v.type = 'view' AND v.name = t.tbl_name
+       WHERE t.type = 'trigger'`,
+    ).all() as { name: string; view: string }[];
+    for (const v of views) this.triggerView.set(v.name, v.view);
     const present = new Set(
       (this.db.prepare(
         "SELECT name FROM temp.sqlite_schema WHERE type = 'trigger' AND name LIKE '\\_ha\\_%' ESCAPE '\\'",
@@ -230,7 +268,7 @@ class ReplicationPlugin implements WriterPlugin {
     }
   }
 
-  private tableMeta(name: string): TableMeta | null {
+  private tableMeta(name: string, sql: string): TableMeta | null {
     const cols = this.db.prepare(`SELECT name, pk FROM main.pragma_table_info(${lit(name)})`)
       .all() as { name: string; pk: bigint | number }[];
     if (cols.length === 0) return null;
@@ -244,7 +282,30 @@ class ReplicationPlugin implements WriterPlugin {
       columns: cols.map((c) => c.name),
       pk,
       withoutRowid: Number(list?.wr ?? 0) === 1,
+      uniques: this.uniqueKeys(name),
+      replaceConstraint: /\bON\s+CONFLICT\s+REPLACE\b/i.test(sql),
     };
+  }
+
+  /**
+   * Unique indexes whose conflicts may delete a row under another key. With `--row-identify pk`
+   * the primary key is left out: a row replaced under the same key is overwritten, not deleted.
+   */
+  private uniqueKeys(table: string): UniqueKey[] {
+    const indexes = this.db.prepare(
+      `SELECT name, origin FROM main.pragma_index_list(${lit(table)}) WHERE "unique" = 1`,
+    ).all() as { name: string; origin: string }[];
+    const out: UniqueKey[] = [];
+    for (const ix of indexes) {
+      if (ix.origin === "pk" && this.o.rowIdentify === "pk") continue;
+      const cols = this.db.prepare(
+        `SELECT cid, name, coll FROM main.pragma_index_xinfo(${lit(ix.name)}) WHERE key = 1
+         ORDER BY seqno`,
+      ).all() as { cid: number | bigint; name: string | null; coll: string }[];
+      if (cols.some((c) => Number(c.cid) < 0 || c.name === null)) continue;
+      out.push({ columns: cols.map((c) => ({ name: c.name!, collation: c.coll })) });
+    }
+    return out;
   }
 
   private dropTriggersOf(table: string): void {
@@ -256,11 +317,43 @@ class ReplicationPlugin implements WriterPlugin {
 
   beforeStatement(info: StatementInfo): void {
     const ddl = ddlActions(info.actions);
-    if (ddl.length === 0) return;
-    for (const t of touchedTables(ddl)) this.dropTriggersOf(t);
+    if (ddl.length > 0) {
+      for (const t of touchedTables(ddl)) this.dropTriggersOf(t);
+      return;
+    }
+    let cached = this.scopes.get(info.actions);
+    if (!cached) {
+      const scope = statementScope(info.actions, this.triggerView, info.sql);
+      const replacing = new Set(
+        [...scope.tables].filter((t) => scope.replace || this.tables.get(t)?.replaceConstraint),
+      );
+      cached = { scope, replacing };
+      this.scopes.set(info.actions, cached);
+    }
+    this.direct = cached.scope.tables;
+    this.replacing = cached.replacing;
+    if (this.replacing.size > 0) this.noted = true;
+    this.logMarker(cached.scope);
+  }
+
+  /**
+   * Logs a statement marker when the statement sets columns or replaces rows, or to end the
+   * previous marker's effect. Changes after a marker belong to its statement.
+   */
+  private logMarker(scope: StatementScope): void {
+    const says = scope.replace || scope.updated.size > 0;
+    if (!says && !this.marked) return;
+    const m: Marker = {};
+    if (scope.replace) m.replace = true;
+    if (scope.updated.size > 0) m.updated = Object.fromEntries(scope.updated);
+    this.stmt("INSERT INTO temp._ha_log(op, cmd) VALUES ('STMT', ?)").run(JSON.stringify(m));
+    this.marked = says;
   }
 
   afterStatement(info: StatementInfo): void {
+    if (this.replacing.size > 0) this.logReplaced();
+    this.direct = NO_TABLES;
+    this.replacing = NO_TABLES;
     const ddl = ddlActions(info.actions);
     if (ddl.length === 0) return;
     this.ddlInTx = true;
@@ -270,13 +363,55 @@ class ReplicationPlugin implements WriterPlugin {
     this.resync();
   }
 
+  /** Logs, as deletes, the rows the statement removed by REPLACE conflict resolution. */
+  private logReplaced(): void {
+    const cands = this.stmt("SELECT tbl, old_rowid, old_v FROM temp._ha_cand").all() as {
+      tbl: string;
+      old_rowid: bigint | null;
+      old_v: string;
+    }[];
+    if (cands.length === 0) return;
+    this.stmt("DELETE FROM temp._ha_cand").run();
+    const seen = new Set<string>();
+    for (const r of cands) {
+      const meta = this.tables.get(r.tbl);
+      if (!meta) continue;
+      const c: Change = {
+        database: "main",
+        table: meta.name,
+        columns: meta.columns,
+        pk_columns: meta.pk,
+        operation: "DELETE",
+        old_rowid: r.old_rowid === null ? null : encodeValue(r.old_rowid),
+        old_values: JSON.parse(r.old_v),
+        hlc: 0,
+      };
+      const key = `${r.tbl}\u0000${this.versions.keyOf(c, "old")}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (this.applier.current(c, "old")) continue;
+      this.stmt(
+        "INSERT INTO temp._ha_log(tbl, op, old_rowid, old_v) VALUES (?, 'DELETE', ?, ?)",
+      ).run(r.tbl, r.old_rowid, r.old_v);
+    }
+  }
+
   afterRollback(): void {
-    this.stmt("DELETE FROM temp._ha_log").run();
+    this.endTransaction();
     if (this.ddlInTx) {
       this.ddlInTx = false;
       this.installed.clear();
       this.resync();
     }
+  }
+
+  private endTransaction(): void {
+    this.stmt("DELETE FROM temp._ha_log").run();
+    if (this.noted) this.stmt("DELETE FROM temp._ha_cand").run();
+    this.direct = NO_TABLES;
+    this.replacing = NO_TABLES;
+    this.marked = false;
+    this.noted = false;
   }
 
   beforeCommit(): CommitPayload | undefined {
@@ -292,11 +427,19 @@ class ReplicationPlugin implements WriterPlugin {
       new_v: string | null;
       cmd: string | null;
     }[];
-    if (rows.length === 0) return undefined;
-    this.stmt("DELETE FROM temp._ha_log").run();
+    this.endTransaction();
+    if (!rows.some((r) => r.op !== "STMT")) return undefined;
     const hlc = this.clock.next();
     const changes: Change[] = [];
+    let marker: Marker = {};
+    /** Rows whose first change after the marker was seen (they get `updated_columns`). */
+    const seen = new Set<string>();
     for (const r of rows) {
+      if (r.op === "STMT") {
+        marker = JSON.parse(r.cmd ?? "{}");
+        seen.clear();
+        continue;
+      }
       if (r.op === "SQL") {
         changes.push({
           database: "main",
@@ -327,6 +470,13 @@ class ReplicationPlugin implements WriterPlugin {
         c.new_rowid = r.new_rowid === null ? null : encodeValue(r.new_rowid);
         c.new_values = JSON.parse(r.new_v);
       }
+      const set = marker.updated?.[meta.name];
+      if (c.operation === "UPDATE" && set) {
+        const row = `${meta.name}\u0000${this.versions.keyOf(c, "old")}`;
+        if (!seen.has(row)) c.updated_columns = set;
+        seen.add(row);
+      }
+      if (marker.replace && c.operation !== "DELETE") c.on_conflict = "REPLACE";
       changes.push(c);
       this.recordLocal(c, hlc);
     }
@@ -340,52 +490,42 @@ class ReplicationPlugin implements WriterPlugin {
       changes,
     };
     const data = encodeChangeSet(cs);
+    this.checkSize(cs.id, data);
     const res = this.stmt(`INSERT INTO ${this.outbox}(csid, data) VALUES (?, ?)`).run(cs.id, data);
     return { kind: "changeset", outboxId: Number(res.lastInsertRowid), id: cs.id, data };
+  }
+
+  /** Refuses (before COMMIT) a changeset whose message NATS would reject as too large. */
+  private checkSize(id: string, data: string): void {
+    const max = this.o.maxPayload;
+    if (max <= 0) return;
+    const headers = headerBytes(id, this.o.node, this.o.incarnation);
+    if (headers + data.length * 3 <= max) return;
+    const bytes = headers + utf8Length(data);
+    if (bytes <= max) return;
+    throw new HaError(
+      "too_large",
+      `transaction too large to replicate: its changeset message is ${bytes} bytes, over the ` +
+        `NATS max_payload of ${max} bytes; it was rolled back (split it into smaller ` +
+        `transactions, or raise max_payload in the nats-server configuration)`,
+      { bytes, maxPayload: max },
+    );
   }
 
   /** Local writes always win locally: stamp their row versions. */
   private recordLocal(c: Change, hlc: number): void {
     const node = this.o.node;
+    const v = this.versions;
     if (c.operation === "INSERT") {
-      this.setVersion(c.table, this.keyOf(c, "new"), hlc, node, false);
+      v.set(c.table, v.keyOf(c, "new"), hlc, node, false);
     } else if (c.operation === "DELETE") {
-      this.setVersion(c.table, this.keyOf(c, "old"), hlc, node, true);
+      v.set(c.table, v.keyOf(c, "old"), hlc, node, true);
     } else {
-      const ok = this.keyOf(c, "old");
-      const nk = this.keyOf(c, "new");
-      if (ok !== nk) this.setVersion(c.table, ok, hlc, node, true);
-      this.setVersion(c.table, nk, hlc, node, false);
+      const ok = v.keyOf(c, "old");
+      const nk = v.keyOf(c, "new");
+      if (ok !== nk) v.set(c.table, ok, hlc, node, true);
+      v.set(c.table, nk, hlc, node, false);
     }
-  }
-
-  // -- versions --------------------------------------------------------------------------------
-
-  /** The row key per `--row-identify`, from the old or new image. */
-  private keyOf(c: Change, side: "old" | "new"): string {
-    const values = (side === "old" ? c.old_values : c.new_values) ?? [];
-    const rowid = side === "old" ? c.old_rowid : c.new_rowid;
-    const mode = this.o.rowIdentify;
-    if (mode === "full") return JSON.stringify(values);
-    const byRowid = rowid !== null && rowid !== undefined &&
-      (mode === "rowid" || c.pk_columns.length === 0);
-    if (byRowid) return `#${JSON.stringify(rowid)}`;
-    return JSON.stringify(c.pk_columns.map((p) => values[c.columns.indexOf(p)] ?? null));
-  }
-
-  private setVersion(tbl: string, key: string, hlc: number, node: string, deleted: boolean) {
-    this.stmt(
-      `INSERT INTO main._ha_versions(tbl, key, hlc, node, deleted) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(tbl, key) DO UPDATE SET hlc = excluded.hlc, node = excluded.node,
-         deleted = excluded.deleted`,
-    ).run(tbl, key, BigInt(hlc), node, deleted ? 1n : 0n);
-  }
-
-  /** Whether (hlc, node) is newer than the stored version of the row. */
-  private newer(tbl: string, key: string, hlc: number, node: string): boolean {
-    const v = this.stmt("SELECT hlc, node FROM main._ha_versions WHERE tbl = ? AND key = ?")
-      .get(tbl, key) as { hlc: bigint; node: string } | undefined;
-    return !v || compareVersion(hlc, node, Number(v.hlc), v.node) > 0;
   }
 
   // -- apply -----------------------------------------------------------------------------------
@@ -411,6 +551,8 @@ class ReplicationPlugin implements WriterPlugin {
       case "outboxDelete":
         this.stmt(`DELETE FROM ${this.outbox} WHERE id <= ?`).run(BigInt(args as number));
         return null;
+      case "purgeTombstones":
+        return this.versions.purgeTombstones(args as number);
       default:
         throw new Error(`replication plugin: unknown method ${method}`);
     }
@@ -468,7 +610,7 @@ class ReplicationPlugin implements WriterPlugin {
            ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq`,
         ).run(subject, BigInt(result.through));
       }
-      this.stmt("DELETE FROM temp._ha_log").run();
+      this.endTransaction();
       this.db.exec("COMMIT");
     } catch (e) {
       if (this.db.isTransaction) this.db.exec("ROLLBACK");
@@ -485,6 +627,7 @@ class ReplicationPlugin implements WriterPlugin {
   /** Applies one changeset; returns whether it contained DDL. */
   private applyChangeSet(cs: ChangeSet): boolean {
     let ddl = false;
+    const touched = new Set<string>();
     for (const c of cs.changes) {
       const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
       this.clock.observe(hlc);
@@ -494,28 +637,7 @@ class ReplicationPlugin implements WriterPlugin {
         continue;
       }
       if (INTERNAL.test(c.table)) continue;
-      const node = cs.node;
-      if (c.operation === "INSERT") {
-        const k = this.keyOf(c, "new");
-        if (!this.newer(c.table, k, hlc, node)) continue;
-        this.upsert(c);
-        this.setVersion(c.table, k, hlc, node, false);
-      } else if (c.operation === "DELETE") {
-        const k = this.keyOf(c, "old");
-        if (!this.newer(c.table, k, hlc, node)) continue;
-        this.deleteRow(c);
-        this.setVersion(c.table, k, hlc, node, true);
-      } else {
-        const ok = this.keyOf(c, "old");
-        const nk = this.keyOf(c, "new");
-        if (ok !== nk && this.newer(c.table, ok, hlc, node)) {
-          this.deleteRow(c);
-          this.setVersion(c.table, ok, hlc, node, true);
-        }
-        if (!this.newer(c.table, nk, hlc, node)) continue;
-        this.upsert(c);
-        this.setVersion(c.table, nk, hlc, node, false);
-      }
+      this.applier.apply(c, hlc, cs.node, touched);
     }
     return ddl;
   }
@@ -532,68 +654,6 @@ class ReplicationPlugin implements WriterPlugin {
     }
   }
 
-  /** WHERE clause identifying the row by the old (or new) image. */
-  private where(c: Change, side: "old" | "new"): { sql: string; args: CdcValue[] } {
-    const values = ((side === "old" ? c.old_values : c.new_values) ?? []).map(decodeValue);
-    const rowid = side === "old" ? c.old_rowid : c.new_rowid;
-    const mode = this.o.rowIdentify;
-    const t = q(c.table);
-    if (mode === "full") {
-      const cond = c.columns.map((col) => `${q(col)} IS ?`).join(" AND ");
-      if (this.tables.get(c.table)?.withoutRowid) return { sql: cond, args: values };
-      return {
-        sql: `rowid = (SELECT rowid FROM main.${t} WHERE ${cond} LIMIT 1)`,
-        args: values,
-      };
-    }
-    const byRowid = rowid !== null && rowid !== undefined &&
-      (mode === "rowid" || c.pk_columns.length === 0);
-    if (byRowid) return { sql: "rowid = ?", args: [decodeValue(rowid)] };
-    return {
-      sql: c.pk_columns.map((p) => `${q(p)} IS ?`).join(" AND "),
-      args: c.pk_columns.map((p) => values[c.columns.indexOf(p)] ?? null),
-    };
-  }
-
-  private deleteRow(c: Change): void {
-    const w = this.where(c, "old");
-    this.stmt(`DELETE FROM main.${q(c.table)} WHERE ${w.sql}`).run(...w.args);
-  }
-
-  /** Writes the new image: UPDATE the row identified by the new key, else INSERT it. */
-  private upsert(c: Change): void {
-    const values = (c.new_values ?? []).map(decodeValue);
-    const t = q(c.table);
-    const sets = c.columns.map((col) => `${q(col)} = ?`).join(", ");
-    const useRowid = c.new_rowid !== null && c.new_rowid !== undefined &&
-      (this.o.rowIdentify === "rowid" || c.pk_columns.length === 0);
-    if (this.o.rowIdentify !== "full") {
-      const w = this.where(c, "new");
-      const r = this.stmt(`UPDATE main.${t} SET ${sets} WHERE ${w.sql}`).run(...values, ...w.args);
-      if (Number(r.changes) > 0) return;
-    } else if (c.operation === "UPDATE") {
-      const w = this.where(c, "old");
-      const r = this.stmt(`UPDATE main.${t} SET ${sets} WHERE ${w.sql}`).run(...values, ...w.args);
-      if (Number(r.changes) > 0) return;
-    }
-    const cols = c.columns.map(q);
-    const args: CdcValue[] = [...values];
-    if (useRowid) {
-      cols.push("rowid");
-      args.push(decodeValue(c.new_rowid as WireValue));
-    }
-    const marks = args.map(() => "?").join(", ");
-    if (this.o.rowIdentify === "full") {
-      const cond = c.columns.map((col) => `${q(col)} IS ?`).join(" AND ");
-      this.stmt(
-        `INSERT INTO main.${t}(${cols.join(", ")}) SELECT ${marks}
-         WHERE NOT EXISTS (SELECT 1 FROM main.${t} WHERE ${cond})`,
-      ).run(...args, ...values);
-      return;
-    }
-    this.stmt(`INSERT INTO main.${t}(${cols.join(", ")}) VALUES (${marks})`).run(...args);
-  }
-
   close(): void {
     if (this.o.outboxDir) {
       try {
@@ -607,39 +667,6 @@ function unquote(id: string): string {
   if (id.startsWith('"')) return id.slice(1, -1).replaceAll('""', '"');
   if (id.startsWith("`") || id.startsWith("[")) return id.slice(1, -1);
   return id;
-}
-
-function triggerNames(table: string): string[] {
-  return ["i", "u", "d"].map((k) => `_ha_${k}_${table}`);
-}
-
-/** The three capture triggers of a table: name → SQL. */
-function triggerSql(t: TableMeta): [string, string][] {
-  const [ni, nu, nd] = triggerNames(t.name);
-  const on = `main.${q(t.name)}`;
-  const pack = (p: "NEW" | "OLD") => `_ha_pack(${t.columns.map((c) => `${p}.${q(c)}`).join(", ")})`;
-  const rid = (p: "NEW" | "OLD") => t.withoutRowid ? "NULL" : `${p}.rowid`;
-  const ins = "INSERT INTO temp._ha_log(tbl, op, old_rowid, new_rowid, old_v, new_v)";
-  const tbl = lit(t.name);
-  return [
-    [
-      ni,
-      `CREATE TEMP TRIGGER ${q(ni)} AFTER INSERT ON ${on} WHEN _ha_on() BEGIN ${ins} ` +
-      `VALUES (${tbl}, 'INSERT', NULL, ${rid("NEW")}, NULL, ${pack("NEW")}); END`,
-    ],
-    [
-      nu,
-      `CREATE TEMP TRIGGER ${q(nu)} AFTER UPDATE ON ${on} WHEN _ha_on() BEGIN ${ins} ` +
-      `VALUES (${tbl}, 'UPDATE', ${rid("OLD")}, ${rid("NEW")}, ${pack("OLD")}, ${
-        pack("NEW")
-      }); END`,
-    ],
-    [
-      nd,
-      `CREATE TEMP TRIGGER ${q(nd)} AFTER DELETE ON ${on} WHEN _ha_on() BEGIN ${ins} ` +
-      `VALUES (${tbl}, 'DELETE', ${rid("OLD")}, NULL, ${pack("OLD")}, NULL); END`,
-    ],
-  ];
 }
 
 const factory: PluginFactory = ({ db, databaseId, options }) =>

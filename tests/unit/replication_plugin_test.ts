@@ -3,65 +3,11 @@
  * idempotency and last-writer-wins convergence.
  */
 import assert from "node:assert/strict";
-import { type Engine, openEngine } from "../../src/engine/mod.ts";
-import { createLogger } from "../../src/log/mod.ts";
-import type {
-  ApplyMessage,
-  ApplyResult,
-  CommitPayload,
-  ReplicationPluginOptions,
-} from "../../src/replication/writer_plugin.ts";
-import type { RowIdentify } from "../../src/config/mod.ts";
+import type { ApplyResult } from "../../src/replication/writer_plugin.ts";
+import { close, node, rows, ship, sql, type TestNode } from "./helpers/plugin_nodes.ts";
 
-const PLUGIN = new URL("../../src/replication/writer_plugin.ts", import.meta.url).href;
-const logger = createLogger("error");
-
-interface TestNode {
-  name: string;
-  engine: Engine;
-  out: CommitPayload[];
-}
-
-async function node(name: string, rowIdentify: RowIdentify = "pk"): Promise<TestNode> {
-  const options: ReplicationPluginOptions = {
-    node: name,
-    incarnation: crypto.randomUUID(),
-    rowIdentify,
-    disableDdlSync: false,
-    memory: true,
-    outboxDir: null,
-  };
-  const engine = await openEngine({
-    dsns: [],
-    memory: true,
-    concurrentQueries: 4,
-    plugins: [{ url: PLUGIN, options }],
-    logger,
-  });
-  const out: CommitPayload[] = [];
-  engine.defaultDb.onCommit((p) => {
-    out.push(...(p as CommitPayload[]));
-  });
-  return { name, engine, out };
-}
-
-async function sql(n: TestNode, text: string, params?: unknown[]) {
-  return await n.engine.defaultDb.execute([{ sql: text, params: params as never }]);
-}
-
-let seq = 0;
-async function ship(from: TestNode, to: TestNode[], payloads = from.out.splice(0)) {
-  const msgs: ApplyMessage[] = payloads.map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
-  for (const t of to) {
-    const r = await t.engine.defaultDb.invoke<ApplyResult>(0, "apply", msgs);
-    assert.equal(r.error, null, JSON.stringify(r.error));
-  }
-  return msgs;
-}
-
-async function dump(n: TestNode, table: string): Promise<string> {
-  const [r] = await sql(n, `SELECT typeof(a) || ':' || quote(a) FROM "${table}" ORDER BY rowid`);
-  return JSON.stringify(r.rows, (_k, v) => typeof v === "bigint" ? String(v) : v);
+function dump(n: TestNode, table: string): Promise<string> {
+  return rows(n, `SELECT typeof(a) || ':' || quote(a) FROM "${table}" ORDER BY rowid`);
 }
 
 Deno.test("capture and apply: DDL, exact values, update, delete", async () => {
@@ -99,8 +45,7 @@ Deno.test("capture and apply: DDL, exact values, update, delete", async () => {
     ]));
     assert.equal(a.out.length, 0);
   } finally {
-    await a.engine.close();
-    await b.engine.close();
+    await close(a, b);
   }
 });
 
@@ -134,21 +79,18 @@ Deno.test("concurrent conflicting writes converge (LWW by hlc, node)", async () 
         }
       }
     }
-    const dumps = await Promise.all(ns.map(async (n) => {
-      const [r] = await sql(n, "SELECT id, a FROM t ORDER BY id");
-      return JSON.stringify(r.rows, (_k, v) => typeof v === "bigint" ? String(v) : v);
-    }));
+    const dumps = await Promise.all(ns.map((n) => rows(n, "SELECT id, a FROM t ORDER BY id")));
     assert.equal(dumps[1], dumps[0]);
     assert.equal(dumps[2], dumps[0]);
   } finally {
-    for (const n of ns) await n.engine.close();
+    await close(...ns);
   }
 });
 
 Deno.test("row-identify rowid and full", async () => {
   for (const mode of ["rowid", "full"] as const) {
-    const a = await node("a", mode);
-    const b = await node("b", mode);
+    const a = await node("a", { rowIdentify: mode });
+    const b = await node("b", { rowIdentify: mode });
     try {
       await sql(a, "CREATE TABLE t(a, b)");
       await sql(a, "INSERT INTO t VALUES (1, 'x'), (2, NULL)");
@@ -158,8 +100,7 @@ Deno.test("row-identify rowid and full", async () => {
       await ship(a, [b], []);
       assert.equal(await dump(b, "t"), await dump(a, "t"), mode);
     } finally {
-      await a.engine.close();
-      await b.engine.close();
+      await close(a, b);
     }
   }
 });

@@ -1,0 +1,174 @@
+/**
+ * Applies the row changes of remote changesets on the writer connection: last writer wins by
+ * (hlc, node) per row ({@link Versions}), idempotent, identifiers quoted, rows identified per
+ * `--row-identify`.
+ *
+ * Each change is applied the way the origin made it, so that the replica's own triggers fire as
+ * the origin's did (their side effects are not replicated, see `capture.ts`): an INSERT inserts,
+ * an UPDATE updates in place (also when it changes the key) setting the columns the origin's
+ * statement set plus those that differ here, a DELETE deletes; REPLACE conflict resolution is
+ * used where the origin's statement used it. A change that finds the row already as it should be
+ * writes nothing.
+ *
+ * @module
+ */
+import type { StatementSync } from "node:sqlite";
+import {
+  type CdcValue,
+  type Change,
+  decodeValue,
+  encodeValue,
+  type WireValue,
+} from "../cdc/mod.ts";
+import type { RowIdentify } from "../config/mod.ts";
+import { q, type TableMeta } from "./capture.ts";
+import type { Versions } from "./versions.ts";
+
+type Row = Record<string, CdcValue>;
+
+/** Applies row changes; one instance per writer plugin. */
+export class Applier {
+  constructor(
+    private readonly stmt: (sql: string) => StatementSync,
+    private readonly versions: Versions,
+    private readonly tables: Map<string, TableMeta>,
+    private readonly rowIdentify: RowIdentify,
+  ) {}
+
+  /**
+   * Applies one row change made by `node` at `hlc`, unless the row has a newer version.
+   * `touched` is shared by the changes of one changeset (see {@link Versions.wins}).
+   */
+  apply(c: Change, hlc: number, node: string, touched: Set<string>): void {
+    const v = this.versions;
+    const wins = (key: string) => v.wins(c.table, key, hlc, node, touched);
+    if (c.operation === "DELETE") {
+      const k = v.keyOf(c, "old");
+      if (!wins(k)) return;
+      this.deleteRow(c);
+      v.set(c.table, k, hlc, node, true);
+      return;
+    }
+    const nk = v.keyOf(c, "new");
+    const ok = c.operation === "UPDATE" ? v.keyOf(c, "old") : nk;
+    if (ok === nk) {
+      if (!wins(nk)) return;
+      this.writeNew(c, this.rowIdentify === "full" && c.operation === "UPDATE" ? "old" : "new");
+      v.set(c.table, nk, hlc, node, false);
+      return;
+    }
+    const oldWins = wins(ok);
+    const newWins = wins(nk);
+    if (oldWins && newWins && this.moveRow(c)) {
+      // updated in place, like the origin
+    } else {
+      if (oldWins) this.deleteRow(c);
+      if (newWins) this.writeNew(c, "new");
+    }
+    if (oldWins) v.set(c.table, ok, hlc, node, true);
+    if (newWins) v.set(c.table, nk, hlc, node, false);
+  }
+
+  /** WHERE clause identifying the row by the old (or new) image. */
+  where(c: Change, side: "old" | "new"): { sql: string; args: CdcValue[] } {
+    const values = ((side === "old" ? c.old_values : c.new_values) ?? []).map(decodeValue);
+    if (this.rowIdentify === "full") {
+      const cond = c.columns.map((col) => `${q(col)} IS ?`).join(" AND ");
+      if (this.tables.get(c.table)?.withoutRowid) return { sql: cond, args: values };
+      return {
+        sql: `rowid = (SELECT rowid FROM main.${q(c.table)} WHERE ${cond} LIMIT 1)`,
+        args: values,
+      };
+    }
+    if (this.versions.byRowid(c, side)) {
+      return {
+        sql: "rowid = ?",
+        args: [decodeValue((side === "old" ? c.old_rowid : c.new_rowid)!)],
+      };
+    }
+    return {
+      sql: c.pk_columns.map((p) => `${q(p)} IS ?`).join(" AND "),
+      args: c.pk_columns.map((p) => values[c.columns.indexOf(p)] ?? null),
+    };
+  }
+
+  /** The row identified by one side of a change, as it is here, or undefined. */
+  current(c: Change, side: "old" | "new"): Row | undefined {
+    const w = this.where(c, side);
+    const cols = c.columns.map(q).join(", ");
+    return this.stmt(`SELECT ${cols} FROM main.${q(c.table)} WHERE ${w.sql} LIMIT 1`)
+      .get(...w.args) as Row | undefined;
+  }
+
+  private deleteRow(c: Change): void {
+    const w = this.where(c, "old");
+    this.stmt(`DELETE FROM main.${q(c.table)} WHERE ${w.sql}`).run(...w.args);
+  }
+
+  /** Writes the new image into the row found by `side`'s key, or inserts it. */
+  private writeNew(c: Change, side: "old" | "new"): void {
+    const cur = this.current(c, side);
+    if (!cur || (c.operation === "INSERT" && c.on_conflict === "REPLACE")) return this.insert(c);
+    this.update(c, cur, side);
+  }
+
+  /** A key-changing UPDATE in place, when the old row is here and the new key is free. */
+  private moveRow(c: Change): boolean {
+    const cur = this.current(c, "old");
+    if (!cur) return false;
+    if (c.on_conflict !== "REPLACE" && this.current(c, "new")) return false;
+    this.update(c, cur, "old");
+    return true;
+  }
+
+  /** UPDATE of the columns the origin set and of those that differ here (none: no UPDATE). */
+  private update(c: Change, cur: Row, side: "old" | "new"): void {
+    const values = c.new_values ?? [];
+    const setByOrigin = new Set(c.operation === "UPDATE" ? c.updated_columns ?? [] : []);
+    const sets: string[] = [];
+    const args: CdcValue[] = [];
+    c.columns.forEach((col, i) => {
+      if (!setByOrigin.has(col) && same(cur[col], values[i])) return;
+      sets.push(`${q(col)} = ?`);
+      args.push(decodeValue(values[i]));
+    });
+    const rowidMoves = side === "old" && this.versions.byRowid(c, "old") &&
+      JSON.stringify(c.old_rowid) !== JSON.stringify(c.new_rowid);
+    if (rowidMoves) {
+      sets.push("rowid = ?");
+      args.push(decodeValue(c.new_rowid!));
+    }
+    if (sets.length === 0) return;
+    const w = this.where(c, side);
+    const or = c.on_conflict === "REPLACE" ? " OR REPLACE" : "";
+    this.stmt(`UPDATE${or} main.${q(c.table)} SET ${sets.join(", ")} WHERE ${w.sql}`)
+      .run(...args, ...w.args);
+  }
+
+  private insert(c: Change): void {
+    const values = (c.new_values ?? []).map(decodeValue);
+    const t = q(c.table);
+    const cols = c.columns.map(q);
+    const args: CdcValue[] = [...values];
+    if (this.versions.byRowid(c, "new")) {
+      cols.push("rowid");
+      args.push(decodeValue(c.new_rowid as WireValue));
+    }
+    const or = c.on_conflict === "REPLACE" ? " OR REPLACE" : "";
+    const marks = args.map(() => "?").join(", ");
+    if (this.rowIdentify === "full") {
+      const cond = c.columns.map((col) => `${q(col)} IS ?`).join(" AND ");
+      this.stmt(
+        `INSERT${or} INTO main.${t}(${cols.join(", ")}) SELECT ${marks}
+         WHERE NOT EXISTS (SELECT 1 FROM main.${t} WHERE ${cond})`,
+      ).run(...args, ...values);
+      return;
+    }
+    this.stmt(`INSERT${or} INTO main.${t}(${cols.join(", ")}) VALUES (${marks})`).run(...args);
+  }
+}
+
+/** A value as stored here equals a wire value, storage class included. */
+function same(v: CdcValue | undefined, w: WireValue | undefined): boolean {
+  return v !== undefined && w !== undefined && JSON.stringify(encodeValue(v)) === JSON.stringify(w);
+}
