@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { InterceptorHost } from "../interceptor/mod.ts";
 import {
   type ConsumerInfo,
   jetstream,
@@ -55,6 +56,8 @@ export interface ReplicationOptions {
   /** Index of {@link replicationPlugin} in the engine's plugin list. */
   pluginIndex: number;
   logger: Logger;
+  /** The loaded `--interceptor` (its hooks run on remote changesets), or null. */
+  interceptor?: InterceptorHost | null;
   /**
    * Databases restored from a snapshot at start: like memory databases, their consumer is
    * recreated from the restored progress, so an older acknowledgement point cannot skip
@@ -118,6 +121,7 @@ export class Replication {
         replay: db.source.memory || (this.o.restored?.has(db.id) ?? false),
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: log,
+        host: this.o.interceptor ?? null,
       });
       this.subscribers.set(db.id, sub);
       await sub.start();
@@ -193,7 +197,8 @@ export class Replication {
     for (let attempt = 0;; attempt++) {
       try {
         try {
-          await jsm.streams.info(c.replicationStream);
+          const info = await jsm.streams.info(c.replicationStream);
+          await this.updateStream(jsm, info.config, cfg);
           return;
         } catch (e) {
           if (!/not found/i.test((e as Error).message)) throw e;
@@ -206,6 +211,42 @@ export class Replication {
         if (attempt >= 20) throw e;
         await new Promise((r) => setTimeout(r, 500));
       }
+    }
+  }
+
+  /**
+   * Brings an existing stream to the configured max age, replicas and subjects (the flags may
+   * have changed since it was created). A refused update is logged, not fatal: replication
+   * works with the stream as it is.
+   */
+  private async updateStream(
+    jsm: JetStreamManager,
+    current: StreamConfig,
+    want: Partial<StreamConfig> & { name: string },
+  ): Promise<void> {
+    const subjects = current.subjects ?? [];
+    const missing = (want.subjects ?? []).filter((s) => !subjects.includes(s));
+    if (
+      current.max_age === want.max_age && current.num_replicas === want.num_replicas &&
+      missing.length === 0
+    ) return;
+    try {
+      await jsm.streams.update(want.name, {
+        max_age: want.max_age,
+        num_replicas: want.num_replicas,
+        duplicate_window: want.duplicate_window,
+        subjects: [...subjects, ...missing],
+      });
+      this.log.info("stream updated", {
+        stream: want.name,
+        max_age_ms: (want.max_age ?? 0) / 1_000_000,
+        replicas: want.num_replicas,
+      });
+    } catch (e) {
+      this.log.warn("stream config not updated", {
+        stream: want.name,
+        error: (e as Error).message,
+      });
     }
   }
 
