@@ -121,6 +121,11 @@ export class FrameReader {
     return body;
   }
 
+  /** Whether the next buffered message is a complete Sync (the client's batch ends there). */
+  nextIsSync(): boolean {
+    return this.buffered >= 5 && this.buf[this.start] === 0x53;
+  }
+
   /** The next typed message, or null at end of stream. */
   async read(): Promise<Frame | null> {
     while (this.buffered < 5) {

@@ -18,7 +18,7 @@ import type {
   Statement,
   StatementResult,
 } from "../engine/mod.ts";
-import { countParameters, splitStatements } from "../engine/mod.ts";
+import { countParameters, leadingCommand, splitStatements } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   authFailed,
@@ -210,6 +210,8 @@ export class Connection {
   private pid = 0;
   private failed = false;
   private skipping = false;
+  /** A pipeline's implicit transaction (BEGIN sent by us, ended at Sync) is open. */
+  private implicitTx = false;
   private readonly statements = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
   private readonly analyses = new Map<string, Analysis>();
@@ -500,6 +502,7 @@ export class Connection {
             this.close(body);
             break;
           case 0x53: // Sync
+            await this.endImplicit();
             this.skipping = false;
             await this.readyForQuery();
             break;
@@ -606,8 +609,14 @@ export class Connection {
   private async runTx(c: Extract<Classified, { kind: "tx" }>): Promise<Outcome> {
     const inTx = this.session?.inTransaction ?? false;
     const done = (tag: string): Outcome => ({ fields: null, rows: [], tag });
+    if (c.op !== "begin") this.implicitTx = false;
     switch (c.op) {
       case "begin":
+        if (this.implicitTx) {
+          // PostgreSQL: BEGIN inside an implicit transaction block turns it into a real one.
+          this.implicitTx = false;
+          return done(c.tag);
+        }
         if (inTx) {
           this.notice("25001", "there is already a transaction in progress");
           return done(c.tag);
@@ -893,6 +902,7 @@ export class Connection {
 
   private async executePortal(portal: Portal): Promise<Outcome> {
     if (!portal.result) {
+      await this.beginImplicit(portal.stmt.classified);
       const r = await this.runStatement(portal.stmt.classified, portal.params);
       // Types promised earlier (Describe) win over value-derived ones.
       const promised = portal.fields ?? portal.stmt.fields;
@@ -936,12 +946,47 @@ export class Connection {
     this.out.commandComplete(r.tag);
   }
 
+  /**
+   * PostgreSQL runs the messages up to Sync as one implicit transaction. A write that is not
+   * directly followed by Sync opens it (a lone write autocommits: the same thing, one round trip
+   * less); reads before the first write need no transaction. Sync commits it, or rolls it back
+   * after an error.
+   */
+  private async beginImplicit(c: Classified): Promise<void> {
+    if (c.kind !== "sql" || this.implicitTx || this.status() !== "I") return;
+    if (!mayWrite(c.sql) || this.reader.nextIsSync()) return;
+    await this.runTxSql("BEGIN");
+    this.implicitTx = true;
+  }
+
+  /** At Sync: commits the implicit transaction, or rolls it back if anything failed. */
+  private async endImplicit(): Promise<void> {
+    if (!this.implicitTx) return;
+    this.implicitTx = false;
+    const failed = this.failed || this.skipping;
+    this.failed = false;
+    try {
+      await this.runTxSql(failed ? "ROLLBACK" : "COMMIT");
+    } catch (e) {
+      this.out.error(toPgError(e).fields());
+    }
+  }
+
   private close(body: Uint8Array): void {
     const m = parseTarget(body);
     if (m.kind === "S") this.statements.delete(m.name);
     else this.portals.delete(m.name);
     this.out.closeComplete();
   }
+}
+
+const READ_COMMANDS = new Set(["SELECT", "EXPLAIN", "PRAGMA"]);
+
+/** Whether a statement may change data (reads are recognised by their leading keyword). */
+function mayWrite(sql: string): boolean {
+  const cmd = leadingCommand(sql);
+  if (cmd === "WITH") return /\b(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql);
+  return !READ_COMMANDS.has(cmd);
 }
 
 /** Result format codes per column (Bind: none = text, one = all, else one per column). */
