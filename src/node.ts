@@ -153,6 +153,7 @@ export class Node {
           incarnation,
           pluginIndex: 0,
           logger: log,
+          interceptor,
           restored: new Set(restored?.sequences.keys() ?? []),
         });
         await nats.replication.start();

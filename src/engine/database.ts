@@ -142,6 +142,24 @@ export class Database {
     }
   }
 
+  /**
+   * Runs `f` with the writer held exclusively; `call` invokes a method of writer plugin `plugin`.
+   * Several calls (e.g. detect conflicts, then apply) run under one lock.
+   *
+   * @example
+   * ```ts
+   * await db.invokeLocked(0, async (call) => call("apply", await call("progress", subject)));
+   * ```
+   */
+  invokeLocked<T>(
+    plugin: number,
+    f: (call: (method: string, args: unknown) => Promise<unknown>) => Promise<T>,
+  ): Promise<T> {
+    return this.withWriter((w) =>
+      f((method, args) => w.request<unknown>({ t: "invoke", plugin, method, args }))
+    );
+  }
+
   /** Writes a consistent copy of the database to `path` (which must not exist). */
   async backupTo(path: string): Promise<void> {
     this.checkOpen();

@@ -18,8 +18,33 @@ import {
 import type { ReplicationPolicy } from "../config/mod.ts";
 import type { Database } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { ApplyMessage, ApplyResult } from "./writer_plugin.ts";
+import type { ChangeSet, Conflict, Resolution } from "../../interceptors/types.ts";
+import {
+  type ChangeSet as WireChangeSet,
+  decodeChangeSet,
+  decodeValue,
+  encodeChangeSet,
+  encodeValue,
+  type WireValue,
+} from "../cdc/mod.ts";
+import { type InterceptorHost, toHookChangeSet, toWireChangeSet } from "../interceptor/mod.ts";
+import type {
+  ApplyMessage,
+  ApplyResult,
+  InterceptedBatch,
+  WireConflict,
+  WireResolution,
+} from "./writer_plugin.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
+
+/** Largest batch applied through an interceptor (its hook calls are in flight together). */
+const INTERCEPTED_BATCH = 64;
+
+/**
+ * Hook calls of one batch in flight at once: enough to hide the sandbox round trip, few enough
+ * that queued calls of a slow hook do not run into its time limit.
+ */
+const HOOKS_IN_FLIGHT = 8;
 
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
@@ -38,6 +63,11 @@ export interface SubscriberOptions {
   self: { node: string; incarnation: string };
   /** Largest batch applied in one transaction. Default 500. */
   maxBatch?: number;
+  /**
+   * The `--interceptor`: when set, remote changesets are applied one at a time through its
+   * hooks (beforeApply, resolveConflict, afterApply); without it, in batches.
+   */
+  host?: InterceptorHost | null;
 }
 
 /** A failing changeset as reported by {@link Subscriber.status}. */
@@ -226,7 +256,9 @@ export class Subscriber {
         this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
         continue;
       }
-      const batch = this.buffer.slice(0, this.o.maxBatch ?? 500);
+      // Through an interceptor: smaller batches (its calls are in flight together).
+      const single = this.o.host != null;
+      const batch = this.buffer.slice(0, single ? INTERCEPTED_BATCH : this.o.maxBatch ?? 500);
       const msgs: ApplyMessage[] = batch.map((m) => ({
         seq: m.seq,
         subject: this.o.subject,
@@ -234,8 +266,11 @@ export class Subscriber {
       }));
       let r: ApplyResult;
       try {
-        r = await this.o.db.invoke<ApplyResult>(this.o.pluginIndex, "apply", msgs);
+        r = single
+          ? await applyIntercepted({ ...this.o, host: this.o.host! }, msgs)
+          : await this.o.db.invoke<ApplyResult>(this.o.pluginIndex, "apply", msgs);
       } catch (e) {
+        if (this.stopped) return;
         r = {
           through: 0,
           applied: 0,
@@ -277,6 +312,135 @@ export class Subscriber {
   }
 }
 
+/** What {@link applyIntercepted} needs. */
+export interface InterceptedApply {
+  host: InterceptorHost;
+  db: Database;
+  pluginIndex: number;
+  self: { node: string };
+  logger: Logger;
+  /** Named in log lines. */
+  consumer: string;
+}
+
+/**
+ * Applies a batch of messages through the interceptor, in stream order:
+ * 1. `beforeApply` for every remote changeset (calls in flight together): skip → recorded as
+ *    done unapplied, rewrite → the rewritten changes are applied;
+ * 2. under one writer lock: the plugin applies the batch in one transaction (a savepoint per
+ *    changeset); with a `resolveConflict` hook it stops before a changeset with row conflicts,
+ *    which are resolved in one sandbox call, and goes on with that changeset applied per the
+ *    resolutions;
+ * 3. `afterApply` for every applied changeset and for the one that failed (its transaction
+ *    rolled back): null records the failed one as done, an error keeps it failing (retried).
+ * Own changesets get no hooks. Resolves to what was committed (`through`) and the final error.
+ */
+export async function applyIntercepted(
+  o: InterceptedApply,
+  batch: ApplyMessage[],
+): Promise<ApplyResult> {
+  const { host, db, pluginIndex } = o;
+  const views = new Map<number, ChangeSet>();
+  const msgs = await mapLimit(batch, HOOKS_IN_FLIGHT, async (m): Promise<ApplyMessage> => {
+    let wire: WireChangeSet;
+    try {
+      wire = decodeChangeSet(m.data);
+    } catch {
+      return m; // the plugin reports the error
+    }
+    // Hooks never run for this node's own changesets (earlier runs replayed on memory databases).
+    if (wire.node === o.self.node) return m;
+    const cs = toHookChangeSet(wire, { stream_seq: m.seq, subject: m.subject });
+    const before = await host.beforeApply(cs, db.id);
+    if (before.skip) return { ...m, skip: true };
+    if (!before.rewritten) {
+      views.set(m.seq, cs);
+      return m;
+    }
+    views.set(m.seq, before.changeset);
+    return { ...m, data: encodeChangeSet(toWireChangeSet(before.changeset, wire)) };
+  });
+  const detect = host.has("resolveConflict");
+  const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
+  const applied: number[] = [];
+  await db.invokeLocked(pluginIndex, async (call) => {
+    let rest = msgs;
+    let resolved: Pick<InterceptedBatch, "resolvedSeq" | "resolutions"> = {};
+    while (rest.length > 0) {
+      let r: ApplyResult;
+      try {
+        const args: InterceptedBatch = { msgs: rest, detect, ...resolved };
+        r = await call("applyIntercepted", args) as ApplyResult;
+      } catch (e) {
+        r = { through: 0, applied: 0, skipped: 0, error: { seq: rest[0].seq, message: String(e) } };
+      }
+      total.applied += r.applied;
+      total.skipped += r.skipped;
+      if (r.through > 0) total.through = r.through;
+      applied.push(...r.appliedSeqs ?? []);
+      total.error = r.error;
+      if (r.error || !r.conflicts) return;
+      const seq = r.conflicts.seq;
+      const cs = views.get(seq)!;
+      const res = await host.resolveConflicts(
+        r.conflicts.list.map((w) => toConflict(w, cs)),
+        db.id,
+      );
+      const resolutions: [number, WireResolution][] = [];
+      res.forEach((x, i) => {
+        const w = toWireResolution(x);
+        if (w !== undefined) resolutions.push([r.conflicts!.list[i].change_index, w]);
+      });
+      resolved = { resolvedSeq: seq, resolutions };
+      rest = rest.slice(rest.findIndex((m) => m.seq === seq));
+    }
+  });
+  if (host.has("afterApply")) {
+    await mapLimit(applied, HOOKS_IN_FLIGHT, (seq) => {
+      const cs = views.get(seq);
+      return cs ? host.afterApply(cs, null, db.id) : Promise.resolve(null);
+    });
+  }
+  const failed = total.error;
+  const cs = failed ? views.get(failed.seq) : undefined;
+  if (!failed || !cs) return total;
+  const err = await host.afterApply(cs, { message: failed.message }, db.id);
+  if (err !== null) return { ...total, error: { seq: failed.seq, message: err.message } };
+  await db.invoke(pluginIndex, "skip", { subject: batch[0].subject, seq: failed.seq });
+  o.logger.warn("changeset failed; error swallowed by the interceptor", {
+    consumer: o.consumer,
+    seq: failed.seq,
+    error: failed.message,
+  });
+  return { ...total, through: failed.seq, skipped: total.skipped + 1, error: null };
+}
+
+/** The hook's view of a conflict the writer plugin found. */
+function toConflict(w: WireConflict, changeset: Conflict["changeset"]): Conflict {
+  const dec = (v: WireValue[] | null) => v === null ? null : v.map(decodeValue);
+  return {
+    table: w.table,
+    columns: w.columns,
+    pk_columns: w.pk_columns,
+    local: { values: dec(w.local.values), hlc: w.local.hlc, node: w.local.node },
+    remote: {
+      operation: w.remote.operation,
+      values: dec(w.remote.values),
+      old_values: dec(w.remote.old_values),
+      hlc: w.remote.hlc,
+      node: w.remote.node,
+    },
+    change_index: w.change_index,
+    changeset,
+  };
+}
+
+function toWireResolution(r: Resolution): WireResolution | undefined {
+  if (r === undefined) return undefined;
+  if (r === "local" || r === "remote") return r;
+  return { values: r.values.map(encodeValue) };
+}
+
 function startOf(policy: ReplicationPolicy | null, done: number): Partial<ConsumerConfig> {
   if (policy === null) {
     return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: done + 1 };
@@ -293,6 +457,20 @@ function startOf(policy: ReplicationPolicy | null, done: number): Partial<Consum
     case "by_start_time":
       return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: policy.time.toISOString() };
   }
+}
+
+/** `Promise.all(items.map(f))` with at most `limit` calls pending; results in order. */
+async function mapLimit<T, R>(items: T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 function sleep(ms: number): Promise<void> {

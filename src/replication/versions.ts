@@ -66,6 +66,15 @@ export class Versions {
     return JSON.stringify(c.pk_columns.map((p) => values[c.columns.indexOf(p)] ?? null));
   }
 
+  /** The stored version of a row, if any. */
+  get(tbl: string, key: string): { hlc: number; node: string; deleted: boolean } | undefined {
+    const v = this.stmt(
+      "SELECT hlc, node, deleted FROM main._ha_versions WHERE tbl = ? AND key = ?",
+    )
+      .get(tbl, key) as { hlc: bigint; node: string; deleted: bigint } | undefined;
+    return v ? { hlc: Number(v.hlc), node: v.node, deleted: v.deleted !== 0n } : undefined;
+  }
+
   /** Records the version of a row. */
   set(tbl: string, key: string, hlc: number, node: string, deleted: boolean): void {
     this.stmt(

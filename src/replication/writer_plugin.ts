@@ -29,11 +29,13 @@ import {
   type CdcValue,
   type Change,
   type ChangeSet,
+  compareVersion,
   decodeChangeSet,
   encodeChangeSet,
   encodeValue,
   Hlc,
   idempotentDdl,
+  type WireValue,
 } from "../cdc/mod.ts";
 import type { RowIdentify } from "../config/mod.ts";
 import { HaError } from "../errors/mod.ts";
@@ -90,6 +92,8 @@ export interface ApplyMessage {
   seq: number;
   subject: string;
   data: string;
+  /** Record the message as done without applying it (an interceptor skipped it). */
+  skip?: boolean;
 }
 
 /** Result of `invoke("apply")`. */
@@ -100,6 +104,47 @@ export interface ApplyResult {
   skipped: number;
   /** The first message that failed (nothing after it was applied). */
   error: { seq: number; message: string } | null;
+  /** `applyIntercepted`: the sequences of the changesets applied (not skipped). */
+  appliedSeqs?: number[];
+  /**
+   * `applyIntercepted` with `detect`: the first message with row conflicts, not applied
+   * (nothing after it either); resolve them and call again with its `resolutions`.
+   */
+  conflicts?: { seq: number; list: WireConflict[] };
+}
+
+/**
+ * A row conflict found by `invoke("conflicts")` (wire values): the local row is not what the
+ * remote change started from. See `interceptors/types.ts` `Conflict`.
+ */
+export interface WireConflict {
+  change_index: number;
+  table: string;
+  columns: string[];
+  pk_columns: string[];
+  local: { values: WireValue[] | null; hlc: number | null; node: string | null };
+  remote: {
+    operation: "INSERT" | "UPDATE" | "DELETE";
+    values: WireValue[] | null;
+    old_values: WireValue[] | null;
+    hlc: number;
+    node: string;
+  };
+}
+
+/** How one conflicting change is applied (`invoke("applyResolved")`). */
+export type WireResolution = "local" | "remote" | { values: WireValue[] };
+
+/**
+ * Arguments of `invoke("applyIntercepted")`: messages applied in one transaction like `apply`;
+ * with `detect`, a message with row conflicts stops the batch (see `ApplyResult.conflicts`)
+ * unless it is `resolvedSeq`, which is applied with `resolutions` (by change index).
+ */
+export interface InterceptedBatch {
+  msgs: ApplyMessage[];
+  detect: boolean;
+  resolvedSeq?: number;
+  resolutions?: [number, WireResolution][];
 }
 
 /** Outbox rows for the publisher. */
@@ -534,6 +579,8 @@ class ReplicationPlugin implements WriterPlugin {
     switch (method) {
       case "apply":
         return this.applyBatch(args as ApplyMessage[]);
+      case "applyIntercepted":
+        return this.applyBatch((args as InterceptedBatch).msgs, args as InterceptedBatch);
       case "progress": {
         const r = this.stmt("SELECT seq FROM main._ha_progress WHERE subject = ?")
           .get(args as string) as { seq: bigint } | undefined;
@@ -566,8 +613,108 @@ class ReplicationPlugin implements WriterPlugin {
     return null;
   }
 
-  private applyBatch(batch: ApplyMessage[]): ApplyResult {
+  /**
+   * The conflicting rows of one remote changeset (none when it is already applied or own): the
+   * local row differs from the change's old image (UPDATE, DELETE), was deleted here (UPDATE),
+   * or exists with other values (INSERT). Rows changed twice by the changeset are reported once.
+   */
+  private conflicts(cs: ChangeSet): WireConflict[] {
+    const out: WireConflict[] = [];
+    const seen = new Set<string>();
+    cs.changes.forEach((c, i) => {
+      if (c.operation === "SQL" || INTERNAL.test(c.table) || !this.tables.has(c.table)) return;
+      const side = c.operation === "INSERT" ? "new" : "old";
+      const key = this.versions.keyOf(c, side);
+      const id = `${c.table}\u0000${key}`;
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (c.operation === "UPDATE") seen.add(`${c.table}\u0000${this.versions.keyOf(c, "new")}`);
+      const row = this.applier.current(c, side);
+      const local = row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null;
+      const expected = (side === "new" ? c.new_values : c.old_values) ?? null;
+      if (local === null && c.operation !== "UPDATE") return;
+      if (local !== null && JSON.stringify(local) === JSON.stringify(expected)) return;
+      const v = this.versions.get(c.table, key);
+      out.push({
+        change_index: i,
+        table: c.table,
+        columns: c.columns,
+        pk_columns: c.pk_columns,
+        local: { values: local, hlc: v?.hlc ?? null, node: v?.node ?? null },
+        remote: {
+          operation: c.operation,
+          values: c.new_values ?? null,
+          old_values: c.old_values ?? null,
+          hlc: typeof c.hlc === "number" ? c.hlc : cs.hlc,
+          node: cs.node,
+        },
+      });
+    });
+    return out;
+  }
+
+  /**
+   * Applies a change as a resolver decided: `local` keeps the row, `remote` applies the change
+   * regardless of versions, `values` writes the merged row. The row's version becomes the larger
+   * of both sides, so every node of the conflict ends with the same version.
+   */
+  private applyResolution(
+    c: Change,
+    r: WireResolution,
+    hlc: number,
+    node: string,
+    touched: Set<string>,
+  ): void {
+    const v = this.versions;
+    const side = c.operation === "INSERT" ? "new" : "old";
+    const key = v.keyOf(c, side);
+    const before = v.get(c.table, key);
+    const force = (ch: Change) => {
+      for (const s of ["old", "new"] as const) {
+        if ((s === "old" ? ch.old_values : ch.new_values) != null) {
+          touched.add(`${ch.table}\u0000${v.keyOf(ch, s)}`);
+        }
+      }
+    };
+    let deleted: boolean;
+    if (r === "local") {
+      deleted = !this.applier.current(c, side);
+    } else if (r === "remote") {
+      force(c);
+      this.applier.apply(c, hlc, node, touched);
+      deleted = c.operation === "DELETE";
+    } else {
+      const row = this.applier.current(c, side);
+      const rowid = side === "old" ? c.old_rowid : c.new_rowid;
+      const m: Change = {
+        database: c.database,
+        table: c.table,
+        columns: c.columns,
+        pk_columns: c.pk_columns,
+        operation: row ? "UPDATE" : "INSERT",
+        new_rowid: rowid ?? null,
+        new_values: r.values,
+        updated_columns: c.columns,
+        hlc,
+      };
+      if (row) {
+        m.old_rowid = rowid ?? null;
+        m.old_values = c.columns.map((col) => encodeValue(row[col] ?? null));
+      }
+      force(m);
+      this.applier.apply(m, hlc, node, touched);
+      deleted = false;
+    }
+    const newer = before && compareVersion(before.hlc, before.node, hlc, node) > 0;
+    const [h, n] = newer ? [before.hlc, before.node] : [hlc, node];
+    v.set(c.table, key, h, n, deleted);
+    touched.add(`${c.table}\u0000${key}`);
+  }
+
+  private applyBatch(batch: ApplyMessage[], opts?: InterceptedBatch): ApplyResult {
     const result: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
+    if (opts) result.appliedSeqs = [];
+    const resolutions = new Map(opts?.resolutions ?? []);
     if (batch.length === 0) return result;
     const subject = batch[0].subject;
     let done = Number(
@@ -584,6 +731,12 @@ class ReplicationPlugin implements WriterPlugin {
           result.skipped++;
           continue;
         }
+        if (m.skip) {
+          result.skipped++;
+          done = m.seq;
+          result.through = m.seq;
+          continue;
+        }
         this.db.exec("SAVEPOINT ha_apply");
         try {
           const cs = decodeChangeSet(m.data);
@@ -591,8 +744,18 @@ class ReplicationPlugin implements WriterPlugin {
             (!this.o.memory || cs.incarnation === this.o.incarnation);
           if (own) result.skipped++;
           else {
-            if (this.applyChangeSet(cs)) ddl = true;
+            const resolved = opts?.resolvedSeq === m.seq;
+            if (opts?.detect && !resolved) {
+              const list = this.conflicts(cs);
+              if (list.length > 0) {
+                this.db.exec("RELEASE ha_apply");
+                result.conflicts = { seq: m.seq, list };
+                break;
+              }
+            }
+            if (this.applyChangeSet(cs, resolved ? resolutions : undefined)) ddl = true;
             result.applied++;
+            result.appliedSeqs?.push(m.seq);
           }
           this.db.exec("RELEASE ha_apply");
         } catch (e) {
@@ -625,10 +788,10 @@ class ReplicationPlugin implements WriterPlugin {
   }
 
   /** Applies one changeset; returns whether it contained DDL. */
-  private applyChangeSet(cs: ChangeSet): boolean {
+  private applyChangeSet(cs: ChangeSet, resolutions?: Map<number, WireResolution>): boolean {
     let ddl = false;
     const touched = new Set<string>();
-    for (const c of cs.changes) {
+    for (const [i, c] of cs.changes.entries()) {
       const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
       this.clock.observe(hlc);
       if (c.operation === "SQL") {
@@ -637,7 +800,9 @@ class ReplicationPlugin implements WriterPlugin {
         continue;
       }
       if (INTERNAL.test(c.table)) continue;
-      this.applier.apply(c, hlc, cs.node, touched);
+      const r = resolutions?.get(i);
+      if (r !== undefined) this.applyResolution(c, r, hlc, cs.node, touched);
+      else this.applier.apply(c, hlc, cs.node, touched);
     }
     return ddl;
   }
