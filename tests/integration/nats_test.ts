@@ -307,7 +307,12 @@ Deno.test("nats-server binary: resolution and the missing-binary error", async (
   );
   assert.equal(await findNatsServer({ flag: "/usr/sbin/nats-server" }), "/usr/sbin/nats-server");
   assert.equal(
-    await findNatsServer({ flag: null, path: "/nonexistent:/usr/sbin", extraDirs: [] }),
+    await findNatsServer({
+      flag: null,
+      path: "/nonexistent:/usr/sbin",
+      extraDirs: [],
+      embedded: null, // a vendor/ copy left by `deno task compile` would win
+    }),
     "/usr/sbin/nats-server",
   );
   assert.equal(
