@@ -159,13 +159,21 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
   const onCall = async (
     m: { id: number; hook: string; db: string; args: unknown[] },
   ): Promise<void> => {
-    const ctx = context(m.id, m.db, m.hook === "resolveConflicts" ? "resolveConflict" : m.hook);
+    // Batched calls run the hook once per item, in order, each item failing on its own.
+    const batched: Record<string, [string, (item: unknown) => unknown[]]> = {
+      resolveConflicts: ["resolveConflict", (c) => [c]],
+      beforeApplyBatch: ["beforeApply", (cs) => [cs]],
+      afterApplyBatch: ["afterApply", (pair) => pair as unknown[]],
+    };
+    const batch = batched[m.hook];
+    const ctx = context(m.id, m.db, batch ? batch[0] : m.hook);
     try {
-      if (m.hook === "resolveConflicts") {
+      if (batch) {
+        const [hook, argsOf] = batch;
         const items: unknown[] = [];
-        for (const conflict of m.args[0] as unknown[]) {
+        for (const item of m.args[0] as unknown[]) {
           try {
-            items.push({ ok: true, value: await hooks.resolveConflict(conflict, ctx) });
+            items.push({ ok: true, value: await hooks[hook](...argsOf(item), ctx) });
           } catch (e) {
             items.push({ ok: false, error: wireError(e) });
           }

@@ -183,28 +183,82 @@ export class InterceptorHost {
    * writer wins). A failing item falls back alone; a failing call makes every item `undefined`.
    * Let all conflicts share one `changeset` object: it then crosses the boundary once.
    */
-  async resolveConflicts(conflicts: Conflict[], db: string): Promise<Resolution[]> {
-    const fallback: Resolution[] = conflicts.map(() => undefined);
-    if (!this.#hooks.has("resolveConflict") || conflicts.length === 0) return fallback;
-    const items = await this.#invoke<BatchItem[] | null>(
+  resolveConflicts(conflicts: Conflict[], db: string): Promise<Resolution[]> {
+    return this.#batch(
       "resolveConflict",
       "resolveConflicts",
       db,
-      [conflicts],
+      conflicts,
+      conflicts,
+      parseResolution,
+      (): Resolution => undefined,
+    );
+  }
+
+  /**
+   * {@link beforeApply} for several changesets in ONE sandbox round trip (the hook still runs
+   * once per changeset, in order). A failing item falls back alone.
+   */
+  beforeApplyBatch(changesets: ChangeSet[], db: string): Promise<BeforeOutcome[]> {
+    return this.#batch(
+      "beforeApply",
+      "beforeApplyBatch",
+      db,
+      changesets,
+      changesets,
+      (raw, cs) => parseBeforeResult(raw, cs),
+      (cs): BeforeOutcome => ({ skip: false, changeset: cs, rewritten: false }),
+    );
+  }
+
+  /** {@link afterApply} for several outcomes in ONE sandbox round trip. */
+  afterApplyBatch(
+    items: { changeset: ChangeSet; error: ApplyError | null }[],
+    db: string,
+  ): Promise<(ApplyError | null)[]> {
+    return this.#batch(
+      "afterApply",
+      "afterApplyBatch",
+      db,
+      items,
+      items.map((
+        i,
+      ) => [i.changeset, i.error === null ? null : { message: String(i.error.message) }]),
+      (raw, i) => parseAfterResult(raw, i.error),
+      (i) => i.error,
+    );
+  }
+
+  /** Runs a batched call; each item is validated on its own and falls back on its own. */
+  async #batch<I, R>(
+    hook: HookName,
+    call: CallHook,
+    db: string,
+    items: I[],
+    arg: unknown,
+    parse: (raw: unknown, item: I) => R,
+    fallback: (item: I) => R,
+  ): Promise<R[]> {
+    if (!this.#hooks.has(hook) || items.length === 0) return items.map(fallback);
+    const raw = await this.#invoke<BatchItem[] | null>(
+      hook,
+      call,
+      db,
+      [arg],
       (raw) => {
-        if (!Array.isArray(raw) || raw.length !== conflicts.length) {
+        if (!Array.isArray(raw) || raw.length !== items.length) {
           throw new InvalidResult("the sandbox returned a malformed batch");
         }
         return raw as BatchItem[];
       },
       null,
-      conflicts.length,
+      items.length,
     );
-    if (!items) return fallback;
-    const out: Resolution[] = [];
+    if (!raw) return items.map(fallback);
+    const out: R[] = [];
     let failed = 0;
     let first: { kind: FailureKind; message: string; stack?: string } | null = null;
-    items.forEach((item, i) => {
+    raw.forEach((item, i) => {
       try {
         if (!item.ok) {
           throw new HookFailure(
@@ -213,19 +267,17 @@ export class InterceptorHost {
             item.error.stack,
           );
         }
-        out.push(parseResolution(item.value, conflicts[i]));
+        out.push(parse(item.value, items[i]));
       } catch (e) {
         const f = classify(e);
         this.#stats.failures++;
         this.#stats.byKind[f.kind as Exclude<FailureKind, "stopped">]++;
         failed++;
         first ??= f;
-        out.push(undefined);
+        out.push(fallback(items[i]));
       }
     });
-    if (first) {
-      this.#logFailure("resolveConflict", db, first, { failed, of: conflicts.length });
-    }
+    if (first) this.#logFailure(hook, db, first, { failed, of: items.length });
     return out;
   }
 

@@ -29,10 +29,18 @@ export interface WireError {
   stack?: string;
 }
 
-/** The hooks as the host calls them: `resolveConflicts` is the batched `resolveConflict`. */
-export type CallHook = "beforeApply" | "afterApply" | "resolveConflicts";
+/**
+ * The hooks as the host calls them: `resolveConflicts`, `beforeApplyBatch` and
+ * `afterApplyBatch` run the hook once per item in ONE round trip.
+ */
+export type CallHook =
+  | "beforeApply"
+  | "afterApply"
+  | "resolveConflicts"
+  | "beforeApplyBatch"
+  | "afterApplyBatch";
 
-/** Per-conflict outcome of a `resolveConflicts` call. */
+/** Per-item outcome of a batched call. */
 export type BatchItem = { ok: true; value: unknown } | { ok: false; error: WireError };
 
 /** What the bootstrap found in the user module. */
@@ -58,6 +66,14 @@ export type HostMessage =
     args: [ChangeSet, ApplyError | null];
   }
   | { type: "call"; id: number; hook: "resolveConflicts"; db: string; args: [Conflict[]] }
+  | { type: "call"; id: number; hook: "beforeApplyBatch"; db: string; args: [ChangeSet[]] }
+  | {
+    type: "call";
+    id: number;
+    hook: "afterApplyBatch";
+    db: string;
+    args: [[ChangeSet, ApplyError | null][]];
+  }
   | { type: "queryResult"; qid: number; ok: true; value: QueryResult }
   | { type: "queryResult"; qid: number; ok: false; error: string };
 

@@ -37,14 +37,11 @@ import type {
 } from "./writer_plugin.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 
-/** Largest batch applied through an interceptor (its hook calls are in flight together). */
-const INTERCEPTED_BATCH = 64;
-
 /**
- * Hook calls of one batch in flight at once: enough to hide the sandbox round trip, few enough
- * that queued calls of a slow hook do not run into its time limit.
+ * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
+ * one time limit, so a slow hook must fit the batch in `--interceptor-timeout`.
  */
-const HOOKS_IN_FLIGHT = 8;
+const INTERCEPTED_BATCH = 64;
 
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
@@ -341,24 +338,30 @@ export async function applyIntercepted(
 ): Promise<ApplyResult> {
   const { host, db, pluginIndex } = o;
   const views = new Map<number, ChangeSet>();
-  const msgs = await mapLimit(batch, HOOKS_IN_FLIGHT, async (m): Promise<ApplyMessage> => {
+  const remote: { at: number; wire: WireChangeSet; cs: ChangeSet }[] = [];
+  batch.forEach((m, at) => {
     let wire: WireChangeSet;
     try {
       wire = decodeChangeSet(m.data);
     } catch {
-      return m; // the plugin reports the error
+      return; // the plugin reports the error
     }
     // Hooks never run for this node's own changesets (earlier runs replayed on memory databases).
-    if (wire.node === o.self.node) return m;
-    const cs = toHookChangeSet(wire, { stream_seq: m.seq, subject: m.subject });
-    const before = await host.beforeApply(cs, db.id);
-    if (before.skip) return { ...m, skip: true };
-    if (!before.rewritten) {
-      views.set(m.seq, cs);
-      return m;
+    if (wire.node === o.self.node) return;
+    remote.push({ at, wire, cs: toHookChangeSet(wire, { stream_seq: m.seq, subject: m.subject }) });
+  });
+  // One sandbox round trip for the whole batch.
+  const befores = await host.beforeApplyBatch(remote.map((r) => r.cs), db.id);
+  const msgs = [...batch];
+  remote.forEach((r, i) => {
+    const m = batch[r.at];
+    const before = befores[i];
+    if (before.skip) msgs[r.at] = { ...m, skip: true };
+    else if (!before.rewritten) views.set(m.seq, r.cs);
+    else {
+      views.set(m.seq, before.changeset);
+      msgs[r.at] = { ...m, data: encodeChangeSet(toWireChangeSet(before.changeset, r.wire)) };
     }
-    views.set(m.seq, before.changeset);
-    return { ...m, data: encodeChangeSet(toWireChangeSet(before.changeset, wire)) };
   });
   const detect = host.has("resolveConflict");
   const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
@@ -395,16 +398,16 @@ export async function applyIntercepted(
       rest = rest.slice(rest.findIndex((m) => m.seq === seq));
     }
   });
-  if (host.has("afterApply")) {
-    await mapLimit(applied, HOOKS_IN_FLIGHT, (seq) => {
-      const cs = views.get(seq);
-      return cs ? host.afterApply(cs, null, db.id) : Promise.resolve(null);
-    });
-  }
+  // One sandbox round trip: every applied changeset, then the failed one (if any).
   const failed = total.error;
+  const after: { changeset: ChangeSet; error: { message: string } | null }[] = applied
+    .filter((seq) => views.has(seq))
+    .map((seq) => ({ changeset: views.get(seq)!, error: null }));
   const cs = failed ? views.get(failed.seq) : undefined;
+  if (failed && cs) after.push({ changeset: cs, error: { message: failed.message } });
+  const outcomes = await host.afterApplyBatch(after, db.id);
   if (!failed || !cs) return total;
-  const err = await host.afterApply(cs, { message: failed.message }, db.id);
+  const err = outcomes[outcomes.length - 1];
   if (err !== null) return { ...total, error: { seq: failed.seq, message: err.message } };
   await db.invoke(pluginIndex, "skip", { subject: batch[0].subject, seq: failed.seq });
   o.logger.warn("changeset failed; error swallowed by the interceptor", {
@@ -457,20 +460,6 @@ function startOf(policy: ReplicationPolicy | null, done: number): Partial<Consum
     case "by_start_time":
       return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: policy.time.toISOString() };
   }
-}
-
-/** `Promise.all(items.map(f))` with at most `limit` calls pending; results in order. */
-async function mapLimit<T, R>(items: T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 function sleep(ms: number): Promise<void> {
