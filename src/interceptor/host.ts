@@ -54,7 +54,7 @@ export interface InterceptorStats {
   failures: number;
   /** Failures by kind. */
   byKind: Record<Exclude<FailureKind, "stopped">, number>;
-  /** Workers replaced after a timeout or crash. */
+  /** Workers replaced after a hook failed (threw, garbage, timeout, crash). */
   restarts: number;
   /** `ctx.query` calls. */
   queries: number;
@@ -277,7 +277,10 @@ export class InterceptorHost {
         out.push(fallback(items[i]));
       }
     });
-    if (first) this.#logFailure(hook, db, first, { failed, of: items.length });
+    if (first) {
+      this.#logFailure(hook, db, first, { failed, of: items.length });
+      this.#replaceAfter(hook, first);
+    }
     return out;
   }
 
@@ -329,7 +332,20 @@ export class InterceptorHost {
       this.#stats.failures += weight;
       this.#stats.byKind[f.kind] += weight;
       this.#logFailure(hook, db, f, weight > 1 ? { failed: weight, of: weight } : {});
+      this.#replaceAfter(hook, f);
       return fallback;
+    }
+  }
+
+  /**
+   * A hook that threw or answered garbage may have left its module in a bad state: its worker is
+   * replaced like one that timed out or crashed (those are already gone).
+   */
+  #replaceAfter(hook: HookName, f: { kind: FailureKind; message: string }): void {
+    if (f.kind !== "threw" && f.kind !== "invalid") return;
+    const s = this.#sandbox;
+    if (s && !s.dead) {
+      s.kill(`${hook} ${f.kind === "threw" ? "threw" : "returned garbage"}: ${f.message}`);
     }
   }
 
