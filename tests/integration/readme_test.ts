@@ -91,3 +91,47 @@ Deno.test("README: curl examples and their responses, psql session", opts, async
     await cluster.stop();
   }
 });
+
+Deno.test("README: the interceptor example loads and resolves conflicts", opts, async () => {
+  const { loadInterceptor } = await import("../../src/interceptor/mod.ts");
+  const { createLogger } = await import("../../src/log/mod.ts");
+  const dir = await Deno.makeTempDir({ prefix: "ha-readme-ts-" });
+  const api = new URL("../../interceptors/mod.ts", import.meta.url).pathname;
+  const code = blocks("ts")[0].replace('"./interceptors/mod.ts"', JSON.stringify(api));
+  await Deno.writeTextFile(`${dir}/resolver.ts`, code);
+  const host = await loadInterceptor(`${dir}/resolver.ts`, {
+    timeoutMs: 5000,
+    logger: createLogger("error"),
+    query: () => Promise.reject(new Error("unused")),
+  });
+  try {
+    const conflict = (local: bigint, remote: bigint) => ({
+      table: "t",
+      columns: ["id", "version"],
+      pk_columns: ["id"],
+      change_index: 0,
+      local: { values: [1n, local], hlc: 1, node: "a" },
+      remote: {
+        operation: "UPDATE" as const,
+        values: [1n, remote],
+        old_values: [1n, 0n],
+        hlc: 2,
+        node: "b",
+      },
+      changeset: {
+        node: "b",
+        database: "ha.db",
+        hlc: 2,
+        timestamp_ns: 0,
+        id: "x",
+        changes: [],
+      },
+    });
+    assert.deepEqual(
+      await host.resolveConflicts([conflict(5n, 3n), conflict(3n, 5n), conflict(4n, 4n)], "ha.db"),
+      ["local", "remote", undefined],
+    );
+  } finally {
+    await host.stop();
+  }
+});
