@@ -134,11 +134,11 @@ async function applyOverhead(host: InterceptorHost, resolverOnly: InterceptorHos
     ["no-op interceptor, all 3 hooks", (n) => intercepted(host, n)],
     ["no-op interceptor, resolveConflict only", (n) => intercepted(resolverOnly, n)],
   ];
-  /** As the subscriber does with an interceptor: batches of 64. */
+  /** As the subscriber does with an interceptor: batches of 256. */
   const intercepted = async (h: InterceptorHost, n: TestNode) => {
     const o = { host: h, db: n.engine.defaultDb, pluginIndex: 0, self: { node: n.name } };
-    for (let i = 0; i < msgs.length; i += 64) {
-      const r = await applyIntercepted({ ...o, logger, consumer: "bench" }, msgs.slice(i, i + 64));
+    for (let i = 0; i < msgs.length; i += 256) {
+      const r = await applyIntercepted({ ...o, logger, consumer: "bench" }, msgs.slice(i, i + 256));
       if (r.error) throw new Error(r.error.message);
     }
   };

@@ -41,7 +41,7 @@ import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
  * one time limit, so a slow hook must fit the batch in `--interceptor-timeout`.
  */
-const INTERCEPTED_BATCH = 64;
+const INTERCEPTED_BATCH = 256;
 
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
