@@ -191,6 +191,39 @@ function columnsOf(stmt: StatementSync): ColumnInfo[] {
   return stmt.columns().map((c) => ({ name: c.name, declType: c.type ?? null }));
 }
 
+/**
+ * PRAGMAs that only read what every connection sees alike (the schema, the database header), so
+ * a reader answers them as the writer would. Other PRAGMAs read or set per-connection state and
+ * go to the writer.
+ */
+const SCHEMA_PRAGMAS = new Set([
+  "table_info",
+  "table_xinfo",
+  "table_list",
+  "index_info",
+  "index_xinfo",
+  "index_list",
+  "foreign_key_list",
+  "foreign_key_check",
+  "integrity_check",
+  "quick_check",
+]);
+const HEADER_PRAGMAS = new Set([
+  "user_version",
+  "application_id",
+  "schema_version",
+  "page_count",
+  "page_size",
+  "freelist_count",
+]);
+
+function readsOnly(a: AuthAction): boolean {
+  if (READ_ACTIONS.has(a.code)) return true;
+  if (a.code !== Action.PRAGMA || a.arg1 === null) return false;
+  const name = a.arg1.toLowerCase();
+  return SCHEMA_PRAGMAS.has(name) || (a.arg2 === null && HEADER_PRAGMAS.has(name));
+}
+
 function classify(actions: AuthAction[]): StatementKind {
   for (const a of actions) {
     if (a.code === Action.TRANSACTION) {
@@ -200,7 +233,8 @@ function classify(actions: AuthAction[]): StatementKind {
     }
     if (a.code === Action.SAVEPOINT) return "savepoint";
   }
-  return actions.every((a) => READ_ACTIONS.has(a.code)) ? "read" : "write";
+  // Statements the authorizer says nothing about (VACUUM) are not known to be reads.
+  return actions.length > 0 && actions.every(readsOnly) ? "read" : "write";
 }
 
 function commandOf(sql: string, actions: AuthAction[]): string {

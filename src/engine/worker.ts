@@ -142,10 +142,19 @@ function readBatch(c: Connection, stmts: Statement[]): ExecReply {
       withIndex(i, items.length, () => last(ps.map((p) => c.run(p, items[i].params))))
     );
     return { results, kinds, payloads: [] };
+  } catch (e) {
+    // SQLITE_READONLY: it wanted to write after all; the writer runs it (nothing happened here).
+    if (((toHaError(e).details.sqliteCode ?? 0) & 0xff) === SQLITE_READONLY) {
+      for (const s of stmts) kinds[s.sql] = "write";
+      return { results: [], needsWriter: true, kinds, payloads: [] };
+    }
+    throw e;
   } finally {
     if (multi && c.inTransaction) c.exec("COMMIT");
   }
 }
+
+const SQLITE_READONLY = 8;
 
 function writeBatch(c: Connection, stmts: Statement[]): ExecReply {
   if (sessionTx) throw new HaError("internal", "writer busy with a session transaction");

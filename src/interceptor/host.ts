@@ -18,7 +18,6 @@ import type {
 import { HaError } from "../errors/mod.ts";
 import type { Fields, Logger, LogLevel } from "../log/mod.ts";
 import type { BatchItem, CallHook } from "./protocol.ts";
-import { readOnlyViolation } from "./readonly.ts";
 import { type FailureKind, HookFailure, Sandbox, type SandboxEvents } from "./sandbox.ts";
 import type { SourceMap } from "./sourcemap.ts";
 import {
@@ -29,7 +28,10 @@ import {
   parseResolution,
 } from "./validate.ts";
 
-/** Runs one read-only statement on the local copy of database `db` (a reader connection). */
+/**
+ * Runs one read-only statement on the local copy of database `db`; it must refuse statements that
+ * write (the node passes the engine's read-only execute, which classifies statements itself).
+ */
 export type QueryFn = (db: string, sql: string, params?: QueryParams) => Promise<QueryResult>;
 
 /** Options of {@link loadInterceptor}. */
@@ -38,7 +40,7 @@ export interface InterceptorOptions {
   timeoutMs: number;
   /** Where hook failures, restarts and the module's own log lines go. */
   logger: Logger;
-  /** Serves `ctx.query`; only called with statements that passed the read-only check. */
+  /** Serves `ctx.query`; must refuse statements that write. */
   query: QueryFn;
   /** This node's name (`ctx.node`). Default `""`. */
   node?: string;
@@ -430,8 +432,6 @@ export class InterceptorHost {
     this.#stats.queries++;
     try {
       if (typeof sql !== "string") throw new TypeError("ctx.query: sql must be a string");
-      const bad = readOnlyViolation(sql);
-      if (bad) throw new Error(`ctx.query rejected: ${bad}`);
       if (
         params !== undefined && params !== null && typeof params !== "object"
       ) {

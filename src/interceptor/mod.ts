@@ -36,6 +36,5 @@ export {
   toWireChange,
   toWireChangeSet,
 } from "./convert.ts";
-export { readOnlyViolation } from "./readonly.ts";
 export { type FailureKind, HookFailure } from "./sandbox.ts";
 export type { ReadyInfo } from "./protocol.ts";

@@ -84,3 +84,62 @@ Deno.test("a failing COMMIT ends the transaction and frees the writer", opts, as
     await engine.close();
   }
 });
+
+Deno.test("read-only execute accepts reads and refuses anything that writes", opts, async () => {
+  const engine = await openEngine({
+    dsns: [],
+    memory: true,
+    concurrentQueries: 8,
+    logger: createLogger("error"),
+  });
+  try {
+    const db = engine.defaultDb;
+    await db.execute([{ sql: "CREATE TABLE t(a, name)" }]);
+    for (
+      const sql of [
+        "SELECT 1",
+        "  select * from t where a = ';' ;",
+        "-- comment\nSELECT 1",
+        "/* x */ VALUES (1), (2)",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "SELECT replace(name, 'a', 'b') FROM t",
+        "PRAGMA table_info(t)",
+        "PRAGMA main.table_info('t')",
+        "PRAGMA user_version",
+        "EXPLAIN QUERY PLAN SELECT 1",
+        'SELECT "a" FROM t',
+      ]
+    ) {
+      await db.execute([{ sql }], { readOnly: true });
+    }
+    for (
+      const sql of [
+        "DELETE FROM t",
+        "insert into t values (1, 2)",
+        "UPDATE t SET a = 1",
+        "CREATE TABLE x(a)",
+        "DROP TABLE t",
+        "ATTACH 'x.db' AS x",
+        "SELECT 1; DELETE FROM t",
+        "WITH x AS (SELECT 1) DELETE FROM t",
+        "WITH x AS (SELECT 1) REPLACE INTO t SELECT 1, 2 FROM x",
+        "PRAGMA user_version = 5",
+        "PRAGMA journal_mode(WAL)",
+        "PRAGMA optimize",
+        "BEGIN",
+        "VACUUM",
+        "SELECT 'unterminated",
+      ]
+    ) {
+      await assert.rejects(db.execute([{ sql }], { readOnly: true }), HaError, sql);
+    }
+    const [n] = await db.execute([{ sql: "SELECT count(*) FROM t" }]);
+    assert.deepEqual(n.rows, [[0n]], "nothing was written");
+    const [v] = await db.execute([{ sql: "PRAGMA user_version" }]);
+    assert.deepEqual(v.rows, [[0n]]);
+    // VACUUM has no authorizer action: it must run on the writer, not fail on a reader.
+    await db.execute([{ sql: "VACUUM" }]);
+  } finally {
+    await engine.close();
+  }
+});

@@ -3,7 +3,8 @@
  * with fallbacks, batching, ctx.query (read-only), ctx.log and console routing.
  */
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
+import { openEngine, type Params } from "../../src/engine/mod.ts";
+import { createLogger } from "../../src/log/mod.ts";
 import type { QueryFn } from "../../src/interceptor/mod.ts";
 import {
   sampleChangeSet,
@@ -14,24 +15,26 @@ import type { ChangeSet } from "../../interceptors/mod.ts";
 
 const API = JSON.stringify(new URL("../../interceptors/mod.ts", import.meta.url).pathname);
 
-/** A ctx.query backed by an in-memory SQLite database (INTEGER → bigint). */
-function sqliteQuery(setup: string): { query: QueryFn; db: DatabaseSync; seen: string[] } {
-  const db = new DatabaseSync(":memory:");
-  db.exec(setup);
+/** A ctx.query served by a real engine's read-only execute, as the node does. */
+async function engineQuery(setup: string): Promise<
+  { query: QueryFn; seen: string[]; close: () => Promise<void> }
+> {
+  const engine = await openEngine({
+    dsns: [],
+    memory: true,
+    concurrentQueries: 4,
+    logger: createLogger("error"),
+  });
+  await engine.defaultDb.execute([{ sql: setup }]);
   const seen: string[] = [];
-  const query: QueryFn = (dbName, sql, params) => {
+  const query: QueryFn = async (dbName, sql, params) => {
     seen.push(`${dbName}: ${sql}`);
-    const stmt = db.prepare(sql);
-    stmt.setReadBigInts(true);
-    const rows = (Array.isArray(params) ? stmt.all(...(params as never[])) : stmt.all(
-      (params ?? {}) as never,
-    )) as Record<string, unknown>[];
-    return Promise.resolve({
-      columns: stmt.columns().map((c) => c.name),
-      rows: rows.map((r) => Object.values(r) as never[]),
+    const [r] = await engine.defaultDb.execute([{ sql, params: params as Params }], {
+      readOnly: true,
     });
+    return { columns: r.columns.map((c) => c.name), rows: r.rows };
   };
-  return { query, db, seen };
+  return { query, seen, close: () => engine.close() };
 }
 
 Deno.test("beforeApply: undefined, skip and rewrite keep exact values", async () => {
@@ -195,7 +198,7 @@ export const beforeApply: BeforeApply = (cs) => {
 });
 
 Deno.test("ctx.query runs read-only SQL through the host; writes are rejected", async () => {
-  const q = sqliteQuery(
+  const q = await engineQuery(
     "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 9007199254740993)",
   );
   await using t = await testInterceptor(
@@ -216,17 +219,21 @@ export const beforeApply: BeforeApply = async (cs, ctx) => {
     { query: q.query },
   );
   assert.deepEqual(await t.host.beforeApply(sampleChangeSet(1), "ha.db"), { skip: true });
-  assert.deepEqual(q.seen, ["ha.db: SELECT id, v FROM t WHERE id = ?", "ha.db: SELECT :x AS x"]);
+  assert.deepEqual(q.seen, [
+    "ha.db: SELECT id, v FROM t WHERE id = ?",
+    "ha.db: SELECT :x AS x",
+    "ha.db: DELETE FROM t",
+  ]);
   const line = t.logs.find((l) => l.msg === "queried")!;
   assert.equal(line.level, "info");
   assert.equal(line.hook, "beforeApply");
   assert.equal(line.db, "ha.db");
   assert.equal(line.named, "named");
   assert.deepEqual(line.rows, [["1", "9007199254740993"]]); // bigints logged as strings
-  assert.match(String(line.denied), /ctx\.query rejected: only SELECT/);
+  assert.match(String(line.denied), /only read-only statements/);
   assert.equal(t.host.stats().queries, 3);
   assert.equal(t.host.stats().queryErrors, 1);
-  q.db.close();
+  await q.close();
 });
 
 Deno.test("ctx.query errors and slow queries reach the hook as errors", async () => {

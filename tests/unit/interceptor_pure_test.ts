@@ -7,7 +7,6 @@ import {
   checkExports,
   exportPosition,
   InvalidResult,
-  readOnlyViolation,
   toHookChangeSet,
   toWireChangeSet,
 } from "../../src/interceptor/mod.ts";
@@ -21,52 +20,6 @@ import { decodeChangeSet, encodeChangeSet } from "../../src/cdc/mod.ts";
 import type { ChangeSet as WireChangeSet } from "../../src/cdc/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { sampleChangeSet, sampleConflicts } from "../../src/interceptor/testing.ts";
-
-Deno.test("readOnlyViolation accepts reads", () => {
-  for (
-    const sql of [
-      "SELECT 1",
-      "  select * from t where a = ';' ;",
-      "-- comment\nSELECT 1",
-      "/* x */ VALUES (1), (2)",
-      "WITH x AS (SELECT 1) SELECT * FROM x",
-      "SELECT replace(name, 'a', 'b') FROM t",
-      "PRAGMA table_info(t)",
-      "PRAGMA main.table_info('t')",
-      "PRAGMA user_version",
-      "EXPLAIN QUERY PLAN SELECT 1",
-      'SELECT "delete" FROM t',
-    ]
-  ) {
-    assert.equal(readOnlyViolation(sql), null, sql);
-  }
-});
-
-Deno.test("readOnlyViolation rejects writes and several statements", () => {
-  for (
-    const sql of [
-      "",
-      ";",
-      "DELETE FROM t",
-      "insert into t values (1)",
-      "UPDATE t SET a = 1",
-      "CREATE TABLE x(a)",
-      "DROP TABLE t",
-      "ATTACH 'x.db' AS x",
-      "SELECT 1; DELETE FROM t",
-      "WITH x AS (SELECT 1) DELETE FROM t",
-      "WITH x AS (SELECT 1) REPLACE INTO t SELECT * FROM x",
-      "PRAGMA user_version = 5",
-      "PRAGMA journal_mode(WAL)",
-      "PRAGMA optimize",
-      "BEGIN",
-      "VACUUM",
-      "SELECT 'unterminated",
-    ]
-  ) {
-    assert.notEqual(readOnlyViolation(sql), null, sql);
-  }
-});
 
 Deno.test("SourceMap maps positions and rewrites stacks", () => {
   // Generated line 1 col 0 → a.ts 1:0; line 2 col 2 → a.ts 3:2 (mappings "AAAA;EAEE"), 0-based.
