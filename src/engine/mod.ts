@@ -22,3 +22,4 @@ export type {
   WriterPlugin,
 } from "./plugin.ts";
 export { Action } from "./authorizer.ts";
+export { type Token, tokenize } from "./lexer.ts";

@@ -8,78 +8,22 @@
  * splitStatements("INSERT INTO t VALUES (1); SELECT ';' -- x"); // ["INSERT INTO t VALUES (1)", "SELECT ';' -- x"]
  * ```
  */
+import { tokenize } from "./lexer.ts";
 
-interface Token {
-  kind: "word" | "semi" | "param" | "other";
-  text: string;
-  start: number;
-  end: number;
-}
-
-/** Yields the significant tokens of `sql` (comments and strings are skipped or opaque). */
-function* tokens(sql: string): Generator<Token> {
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i];
-    const start = i;
-    if (c === "-" && sql[i + 1] === "-") {
-      while (i < n && sql[i] !== "\n") i++;
-      continue;
-    }
-    if (c === "/" && sql[i + 1] === "*") {
-      const close = sql.indexOf("*/", i + 2);
-      i = close < 0 ? n : close + 2;
-      continue;
-    }
-    if (c === "'" || c === '"' || c === "`" || c === "[") {
-      const q = c === "[" ? "]" : c;
-      i++;
-      while (i < n) {
-        if (sql[i] === q) {
-          if (q !== "]" && sql[i + 1] === q) {
-            i += 2;
-            continue;
-          }
-          break;
-        }
-        i++;
-      }
-      i++;
-      yield { kind: "other", text: sql.slice(start, i), start, end: i };
-      continue;
-    }
-    if (c === ";") {
-      i++;
-      yield { kind: "semi", text: ";", start, end: i };
-      continue;
-    }
-    if (c === ":" && sql[i + 1] === ":") {
-      i += 2; // a PostgreSQL-style cast, not a parameter
-      yield { kind: "other", text: "::", start, end: i };
-      continue;
-    }
-    if (c === "?" || c === ":" || c === "@" || c === "$") {
-      i++;
-      while (i < n && /[\p{L}\p{N}_$]/u.test(sql[i])) i++;
-      // A lone `:`, `@` or `$` is not a parameter.
-      if (i - start > 1 || c === "?") {
-        yield { kind: "param", text: sql.slice(start, i), start, end: i };
-      } else yield { kind: "other", text: c, start, end: i };
-      continue;
-    }
-    if (/[\p{L}_]/u.test(c)) {
-      while (i < n && /[\p{L}\p{N}_$]/u.test(sql[i])) i++;
-      yield { kind: "word", text: sql.slice(start, i), start, end: i };
-      continue;
-    }
-    if (/\s/.test(c)) {
-      i++;
-      continue;
-    }
-    i++;
-    yield { kind: "other", text: c, start, end: i };
-  }
+/** Tokens of `sql` for the splitter: `;` as its own kind, words upper-cased. */
+function tokens(
+  sql: string,
+): { kind: "word" | "semi" | "param" | "other"; text: string; start: number; end: number }[] {
+  return tokenize(sql).map((t) => ({
+    kind: t.kind === "word" || t.kind === "param"
+      ? t.kind
+      : t.kind === "punct" && t.text === ";"
+      ? "semi"
+      : "other",
+    text: t.text,
+    start: t.start,
+    end: t.end,
+  }));
 }
 
 /**
@@ -108,7 +52,7 @@ export function splitStatements(sql: string): string[] {
     }
     significant = true;
     if (t.kind !== "word") continue;
-    const w = t.text.toUpperCase();
+    const w = t.text;
     if (words.length < 4) words.push(w);
     if (isTrigger(words)) {
       if (w === "BEGIN" || w === "CASE") depth++;
@@ -162,7 +106,7 @@ export function leadingCommand(sql: string): string {
   const words: string[] = [];
   for (const t of tokens(sql)) {
     if (t.kind !== "word") break;
-    words.push(t.text.toUpperCase());
+    words.push(t.text);
     if (words.length === 4) break;
   }
   const first = words[0] ?? "";
@@ -196,7 +140,7 @@ export function transactionControl(
   const words: string[] = [];
   for (const t of tokens(sql)) {
     if (t.kind !== "word") break;
-    words.push(t.text.toUpperCase());
+    words.push(t.text);
     if (words.length === 3) break;
   }
   switch (words[0]) {

@@ -18,7 +18,7 @@ import type {
   Statement,
   StatementResult,
 } from "../engine/mod.ts";
-import { countParameters, leadingCommand, splitStatements } from "../engine/mod.ts";
+import { countParameters, splitStatements } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   authFailed,
@@ -53,7 +53,7 @@ import {
   type StartupMessage,
   utf8,
 } from "./messages.ts";
-import { isBlank } from "./sql.ts";
+import { isBlank, shapeOf } from "./sql.ts";
 import {
   columnOid,
   decodeParam,
@@ -954,7 +954,7 @@ export class Connection {
    */
   private async beginImplicit(c: Classified): Promise<void> {
     if (c.kind !== "sql" || this.implicitTx || this.status() !== "I") return;
-    if (!mayWrite(c.sql) || this.reader.nextIsSync()) return;
+    if (shapeOf(c.sql) === "query" || this.reader.nextIsSync()) return;
     await this.runTxSql("BEGIN");
     this.implicitTx = true;
   }
@@ -978,15 +978,6 @@ export class Connection {
     else this.portals.delete(m.name);
     this.out.closeComplete();
   }
-}
-
-const READ_COMMANDS = new Set(["SELECT", "EXPLAIN", "PRAGMA"]);
-
-/** Whether a statement may change data (reads are recognised by their leading keyword). */
-function mayWrite(sql: string): boolean {
-  const cmd = leadingCommand(sql);
-  if (cmd === "WITH") return /\b(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql);
-  return !READ_COMMANDS.has(cmd);
 }
 
 /** Result format codes per column (Bind: none = text, one = all, else one per column). */
