@@ -2,6 +2,22 @@
 import assert from "node:assert/strict";
 import { freePort, runHa } from "./helpers/ha.ts";
 
+/** A standalone in-memory node on a free HTTP port, plus `extra` flags. */
+function standalone(name: string, ...extra: string[]): string[] {
+  return [
+    "-n",
+    name,
+    "-m",
+    "--nats-port",
+    "0",
+    "--pg-port",
+    "0",
+    "--port",
+    String(freePort()),
+    ...extra,
+  ];
+}
+
 Deno.test("--help lists every flag with its env var; --version prints the version", async () => {
   const help = await runHa(["--help"]);
   assert.equal(help.code, 0);
@@ -63,19 +79,7 @@ Deno.test("an unknown glob is a config error", async () => {
 });
 
 Deno.test("a missing SQLite extension is a clear start-up error", async () => {
-  const r = await runHa([
-    "-n",
-    "ext",
-    "-m",
-    "--nats-port",
-    "0",
-    "--pg-port",
-    "0",
-    "--port",
-    String(freePort()),
-    "--extensions",
-    "/nonexistent/libnothing.so",
-  ]);
+  const r = await runHa(standalone("ext", "--extensions", "/nonexistent/libnothing.so"));
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /libnothing/);
 });
@@ -83,35 +87,11 @@ Deno.test("a missing SQLite extension is a clear start-up error", async () => {
 Deno.test("--interceptor: load errors stop the node with file:line and exit 2", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/bad.ts`, "export function afterApply(\n  cs: any {\n}\n");
-  const bad = await runHa([
-    "-n",
-    "i",
-    "-m",
-    "--nats-port",
-    "0",
-    "--pg-port",
-    "0",
-    "--port",
-    String(freePort()),
-    "--interceptor",
-    "bad.ts",
-  ], { cwd: dir });
+  const bad = await runHa(standalone("i", "--interceptor", "bad.ts"), { cwd: dir });
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /bad\.ts:\d+:\d+/);
   await Deno.writeTextFile(`${dir}/none.ts`, "export const x = 1;\n");
-  const none = await runHa([
-    "-n",
-    "i",
-    "-m",
-    "--nats-port",
-    "0",
-    "--pg-port",
-    "0",
-    "--port",
-    String(freePort()),
-    "-i",
-    "none.ts",
-  ], { cwd: dir });
+  const none = await runHa(standalone("i", "-i", "none.ts"), { cwd: dir });
   assert.equal(none.code, 2, none.stderr);
   assert.match(none.stderr, /beforeApply|afterApply|resolveConflict/);
 });
