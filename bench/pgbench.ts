@@ -5,17 +5,13 @@
  * (simple, extended, prepared). Prints tps and the ratio ha/PostgreSQL.
  *
  * ha runs from the CLI (`main.ts … --pg-port`, file database in WAL mode, no
- * NATS); while the CLI does not serve `--pg-port` an in-process PgServer over
- * the same engine is used (said in the output). PostgreSQL runs with
+ * NATS). PostgreSQL runs with
  * `synchronous_commit=off`, the closest match to SQLite WAL with
  * `synchronous=NORMAL` (no fsync per commit on either side).
  *
  * Run: `deno task bench pgbench` or `deno run -A --unstable-worker-options bench/pgbench.ts`.
  * Env: BENCH_SECONDS (default 5), BENCH_CLIENTS (default 8), BENCH_ROWS (default 100000).
  */
-import { openEngine } from "../src/engine/mod.ts";
-import { createLogger } from "../src/log/mod.ts";
-import { PgServer } from "../src/pgwire/mod.ts";
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { table } from "./stats.ts";
 
@@ -55,7 +51,7 @@ async function listening(port: number): Promise<boolean> {
   }
 }
 
-/** ha: the CLI with a file database, or an in-process server when the CLI has no pgwire yet. */
+/** ha: the real CLI serving PostgreSQL on a free port, with a file database (WAL). */
 async function startHaTarget(dir: string): Promise<Target> {
   const port = freePort();
   const node = await startHa({
@@ -86,33 +82,7 @@ async function startHaTarget(dir: string): Promise<Target> {
     };
   }
   await node.stop();
-  const logger = createLogger("warn");
-  const engine = await openEngine({
-    dsns: [`${dir}/inproc.db`],
-    memory: false,
-    concurrentQueries: 64,
-    logger,
-  });
-  const server = new PgServer({
-    engine,
-    port: 0,
-    hostname: "127.0.0.1",
-    user: "ha",
-    password: "ha",
-    logger,
-  });
-  await server.start();
-  return {
-    name: "ha",
-    port: server.port,
-    user: "ha",
-    password: "ha",
-    note: "in-process PgServer (the CLI does not serve --pg-port yet), file database (WAL)",
-    stop: async () => {
-      await server.stop();
-      await engine.close();
-    },
-  };
+  throw new Error(`ha --pg-port ${port} does not accept connections:\n${node.output()}`);
 }
 
 /** PostgreSQL 15: initdb into a temp dir (as user postgres when run as root), pg_ctl start. */

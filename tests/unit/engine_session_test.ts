@@ -6,13 +6,18 @@ import { createLogger } from "../../src/log/mod.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("session transactions see what they created; COMMIT publishes once", opts, async () => {
-  const engine = await openEngine({
+/** An engine with one in-memory database, as a node would open it. */
+function memoryEngine() {
+  return openEngine({
     dsns: [],
     memory: true,
     concurrentQueries: 8,
     logger: createLogger("error"),
   });
+}
+
+Deno.test("session transactions see what they created; COMMIT publishes once", opts, async () => {
+  const engine = await memoryEngine();
   try {
     const db = engine.defaultDb;
     const s = db.session();
@@ -58,12 +63,7 @@ Deno.test("session transactions see what they created; COMMIT publishes once", o
 });
 
 Deno.test("a failing COMMIT ends the transaction and frees the writer", opts, async () => {
-  const engine = await openEngine({
-    dsns: [],
-    memory: true,
-    concurrentQueries: 8,
-    logger: createLogger("error"),
-  });
+  const engine = await memoryEngine();
   try {
     const db = engine.defaultDb;
     await db.execute([{
@@ -86,12 +86,7 @@ Deno.test("a failing COMMIT ends the transaction and frees the writer", opts, as
 });
 
 Deno.test("read-only execute accepts reads and refuses anything that writes", opts, async () => {
-  const engine = await openEngine({
-    dsns: [],
-    memory: true,
-    concurrentQueries: 8,
-    logger: createLogger("error"),
-  });
+  const engine = await memoryEngine();
   try {
     const db = engine.defaultDb;
     await db.execute([{ sql: "CREATE TABLE t(a, name)" }]);
