@@ -217,6 +217,11 @@ class ReplicationPlugin implements WriterPlugin {
   private readonly outbox: string;
   private readonly versions: Versions;
   private readonly applier: Applier;
+  /**
+   * Per subject, own changesets of earlier runs to apply (`after < seq <= through`): this file
+   * was restored from a snapshot that may not reflect them (`snapshot/sqlite_file.ts`).
+   */
+  private readonly replayOwn = new Map<string, { after: number; through: number }>();
 
   constructor(
     private readonly db: DatabaseSync,
@@ -255,7 +260,31 @@ class ReplicationPlugin implements WriterPlugin {
     this.clock.observe(Versions.init((sql) => db.exec(sql), stmt));
     this.versions = new Versions(stmt, o.rowIdentify);
     this.applier = new Applier(stmt, this.versions, this.tables, o.rowIdentify);
+    this.readReplayOwn();
     this.resync();
+  }
+
+  private readReplayOwn(): void {
+    const t = this.db.prepare(
+      "SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = '_ha_restored'",
+    ).get();
+    if (!t) return;
+    const rows = this.db.prepare("SELECT subject, after, through FROM main._ha_restored").all() as {
+      subject: string;
+      after: number;
+      through: number;
+    }[];
+    for (const r of rows) {
+      this.replayOwn.set(r.subject, { after: Number(r.after), through: Number(r.through) });
+    }
+  }
+
+  /** Whether a changeset is this node's own and already in the database (not applied). */
+  private isOwn(cs: ChangeSet, subject: string, seq: number): boolean {
+    if (cs.node !== this.o.node) return false;
+    if (this.o.memory) return cs.incarnation === this.o.incarnation;
+    const r = this.replayOwn.get(subject);
+    return !(r && seq > r.after && seq <= r.through && cs.incarnation !== this.o.incarnation);
   }
 
   private stmt(sql: string): StatementSync {
@@ -740,9 +769,7 @@ class ReplicationPlugin implements WriterPlugin {
         this.db.exec("SAVEPOINT ha_apply");
         try {
           const cs = decodeChangeSet(m.data);
-          const own = cs.node === this.o.node &&
-            (!this.o.memory || cs.incarnation === this.o.incarnation);
-          if (own) result.skipped++;
+          if (this.isOwn(cs, subject, m.seq)) result.skipped++;
           else {
             const resolved = opts?.resolvedSeq === m.seq;
             if (opts?.detect && !resolved) {

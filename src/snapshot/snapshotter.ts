@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HaError, toHaError } from "../errors/mod.ts";
 import type { Database, Engine } from "../engine/mod.ts";
@@ -22,6 +23,7 @@ import { Progress } from "./progress.ts";
 import {
   fileDigest,
   type IntegrityLevel,
+  localChangesNotIn,
   normalizeDigest,
   pendingOutbox,
   prepareRestored,
@@ -172,8 +174,9 @@ export class Snapshotter {
   /**
    * Restores the latest snapshot of `dbId` into `targetPath`: downloads it into a temp file next
    * to the target, verifies it (size, digest, SQLite header, quick_check), clears the outbox a
-   * snapshot of another node carries and records the snapshot's sequence in `_ha_progress` (with
-   * `subjectOf`), then renames it over the target. On any failure the target is untouched.
+   * snapshot of another node carries and records the snapshot's sequence in `_ha_progress` and
+   * the own changesets to replay in `_ha_restored` (with `subjectOf`), then renames it over the
+   * target. On any failure the target is untouched.
    * Returns `null` (target untouched) when there is no snapshot. The target must not be open.
    */
   async restore(dbId: string, targetPath: string): Promise<SnapshotInfo | null> {
@@ -185,11 +188,16 @@ export class Snapshotter {
 
   /**
    * `--from-latest-snapshot`: before the engine opens, restores every database of `dsns` that
-   * has a snapshot. File databases are replaced in place, except when the local file already
-   * reflects the snapshot's sequence or a later one, or still holds changesets waiting for
-   * publication (never lose a committed write); memory databases are restored into temp files
-   * and the returned `dsns` point there. Fails (nothing replaced for the failing database) when
-   * the store is unavailable or a snapshot is corrupt.
+   * has a snapshot. File databases are replaced in place only when the snapshot is newer in
+   * every respect (never lose a committed write): not when the local file already reflects the
+   * snapshot's sequence or a later one, still holds changesets waiting for publication, or holds
+   * a row version or schema object the snapshot does not reflect (its own published writes
+   * after the snapshot, see {@link localChangesNotIn}); a kept file resumes from its own
+   * progress. Memory databases start empty and are always restored, into temp files the
+   * returned `dsns` point to. A restored database resumes after the snapshot's sequence and
+   * applies this node's own earlier changesets from there too (`_ha_restored`). Fails (nothing
+   * replaced for the failing database) when the store or stream is unavailable or a snapshot
+   * is corrupt.
    */
   async restoreAtStart(dsns: readonly string[], memory: boolean): Promise<StartRestore> {
     const sources = resolveSources([...dsns], memory);
@@ -210,6 +218,7 @@ export class Snapshotter {
           continue;
         }
         if (src.memory) {
+          // A memory database starts empty: nothing local can be newer than the snapshot.
           const dir = await Deno.makeTempDir({ prefix: "ha-restore-" });
           temps.push(dir);
           const path = `${dir}/${src.id}`;
@@ -238,16 +247,33 @@ export class Snapshotter {
           out.push(sourceToDsn(src));
           continue;
         }
-        if (await exists(src.path)) {
-          this.#log.warn("replacing the local database with its latest snapshot", {
-            db: src.id,
-            localSequence: local,
-            snapshotSequence: s.info.sequence,
-          });
-        }
-        await this.#restoreTo(s, src.path);
+        const present = await exists(src.path);
+        const replaced = await this.#restoreTo(s, src.path, (temp) => {
+          const newer = local === null ? null : localChangesNotIn(src.path, temp);
+          if (newer !== null) {
+            this.#log.info(
+              "local database holds changes its snapshot does not reflect; not restoring " +
+                "(replication resumes from its own progress)",
+              {
+                db: src.id,
+                reason: newer,
+                localSequence: local,
+                snapshotSequence: s.info.sequence,
+              },
+            );
+            return false;
+          }
+          if (present) {
+            this.#log.warn("replacing the local database with its latest snapshot", {
+              db: src.id,
+              localSequence: local,
+              snapshotSequence: s.info.sequence,
+            });
+          }
+          return true;
+        });
         out.push(sourceToDsn(src));
-        sequences.set(src.id, s.info.sequence);
+        if (replaced) sequences.set(src.id, s.info.sequence);
       }
     } catch (e) {
       await cleanup();
@@ -427,7 +453,15 @@ export class Snapshotter {
     }
   }
 
-  async #restoreTo(s: StoredSnapshot, target: string): Promise<void> {
+  /**
+   * Downloads and verifies `s` beside `target`, then, unless `accept` (given the verified temp
+   * file) says no, prepares it and renames it over `target`. Returns whether it replaced it.
+   */
+  async #restoreTo(
+    s: StoredSnapshot,
+    target: string,
+    accept?: (temp: string) => boolean,
+  ): Promise<boolean> {
     const { info } = s;
     const log = this.#log.child({ db: info.database });
     const what = `snapshot of ${info.database} (seq ${info.sequence})`;
@@ -452,10 +486,15 @@ export class Snapshotter {
         (n) => progress.add(n),
       );
       await verifySqliteFile(temp, what, this.#o.integrity ?? "quick");
+      if (accept && !accept(temp)) {
+        await removeQuietly(temp);
+        return false;
+      }
       const adjusted = prepareRestored(temp, {
         clearOutbox: info.node !== this.#o.nodeName,
         subject: this.#o.subjectOf?.(info.database),
         sequence: info.sequence,
+        replayOwnThrough: await this.#streamLastSeq(),
       });
       if (adjusted.outboxCleared > 0 || adjusted.progressSet) {
         log.debug("restored file prepared", { ...adjusted });
@@ -466,6 +505,25 @@ export class Snapshotter {
       throw e;
     }
     log.info("snapshot restored", { sequence: info.sequence, target, ...progress.stats() });
+    return true;
+  }
+
+  /**
+   * The replication stream's last sequence (0 without the stream): every changeset this node
+   * published before it started is at or below it.
+   */
+  async #streamLastSeq(): Promise<number> {
+    try {
+      const jsm = await jetstreamManager(this.#o.nc, { timeout: this.#o.timeoutMs ?? 10_000 });
+      return (await jsm.streams.info(this.#o.stream)).state.last_seq;
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return 0;
+      throw new HaError(
+        "unavailable",
+        `cannot read the replication stream ${this.#o.stream} to restore a snapshot: ` +
+          toHaError(e).message,
+      );
+    }
   }
 
   #progress(log: Logger, msg: string, fields: Record<string, unknown>, total: number): Progress {

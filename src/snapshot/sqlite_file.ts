@@ -126,6 +126,8 @@ export interface RestoredAdjustments {
   outboxCleared: number;
   /** `_ha_progress` was set to the snapshot's sequence. */
   progressSet: boolean;
+  /** `_ha_restored` asks replication to apply this node's own earlier changesets. */
+  replayOwn: boolean;
 }
 
 /**
@@ -134,17 +136,21 @@ export interface RestoredAdjustments {
  * - `clearOutbox`: deletes the changesets still waiting in `_ha_outbox` — they belong to the
  *   node that took the snapshot, which publishes them itself;
  * - `subject`: records `sequence` as the progress of that subject in `_ha_progress` (never
- *   lowering it), so that replication resumes after the snapshot's sequence by itself.
+ *   lowering it), so that replication resumes after the snapshot's sequence by itself;
+ * - `subject` and `replayOwnThrough`: records in `_ha_restored` that this node's own changesets
+ *   of earlier runs with a stream sequence in `(sequence, replayOwnThrough]` must be applied
+ *   (last-writer-wins): the snapshot may not reflect them and the local file holding them is
+ *   gone, while replication normally skips its own changesets.
  */
 export function prepareRestored(
   path: string,
-  o: { clearOutbox: boolean; subject?: string; sequence: number },
+  o: { clearOutbox: boolean; subject?: string; sequence: number; replayOwnThrough?: number },
 ): RestoredAdjustments {
   const db = new DatabaseSync(path);
   const has = (name: string) =>
     db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) !==
       undefined;
-  const out: RestoredAdjustments = { outboxCleared: 0, progressSet: false };
+  const out: RestoredAdjustments = { outboxCleared: 0, progressSet: false, replayOwn: false };
   try {
     db.exec("BEGIN IMMEDIATE");
     if (o.clearOutbox && has("_ha_outbox")) {
@@ -157,6 +163,14 @@ export function prepareRestored(
       ).run(o.subject, o.sequence);
       out.progressSet = true;
     }
+    const through = o.replayOwnThrough ?? 0;
+    if (o.subject !== undefined && through > o.sequence) {
+      db.exec(`CREATE TABLE IF NOT EXISTS _ha_restored(
+        subject TEXT PRIMARY KEY, after INTEGER NOT NULL, through INTEGER NOT NULL) WITHOUT ROWID`);
+      db.prepare("INSERT OR REPLACE INTO _ha_restored(subject, after, through) VALUES (?, ?, ?)")
+        .run(o.subject, o.sequence, through);
+      out.replayOwn = true;
+    }
     db.exec("COMMIT");
   } catch (e) {
     if (db.isTransaction) db.exec("ROLLBACK");
@@ -165,6 +179,55 @@ export function prepareRestored(
     db.close();
   }
   return out;
+}
+
+/**
+ * What the local database file `local` holds that the snapshot file `snapshot` does not reflect,
+ * or `null` when the snapshot is newer in every respect (so replacing `local` loses nothing):
+ * a row version (replication's `_ha_versions`, own and applied writes alike) that the snapshot
+ * has older or lacks (a tombstone the snapshot lacks is no difference: its row is absent there
+ * too), or a schema object the snapshot lacks or defines otherwise (DDL carries
+ * no row version). A file without `_ha_versions` never ran replication: `null`.
+ *
+ * @example
+ * ```ts
+ * localChangesNotIn("/data/app.db", "/data/.app.db.restore-1a2b"); // "3 row versions newer…"
+ * ```
+ */
+export function localChangesNotIn(local: string, snapshot: string): string | null {
+  const db = new DatabaseSync(local);
+  try {
+    const has = (schema: string, name: string) =>
+      db.prepare(`SELECT 1 FROM ${schema}.sqlite_schema WHERE type = 'table' AND name = ?`)
+        .get(name) !== undefined;
+    if (!has("main", "_ha_versions")) return null;
+    db.prepare("ATTACH DATABASE ? AS snap").run(snapshot);
+    const rows = has("snap", "_ha_versions")
+      ? db.prepare(
+        `SELECT count(*) AS n FROM main._ha_versions l
+         LEFT JOIN snap._ha_versions s ON s.tbl = l.tbl AND s.key = l.key
+         WHERE (s.hlc IS NULL AND l.deleted = 0) OR l.hlc > s.hlc
+           OR (l.hlc = s.hlc AND l.node > s.node)`,
+      ).get() as { n: number | bigint }
+      : db.prepare("SELECT count(*) AS n FROM main._ha_versions WHERE deleted = 0").get() as {
+        n: number | bigint;
+      };
+    if (Number(rows.n) > 0) {
+      return `${rows.n} row version(s) newer than the snapshot's (writes it does not reflect)`;
+    }
+    const objects = db.prepare(
+      `SELECT group_concat(l.type || ' ' || l.name, ', ') AS names FROM main.sqlite_schema l
+       WHERE l.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND l.name NOT LIKE '\_ha\_%' ESCAPE '\'
+         AND NOT EXISTS (SELECT 1 FROM snap.sqlite_schema s
+           WHERE s.type = l.type AND s.name = l.name AND s.sql IS l.sql)`,
+    ).get() as { names: string | null };
+    if (objects.names) {
+      return `schema objects the snapshot lacks or defines otherwise: ${objects.names}`;
+    }
+    return null;
+  } finally {
+    db.close();
+  }
 }
 
 /** Rows waiting in `_ha_outbox` of a database file (0 without the table or on any error). */
