@@ -40,6 +40,7 @@ export class Applier {
    * `touched` is shared by the changes of one changeset (see {@link Versions.wins}).
    */
   apply(c: Change, hlc: number, node: string, touched: Set<string>): void {
+    if (this.rowIdentify === "full") return this.applyFull(c, hlc, node, touched);
     const v = this.versions;
     const wins = (key: string) => v.wins(c.table, key, hlc, node, touched);
     if (c.operation === "DELETE") {
@@ -53,7 +54,7 @@ export class Applier {
     const ok = c.operation === "UPDATE" ? v.keyOf(c, "old") : nk;
     if (ok === nk) {
       if (!wins(nk)) return;
-      this.writeNew(c, this.rowIdentify === "full" && c.operation === "UPDATE" ? "old" : "new");
+      this.writeNew(c);
       v.set(c.table, nk, hlc, node, false);
       return;
     }
@@ -63,10 +64,47 @@ export class Applier {
       // updated in place, like the origin
     } else {
       if (oldWins) this.deleteRow(c);
-      if (newWins) this.writeNew(c, "new");
+      if (newWins) this.writeNew(c);
     }
     if (oldWins) v.set(c.table, ok, hlc, node, true);
     if (newWins) v.set(c.table, nk, hlc, node, false);
+  }
+
+  /**
+   * `--row-identify full`: a row is its values, so identical rows are interchangeable and a table
+   * is a multiset. Changes apply as multiset operations, which commute, so that nodes converge
+   * to the same multiset whatever the order: an INSERT adds a row; a DELETE removes one of the
+   * rows with the old values, if any; an UPDATE changes one of them in place, or, when none is
+   * left here (changed or deleted concurrently), adds the new image unless a row with it exists
+   * or the new image has a newer version here. Only a redelivered change (the row's version is
+   * the change's own, from another changeset) is skipped.
+   */
+  private applyFull(c: Change, hlc: number, node: string, touched: Set<string>): void {
+    const v = this.versions;
+    const side = c.operation === "INSERT" ? "new" : "old";
+    const key = v.keyOf(c, side);
+    const id = `${c.table}\u0000${key}`;
+    const stored = v.get(c.table, key);
+    if (!touched.has(id) && stored?.hlc === hlc && stored.node === node) return;
+    touched.add(id);
+    if (c.operation === "INSERT") {
+      this.insert(c);
+      v.set(c.table, key, hlc, node, false);
+      return;
+    }
+    const cur = this.current(c, "old");
+    if (c.operation === "DELETE") {
+      if (cur) this.deleteRow(c);
+      v.set(c.table, key, hlc, node, !this.current(c, "old"));
+      return;
+    }
+    const nk = v.keyOf(c, "new");
+    if (cur) this.update(c, cur, "old");
+    else if (!this.current(c, "new") && v.wins(c.table, nk, hlc, node, touched)) {
+      this.insert(c);
+    } else return;
+    if (nk !== key) v.set(c.table, key, hlc, node, !this.current(c, "old"));
+    v.set(c.table, nk, hlc, node, false);
   }
 
   /** WHERE clause identifying the row by the old (or new) image. */
@@ -105,11 +143,11 @@ export class Applier {
     this.stmt(`DELETE FROM main.${q(c.table)} WHERE ${w.sql}`).run(...w.args);
   }
 
-  /** Writes the new image into the row found by `side`'s key, or inserts it. */
-  private writeNew(c: Change, side: "old" | "new"): void {
-    const cur = this.current(c, side);
+  /** Writes the new image into the row found by its key, or inserts it. */
+  private writeNew(c: Change): void {
+    const cur = this.current(c, "new");
     if (!cur || (c.operation === "INSERT" && c.on_conflict === "REPLACE")) return this.insert(c);
-    this.update(c, cur, side);
+    this.update(c, cur, "new");
   }
 
   /** A key-changing UPDATE in place, when the old row is here and the new key is free. */
@@ -156,14 +194,6 @@ export class Applier {
     }
     const or = c.on_conflict === "REPLACE" ? " OR REPLACE" : "";
     const marks = args.map(() => "?").join(", ");
-    if (this.rowIdentify === "full") {
-      const cond = c.columns.map((col) => `${q(col)} IS ?`).join(" AND ");
-      this.stmt(
-        `INSERT${or} INTO main.${t}(${cols.join(", ")}) SELECT ${marks}
-         WHERE NOT EXISTS (SELECT 1 FROM main.${t} WHERE ${cond})`,
-      ).run(...args, ...values);
-      return;
-    }
     this.stmt(`INSERT${or} INTO main.${t}(${cols.join(", ")}) VALUES (${marks})`).run(...args);
   }
 }

@@ -788,6 +788,7 @@ class ReplicationPlugin implements WriterPlugin {
         } catch (e) {
           this.db.exec("ROLLBACK TO ha_apply");
           this.db.exec("RELEASE ha_apply");
+          ddl = true; // its DDL, if any, was rolled back: read the schema again
           result.error = { seq: m.seq, message: (e as Error).message };
           break;
         }
@@ -824,6 +825,8 @@ class ReplicationPlugin implements WriterPlugin {
       if (c.operation === "SQL") {
         ddl = true;
         this.applyDdl(c.command ?? "");
+        // Later changes of this changeset may use what the DDL created (a WITHOUT ROWID table).
+        this.reloadTables();
         continue;
       }
       if (INTERNAL.test(c.table)) continue;
@@ -832,6 +835,19 @@ class ReplicationPlugin implements WriterPlugin {
       else this.applier.apply(c, hlc, cs.node, touched);
     }
     return ddl;
+  }
+
+  /** Reads the metadata of every user table again (capture triggers: `resync` after apply). */
+  private reloadTables(): void {
+    const rows = this.db.prepare(
+      "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table'",
+    ).all() as { name: string; sql: string | null }[];
+    this.tables.clear();
+    for (const r of rows) {
+      if (INTERNAL.test(r.name) || /^\s*CREATE\s+VIRTUAL/i.test(r.sql ?? "")) continue;
+      const meta = this.tableMeta(r.name, r.sql ?? "");
+      if (meta) this.tables.set(r.name, meta);
+    }
   }
 
   private applyDdl(sql: string): void {

@@ -104,3 +104,31 @@ Deno.test("row-identify rowid and full", async () => {
     }
   }
 });
+
+Deno.test("row-identify full: duplicate rows converge as a multiset in any order", async () => {
+  const ns = [await node("n1", { rowIdentify: "full" }), await node("n2", { rowIdentify: "full" })];
+  const [a, b] = ns;
+  try {
+    await sql(a, "CREATE TABLE t(a, b)");
+    await sql(a, "INSERT INTO t VALUES (1, 'x'), (1, 'x'), (2, 'y')");
+    await ship(a, [b]);
+    // Concurrent: each node changes one of the identical rows, deletes and adds duplicates.
+    await sql(a, "UPDATE t SET b = 'z' WHERE rowid = (SELECT min(rowid) FROM t WHERE a = 1)");
+    await sql(a, "INSERT INTO t VALUES (2, 'y')");
+    await sql(b, "DELETE FROM t WHERE rowid = (SELECT max(rowid) FROM t WHERE a = 1)");
+    await sql(b, "INSERT INTO t VALUES (1, 'x'), (3, 'w')");
+    await sql(b, "UPDATE t SET b = 'v' WHERE a = 2");
+    const fromA = a.out.splice(0);
+    const fromB = b.out.splice(0);
+    await ship(b, [a], fromB);
+    await ship(a, [b], fromA);
+    const multiset = (n: TestNode) => rows(n, "SELECT a, b FROM t ORDER BY a, b");
+    assert.equal(await multiset(b), await multiset(a));
+    assert.equal(
+      await multiset(a),
+      JSON.stringify([["1", "x"], ["1", "z"], ["2", "v"], ["2", "y"], ["3", "w"]]),
+    );
+  } finally {
+    await close(...ns);
+  }
+});
