@@ -46,6 +46,8 @@ export interface InterceptorOptions {
   node?: string;
   /** Time limit for loading the module in a worker. Default `max(timeoutMs, 10 s)`. */
   startTimeoutMs?: number;
+  /** The clock (ms) of the restart backoff; tests drive it. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** Counters of an interceptor host (a snapshot). */
@@ -377,10 +379,11 @@ export class InterceptorHost {
     if (this.#stopped) throw new HookFailure("stopped", "interceptor stopped");
     if (this.#sandbox && !this.#sandbox.dead) return this.#sandbox;
     if (!this.#starting) {
-      if (Date.now() < this.#retryAt) {
+      const now = this.#now();
+      if (now < this.#retryAt) {
         throw new HookFailure(
           "unavailable",
-          `worker restart failed; next attempt in ${this.#retryAt - Date.now()} ms`,
+          `worker restart failed; next attempt in ${this.#retryAt - now} ms`,
         );
       }
       this.#respawn();
@@ -389,6 +392,10 @@ export class InterceptorHost {
     if (this.#stopped) throw new HookFailure("stopped", "interceptor stopped");
     if (!s) throw new HookFailure("unavailable", "worker restart failed");
     return s;
+  }
+
+  #now(): number {
+    return this.#opts.now?.() ?? Date.now();
   }
 
   #onDead(reason: string): void {
@@ -414,7 +421,7 @@ export class InterceptorHost {
       }, (e: unknown) => {
         const f = classify(e);
         this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs ? this.#backoffMs * 2 : 1000);
-        this.#retryAt = Date.now() + this.#backoffMs;
+        this.#retryAt = this.#now() + this.#backoffMs;
         if (!this.#stopped) {
           this.#log.error("interceptor worker failed to restart", {
             reason: f.stack ? this.#map.rewrite(`${f.message}\n${f.stack}`, this.#url) : f.message,
