@@ -25,6 +25,12 @@ export interface TestInterceptor extends AsyncDisposable {
   logs: LogLine[];
   /** Directory holding the module (and any `files`). */
   dir: string;
+  /**
+   * The options the host reads on every call: a test may change `timeoutMs` between calls (a
+   * short limit for a call meant to hang, a long one for calls that must succeed however busy
+   * the machine is).
+   */
+  options: InterceptorOptions;
 }
 
 /** Options of {@link testInterceptor}. */
@@ -61,18 +67,20 @@ export async function testInterceptor(
   const dir = await writeFiles({ ...opts.files, [name]: code });
   const logs: LogLine[] = [];
   try {
-    const host = await loadInterceptor(join(dir, name), {
+    const options: InterceptorOptions = {
       timeoutMs: opts.timeoutMs ?? 2000,
       logger: captureLogger(logs),
       query: opts.query ?? noQuery,
       node: opts.node ?? "node1",
       startTimeoutMs: opts.startTimeoutMs,
       now: opts.now,
-    });
+    };
+    const host = await loadInterceptor(join(dir, name), options);
     return {
       host,
       logs,
       dir,
+      options,
       async [Symbol.asyncDispose]() {
         await host.stop();
         await Deno.remove(dir, { recursive: true });

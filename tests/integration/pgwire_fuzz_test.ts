@@ -22,6 +22,7 @@ function prng(seed: number) {
 
 const SEED = Number(Deno.env.get("HA_FUZZ_SEED") ?? 20240601);
 const CASES = 300;
+const MIN_CASES = 20;
 const BUDGET_MS = 10_000;
 
 /** Valid frontend messages to mutate (after start-up). */
@@ -97,7 +98,8 @@ Deno.test("pg fuzz: random and mutated messages never harm the server", opts, as
     await setup.send(fe.query("CREATE TABLE f(a INTEGER, b TEXT)"));
     await setup.until();
     setup.close();
-    while (cases < CASES && Date.now() - started < BUDGET_MS) {
+    // At least MIN_CASES whatever the machine's speed; more while the time budget lasts.
+    while (cases < MIN_CASES || (cases < CASES && Date.now() - started < BUDGET_MS)) {
       cases++;
       const preAuth = rand() < 0.3;
       const c = preAuth ? await RawClient.open(server.port) : await RawClient.connect(server.port);
@@ -132,7 +134,6 @@ Deno.test("pg fuzz: random and mutated messages never harm the server", opts, as
     ok.close();
     const p = await psql(server.port, ["-tA", "-c", "SELECT 'alive after fuzz'"]);
     assert.equal(p.stdout.trim(), "alive after fuzz", p.stderr + server.output());
-    assert.ok(cases >= 20, `only ${cases} cases ran`);
     console.log(`fuzz: ${cases} cases (seed ${SEED})`);
     assert.doesNotMatch(server.output(), /"level":"error"/);
   } finally {

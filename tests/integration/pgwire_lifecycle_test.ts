@@ -43,10 +43,8 @@ Deno.test("pg lifecycle: a dropped connection rolls back and frees the writer", 
     await query(a, "INSERT INTO t VALUES (1)");
     a.close(); // no Terminate, no ROLLBACK
     const b = await RawClient.connect(server.port);
-    const started = Date.now();
     const r = await query(b, "INSERT INTO t VALUES (2)");
     assert.equal(r[0].type, "C", JSON.stringify(r.map((m) => m.type)));
-    assert.ok(Date.now() - started < 10_000);
     assert.equal(await count(), 1n);
     // Terminate: the server closes the connection
     await b.send(fe.terminate());
@@ -76,9 +74,7 @@ Deno.test("pg lifecycle: message size limit and start-up timeout", opts, async (
     // a client that never finishes start-up is dropped
     const idle = await RawClient.open(server.port);
     await idle.send(new Uint8Array([0, 0]));
-    const t0 = Date.now();
-    assert.equal((await idle.read()).type, "");
-    assert.ok(Date.now() - t0 < 10_000);
+    assert.equal((await idle.read()).type, ""); // the server closed it
     idle.close();
   } finally {
     await server.stop();
@@ -93,10 +89,9 @@ Deno.test("pg lifecycle: stop() ends sessions (rolling back) and is idempotent",
     const inTx = await RawClient.connect(server.port);
     await query(inTx, "BEGIN");
     await query(inTx, "INSERT INTO t VALUES (10)");
-    const t0 = Date.now();
+    // The clients stay connected and idle: stop() returning means it ended their sessions.
     await Promise.all([server.stop(), server.stop()]);
     await server.stop();
-    assert.ok(Date.now() - t0 < 10_000);
     const bye = await idle.read();
     assert.equal(errorFields(bye).C, "57P01");
     idle.close();

@@ -93,13 +93,15 @@ Deno.test("an infinite loop times out, the worker is replaced, later calls work"
   const t0 = performance.now();
   await expectDefault(t, "loop", /no answer within 200 ms/);
   const took = performance.now() - t0;
-  assert.ok(took >= 190 && took < 2000, `took ${took} ms`);
+  assert.ok(took >= 190, `gave up after ${took} ms`); // a busy machine only makes it later
   assert.ok(t.logs.some((l) => l.msg === "interceptor worker replaced"));
+  t.options.timeoutMs = 60_000; // calls that must succeed get all the time a busy machine needs
   assert.deepEqual(await t.host.beforeApply(cs, "ha.db"), { skip: true });
   const s = t.host.stats();
   assert.equal(s.byKind.timeout, 1);
   assert.equal(s.restarts, 1);
   // Module state starts over in the new worker; a second hang is handled the same way.
+  t.options.timeoutMs = 200;
   await expectDefault(t, "loop", /no answer within 200 ms/);
   assert.equal(t.host.stats().restarts, 2);
 });
@@ -113,6 +115,7 @@ Deno.test("a hang in one call fails the calls that share its worker, not later o
   const loop = t.host.beforeApply({ ...cs, node: "loop" }, "ha.db");
   assert.deepEqual(await loop, unchanged("loop"));
   assert.deepEqual(await slow, unchanged("slow"));
+  t.options.timeoutMs = 60_000;
   assert.deepEqual(await t.host.beforeApply(cs, "ha.db"), { skip: true });
 });
 
@@ -123,12 +126,11 @@ Deno.test("self.close(), close() and Deno.exit() replace the worker promptly", a
       globalClose: `globalThis.close();`,
       exit: `Deno.exit(3);`,
     }),
-    { timeoutMs: 5000 },
+    // Promptly = on the exit event, not the call's timeout (the reason says which one it was).
+    { timeoutMs: 60_000 },
   );
   for (const node of ["selfClose", "globalClose", "exit"]) {
-    const t0 = performance.now();
     await expectDefault(t, node, /worker replaced: WorkerExit/);
-    assert.ok(performance.now() - t0 < 2000, `${node} waited for the timeout`);
     assert.deepEqual(await t.host.beforeApply(cs, "ha.db"), { skip: true });
   }
   assert.equal(t.host.stats().restarts, 3);
@@ -163,6 +165,7 @@ Deno.test("resolveConflicts batch falls back as a whole on a hang", async () => 
     undefined,
   ]);
   assert.equal(t.host.failures, 3);
+  t.options.timeoutMs = 60_000;
   assert.deepEqual(await t.host.resolveConflicts(conflicts.slice(0, 2), "ha.db"), [
     "local",
     "local",
