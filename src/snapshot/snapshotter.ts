@@ -249,7 +249,16 @@ export class Snapshotter {
         }
         const present = await exists(src.path);
         const replaced = await this.#restoreTo(s, src.path, (temp) => {
-          const newer = local === null ? null : localChangesNotIn(src.path, temp);
+          let newer: string | null = null;
+          try {
+            if (local !== null) newer = localChangesNotIn(src.path, temp);
+          } catch (e) {
+            throw new HaError(
+              "unavailable",
+              `cannot compare ${src.path} with its snapshot (nothing replaced): ` +
+                toHaError(e).message,
+            );
+          }
           if (newer !== null) {
             this.#log.info(
               "local database holds changes its snapshot does not reflect; not restoring " +

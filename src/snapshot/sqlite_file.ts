@@ -217,7 +217,7 @@ export function localChangesNotIn(local: string, snapshot: string): string | nul
     }
     const objects = db.prepare(
       `SELECT group_concat(l.type || ' ' || l.name, ', ') AS names FROM main.sqlite_schema l
-       WHERE l.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND l.name NOT LIKE '\_ha\_%' ESCAPE '\'
+       WHERE l.name NOT LIKE 'sqlite!_%' ESCAPE '!' AND l.name NOT LIKE '!_ha!_%' ESCAPE '!'
          AND NOT EXISTS (SELECT 1 FROM snap.sqlite_schema s
            WHERE s.type = l.type AND s.name = l.name AND s.sql IS l.sql)`,
     ).get() as { names: string | null };

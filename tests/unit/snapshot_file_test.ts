@@ -5,7 +5,7 @@ import { parseDsn } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { fileFingerprint, replaceDatabaseFile, tempBeside } from "../../src/snapshot/files.ts";
-import { prepareRestored } from "../../src/snapshot/sqlite_file.ts";
+import { localChangesNotIn, prepareRestored } from "../../src/snapshot/sqlite_file.ts";
 import {
   fileDigest,
   normalizeDigest,
@@ -109,6 +109,7 @@ Deno.test("prepareRestored: clears the outbox, records progress, never lowers it
     assert.deepEqual(prepareRestored(p, { clearOutbox: true, subject: "s.a", sequence: 5 }), {
       outboxCleared: 0,
       progressSet: false,
+      replayOwn: false,
     }, "no replication tables: nothing touched");
     const db = new DatabaseSync(p);
     db.exec(`CREATE TABLE _ha_progress(subject TEXT PRIMARY KEY, seq INTEGER NOT NULL);
@@ -119,13 +120,73 @@ Deno.test("prepareRestored: clears the outbox, records progress, never lowers it
     assert.deepEqual(prepareRestored(p, { clearOutbox: false, subject: "s.b", sequence: 5 }), {
       outboxCleared: 0,
       progressSet: true,
+      replayOwn: false,
     });
     assert.equal(readProgress(p, "s.b"), 9, "not lowered");
-    assert.deepEqual(prepareRestored(p, { clearOutbox: true, subject: "s.a", sequence: 7 }), {
+    const replay = { clearOutbox: true, subject: "s.a", sequence: 7, replayOwnThrough: 12 };
+    assert.deepEqual(prepareRestored(p, replay), {
       outboxCleared: 2,
       progressSet: true,
+      replayOwn: true,
     });
     assert.equal(readProgress(p, "s.a"), 7);
+    const check = new DatabaseSync(p);
+    assert.deepEqual(
+      check.prepare("SELECT subject, after, through FROM _ha_restored").all().map((r) => ({
+        ...r,
+      })),
+      [{ subject: "s.a", after: 7, through: 12 }],
+      "this node's own changesets in (7, 12] are to be applied",
+    );
+    check.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("localChangesNotIn: newer row versions and schema objects keep the local file", async () => {
+  const dir = await tempDir();
+  const versions = `CREATE TABLE _ha_versions(tbl TEXT NOT NULL, key TEXT NOT NULL,
+    hlc INTEGER NOT NULL, node TEXT NOT NULL, deleted INTEGER NOT NULL, PRIMARY KEY(tbl, key))`;
+  const make = (path: string, sql: string) => {
+    const db = new DatabaseSync(path);
+    db.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); ${versions}; ${sql}`);
+    db.close();
+  };
+  try {
+    const snap = `${dir}/snap.db`;
+    make(
+      snap,
+      "INSERT INTO _ha_versions VALUES ('t', '[1]', 10, 'a', 0), ('t', '[2]', 10, 'a', 0)",
+    );
+    const local = (name: string, sql: string) => {
+      make(`${dir}/${name}`, sql);
+      return localChangesNotIn(`${dir}/${name}`, snap);
+    };
+    assert.equal(
+      local("older.db", "INSERT INTO _ha_versions VALUES ('t', '[1]', 9, 'b', 0)"),
+      null,
+    );
+    assert.equal(
+      local("same.db", "INSERT INTO _ha_versions VALUES ('t', '[2]', 10, 'a', 0)"),
+      null,
+    );
+    assert.equal(
+      local("gone.db", "INSERT INTO _ha_versions VALUES ('t', '[3]', 50, 'b', 1)"),
+      null,
+      "a tombstone the snapshot lacks: the row is absent in both",
+    );
+    assert.match(
+      local("newer.db", "INSERT INTO _ha_versions VALUES ('t', '[1]', 11, 'b', 0)") ?? "",
+      /1 row version\(s\) newer/,
+    );
+    assert.match(
+      local("new_row.db", "INSERT INTO _ha_versions VALUES ('t', '[3]', 5, 'b', 0)") ?? "",
+      /1 row version\(s\) newer/,
+    );
+    assert.match(local("ddl.db", "CREATE TABLE u(x)") ?? "", /schema objects .*table u/);
+    makeDb(`${dir}/plain.db`, 1);
+    assert.equal(localChangesNotIn(`${dir}/plain.db`, snap), null, "never ran replication");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
