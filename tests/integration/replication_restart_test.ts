@@ -4,7 +4,7 @@
  * and on the killed node after it restarts.
  */
 import assert from "node:assert/strict";
-import { Cluster, type HaNode } from "./helpers/cluster.ts";
+import { Cluster, type HaNode, waitFor } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -65,28 +65,28 @@ Deno.test("kill -9 under load: no acknowledged write missing", opts, async () =>
     // 1. kill -9 the node that does not host NATS, while it takes writes.
     let stop = { v: false };
     let l = load(n2, 0, stop);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor("writes acknowledged", () => l.acked.length >= 60, 60_000);
     await cluster.kill(n2, "SIGKILL");
     stop.v = true;
     await l.run;
-    assert.ok(l.acked.length > 50, `only ${l.acked.length} writes acknowledged`);
     const first = l.acked;
-    const have1 = await (async () => {
-      await new Promise((r) => setTimeout(r, 1000));
-      return await ids(n1);
-    })();
-    const missing1 = first.filter((id) => !have1.has(id));
+    let missing1: number[] = first;
+    await waitFor("node1 to have every acknowledged write", async () => {
+      const have = await ids(n1);
+      missing1 = first.filter((id) => !have.has(id));
+      return missing1.length === 0;
+    }).catch(() => {});
     assert.deepEqual(missing1, [], `node1 misses ${missing1.length} acknowledged writes`);
 
     // 2. kill -9 the node hosting NATS (and its nats-server) while it takes writes.
     n2 = await cluster.start("node2", { natsUrl: n1.natsUrl!, reuse: n2, dsns: ["node1.db"] });
     stop = { v: false };
     l = load(n1, 1_000_000, stop);
-    await new Promise((r) => setTimeout(r, 1500));
+    const acked = l.acked;
+    await waitFor("writes acknowledged", () => acked.length >= 60, 60_000);
     await cluster.kill(n1, "SIGKILL");
     stop.v = true;
     await l.run;
-    assert.ok(l.acked.length > 50, `only ${l.acked.length} writes acknowledged`);
     n1 = await cluster.start("node1", {
       embeddedNats: true,
       memory: false,
