@@ -3,6 +3,7 @@
  * value mapping, parameters, errors, limits and health.
  */
 import assert from "node:assert/strict";
+import { waitFor } from "./helpers/cluster.ts";
 import { type HaProcess, post, startHa } from "./helpers/ha.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -359,11 +360,14 @@ Deno.test("--concurrent-queries bounds statements running at once", opts, async 
     await post(node.url, { sql: "CREATE TABLE big(x); INSERT INTO big VALUES (1)" });
     await post(node.url, { sql: "SELECT count(*) FROM big" }); // learn that this is a read
     const order: string[] = [];
+    const walSize = () => Deno.statSync(`${dir}/c.db-wal`).size;
+    const base = walSize();
     const write = post(node.url, {
       sql:
         "INSERT INTO big WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c LIMIT 2000000) SELECT i FROM c",
     }).then(() => order.push("write"));
-    await new Promise((r) => setTimeout(r, 100));
+    // The write holds the permit once it runs: its pages spill into the WAL before it commits.
+    await waitFor("the write running", () => order.length > 0 || walSize() > base + 1_000_000);
     const read = await post(node.url, { sql: "SELECT count(*) FROM big" });
     order.push("read");
     await write;

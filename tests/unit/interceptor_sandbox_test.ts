@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { HaError } from "../../src/errors/mod.ts";
+import { waitFor } from "../integration/helpers/cluster.ts";
 import {
   sampleChangeSet,
   sampleConflicts,
@@ -218,11 +219,12 @@ export function beforeApply(cs) { if (cs.node === "exit") self.close(); return {
 });
 
 Deno.test("stop() terminates the worker; later calls are cancelled", async () => {
-  const t = await testInterceptor(module({ slow: `await new Promise(() => {});` }), {
-    timeoutMs: 5000,
-  });
+  const t = await testInterceptor(
+    module({ slow: `ctx.log("waiting"); await new Promise(() => {});` }),
+    { timeoutMs: 600_000 },
+  );
   const pending = t.host.beforeApply({ ...cs, node: "slow" }, "ha.db").catch((e) => e);
-  await new Promise((r) => setTimeout(r, 20)); // the call is in the worker
+  await waitFor("the call in the worker", () => t.logs.some((l) => l.msg === "waiting"));
   await t[Symbol.asyncDispose]();
   const e = await pending;
   assert.ok(e instanceof HaError && e.code === "cancelled", String(e));
