@@ -27,7 +27,7 @@ export interface PgServerOptions {
   engine: PgEngine;
   /** TCP port; 0 picks a free one (see {@link PgServer.port}). */
   port: number;
-  /** Interface to listen on. Default `0.0.0.0`. */
+  /** Interface to listen on (`--pg-addr`). Default `127.0.0.1`. */
   hostname?: string;
   /** The one accepted user name (`--pg-user`). */
   user: string;
@@ -42,8 +42,12 @@ export interface PgServerOptions {
   maxMessageBytes?: number;
   /** Password method asked of clients. Default `scram-sha-256`. */
   authMethod?: AuthMethod;
-  /** Start-up and authentication must finish within this time. Default 60 s. */
+  /** TLS handshake, start-up and authentication must each finish within this time. Default 60 s. */
   authTimeoutMs?: number;
+  /** `--pg-require-tls`: refuse start-up on an unencrypted connection (28000). */
+  requireTls?: boolean;
+  /** `--max-connections`: more connections at once get 53300. Default 500. */
+  maxConnections?: number;
 }
 
 /** A PostgreSQL protocol v3 server over the engine. */
@@ -95,7 +99,7 @@ export class PgServer {
       }
     }
     await this.credentials.scram();
-    const hostname = this.opts.hostname ?? "0.0.0.0";
+    const hostname = this.opts.hostname ?? "127.0.0.1";
     try {
       this.listener = Deno.listen({ hostname, port: this.opts.port, transport: "tcp" });
     } catch (e) {
@@ -178,14 +182,27 @@ export class PgServer {
         continue;
       }
       this.track((async () => {
+        // A client that asked for TLS and then sends nothing must not hold the socket.
+        const timeoutMs = this.opts.authTimeoutMs ?? 60_000;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          await conn.handshake();
+          await Promise.race([
+            conn.handshake(),
+            new Promise((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`no TLS handshake within ${timeoutMs} ms`)),
+                timeoutMs,
+              );
+            }),
+          ]);
         } catch (e) {
           this.log.debug("pg tls handshake failed", { error: e });
           try {
             conn.close();
           } catch { /* closed */ }
           return;
+        } finally {
+          clearTimeout(timer);
         }
         this.serve(conn, true);
       })());
@@ -193,7 +210,10 @@ export class PgServer {
   }
 
   private serve(conn: Deno.Conn, tls: boolean): void {
-    if (this.stopping) {
+    const max = this.opts.maxConnections ?? 500;
+    // Past the limit, connections get 53300 after their start-up packet (as PostgreSQL does);
+    // far past it, they are closed at once so that a flood cannot hold sockets.
+    if (this.stopping || this.connections.size >= 2 * max) {
       try {
         conn.close();
       } catch { /* closed */ }
@@ -209,6 +229,8 @@ export class PgServer {
       tls,
       startTls: this.tlsListener && !tls ? (plain, early) => this.proxy(plain, early) : undefined,
       authTimeoutMs: this.opts.authTimeoutMs,
+      requireTls: this.opts.requireTls ?? false,
+      tooMany: () => this.connections.size > max,
     });
     this.connections.add(c);
     this.track(c.run().finally(() => this.connections.delete(c)));
