@@ -9,6 +9,7 @@ import { HaError } from "../errors/mod.ts";
 import type { AuthAction } from "./plugin.ts";
 import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
 import { bindArgs } from "./bind.ts";
+import { internalWrite } from "./internal_tables.ts";
 import { leadingCommand } from "./split.ts";
 import { fromSqliteError } from "./sqlite_error.ts";
 
@@ -84,6 +85,10 @@ export class Connection {
       throw fromSqliteError(e);
     } finally {
       this.recording = null;
+    }
+    const internal = internalWrite(actions);
+    if (internal !== null) {
+      throw new HaError("bad_request", `${internal} is internal to ha: clients cannot change it`);
     }
     stmt.setReadBigInts(true);
     (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
