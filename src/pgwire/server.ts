@@ -57,6 +57,8 @@ export class PgServer {
   private readonly connections = new Set<Connection>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly proxies = new Set<Deno.Conn>();
+  /** Local port of a TLS proxy's inner connection → ends its handshake timer. */
+  private readonly handshaking = new Map<number, () => void>();
   private readonly keys = new Map<number, { secret: number; conn: Connection }>();
   private nextPid = 1000 + Math.floor(Math.random() * 100_000);
   private readonly credentials: Credentials;
@@ -182,28 +184,16 @@ export class PgServer {
         continue;
       }
       this.track((async () => {
-        // A client that asked for TLS and then sends nothing must not hold the socket.
-        const timeoutMs = this.opts.authTimeoutMs ?? 60_000;
-        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          await Promise.race([
-            conn.handshake(),
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`no TLS handshake within ${timeoutMs} ms`)),
-                timeoutMs,
-              );
-            }),
-          ]);
+          await conn.handshake();
         } catch (e) {
           this.log.debug("pg tls handshake failed", { error: e });
           try {
             conn.close();
           } catch { /* closed */ }
           return;
-        } finally {
-          clearTimeout(timer);
         }
+        this.handshaking.get((conn.remoteAddr as Deno.NetAddr).port)?.();
         this.serve(conn, true);
       })());
     }
@@ -241,10 +231,25 @@ export class PgServer {
     const tlsAddr = this.tlsListener!.addr as Deno.NetAddr;
     this.track((async () => {
       let inner: Deno.Conn | null = null;
+      let handshakePort = 0;
       this.proxies.add(plain);
       try {
         inner = await Deno.connect({ hostname: "127.0.0.1", port: tlsAddr.port });
         this.proxies.add(inner);
+        // A client that asked for TLS and then stays silent must not hold the socket: the
+        // handshake (seen by the TLS listener as coming from our local port) must finish in time.
+        // Closing a TLS connection mid-handshake does not free its socket; closing ours does.
+        handshakePort = (inner.localAddr as Deno.NetAddr).port;
+        const timeoutMs = this.opts.authTimeoutMs ?? 60_000;
+        const timer = setTimeout(() => {
+          this.log.debug("pg tls handshake timed out", { timeoutMs });
+          for (const c of [plain, inner!]) {
+            try {
+              c.close();
+            } catch { /* closed */ }
+          }
+        }, timeoutMs);
+        this.handshaking.set(handshakePort, () => clearTimeout(timer));
         if (early.length) await inner.write(early);
         const closeBoth = () => {
           for (const c of [plain, inner!]) {
@@ -267,6 +272,8 @@ export class PgServer {
           inner?.close();
         } catch { /* closed */ }
       } finally {
+        this.handshaking.get(handshakePort)?.();
+        this.handshaking.delete(handshakePort);
         this.proxies.delete(plain);
         if (inner) this.proxies.delete(inner);
       }
