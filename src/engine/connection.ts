@@ -76,6 +76,8 @@ export class Connection {
       this.cache.set(sql, hit);
       return hit;
     }
+    // SQLite stops at a NUL: "\0…" prepares to no statement, whose sourceSQL crashes node:sqlite.
+    if (sql.includes("\0")) throw new HaError("bad_request", "SQL must not contain NUL characters");
     const actions: AuthAction[] = [];
     this.recording = actions;
     let stmt: StatementSync;
