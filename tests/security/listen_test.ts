@@ -34,6 +34,7 @@ Deno.test(
       [["--pg-addr", "::", "--pg-pass", "ha", "--nats-port", "0"], /--pg-pass/],
       [["--nats-addr", "0.0.0.0", "--pg-port", "0"], /set --nats-user and --nats-pass/],
       [["--http-addr", "0.0.0.0:8080"], /--http-addr.*without port/],
+      [["--pg-require-tls"], /--pg-require-tls needs --pg-cert and --pg-key/],
     ];
     for (const [args, re] of cases) {
       const r = await runHa([...base, ...args]);

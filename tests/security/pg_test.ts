@@ -57,46 +57,65 @@ Deno.test("PG: TLS handshake timeout and --pg-require-tls", opts, async () => {
   }
 });
 
-Deno.test("PG: connection limit 53300, pre-auth message cap, auth timeout", opts, async () => {
-  const pg = freePort();
-  const ha = await startHa({
-    args: ["-n", "sec-pg", "-m", "--nats-port", "0", "--pg-port", String(pg)].concat(
-      ["--max-connections", "2", "--pg-auth-timeout", "1s"],
-    ),
-  });
-  try {
-    const held = [await RawClient.connect(pg), await RawClient.connect(pg)];
-    const third = await RawClient.open(pg);
-    await third.send(STARTUP);
-    const full = await third.read();
-    assert.equal(full.type, "E");
-    assert.equal(errorFields(full).C, "53300");
-    assert.match(errorFields(full).M, /too many clients/);
-    third.close();
-    for (const c of held) c.close();
-
-    // A 2 KiB "password" before authentication: refused at once, nothing buffered.
-    await waitFor("a free PG connection slot", async () => {
-      const c = await RawClient.connect(pg);
-      c.close();
-      return true;
+Deno.test(
+  "PG: connection limit 53300, 42P02, 42501, pre-auth message cap, auth timeout",
+  opts,
+  async () => {
+    const pg = freePort();
+    const ha = await startHa({
+      args: ["-n", "sec-pg", "-m", "--nats-port", "0", "--pg-port", String(pg)].concat(
+        ["--max-connections", "2", "--pg-auth-timeout", "1s"],
+      ),
     });
-    const big = await RawClient.open(pg);
-    await big.send(STARTUP);
-    assert.equal((await big.read()).type, "R");
-    await big.send(msg("p", new Uint8Array(2048)));
-    const tooBig = await big.read();
-    assert.equal(tooBig.type, "E");
-    assert.equal(errorFields(tooBig).C, "08P01");
-    assert.match(errorFields(tooBig).M, /exceeds the limit of 1024 bytes/);
-    big.close();
+    try {
+      const held = [await RawClient.connect(pg), await RawClient.connect(pg)];
+      const third = await RawClient.open(pg);
+      await third.send(STARTUP);
+      const full = await third.read();
+      assert.equal(full.type, "E");
+      assert.equal(errorFields(full).C, "53300");
+      assert.match(errorFields(full).M, /too many clients/);
+      third.close();
 
-    // Start-up, then no password: closed after --pg-auth-timeout.
-    const mute = await RawClient.open(pg);
-    await mute.send(STARTUP);
-    assert.equal((await mute.read()).type, "R");
-    assert.equal((await readUntilClosed(mute.conn)).closed, true);
-  } finally {
-    await ha.stop();
-  }
-});
+      // Finding 11 on PG: a missing parameter is 42P02, ha's tables are not the client's (42501).
+      const [a] = held;
+      for (
+        const [sql, code, re] of [
+          ["SELECT $1", "42P02", /missing parameter \$1/],
+          ["CREATE TABLE _ha_progress(x)", "42501", /internal to ha/],
+        ] as const
+      ) {
+        await a.send(msg("Q", sql));
+        const err = (await a.until()).find((m) => m.type === "E");
+        assert.ok(err, sql);
+        assert.equal(errorFields(err).C, code, sql);
+        assert.match(errorFields(err).M, re);
+      }
+      for (const c of held) c.close();
+
+      // A 2 KiB "password" before authentication: refused at once, nothing buffered.
+      await waitFor("a free PG connection slot", async () => {
+        const c = await RawClient.connect(pg);
+        c.close();
+        return true;
+      });
+      const big = await RawClient.open(pg);
+      await big.send(STARTUP);
+      assert.equal((await big.read()).type, "R");
+      await big.send(msg("p", new Uint8Array(2048)));
+      const tooBig = await big.read();
+      assert.equal(tooBig.type, "E");
+      assert.equal(errorFields(tooBig).C, "08P01");
+      assert.match(errorFields(tooBig).M, /exceeds the limit of 1024 bytes/);
+      big.close();
+
+      // Start-up, then no password: closed after --pg-auth-timeout.
+      const mute = await RawClient.open(pg);
+      await mute.send(STARTUP);
+      assert.equal((await mute.read()).type, "R");
+      assert.equal((await readUntilClosed(mute.conn)).closed, true);
+    } finally {
+      await ha.stop();
+    }
+  },
+);
