@@ -34,6 +34,8 @@ export interface OpenSpec {
   readOnly: boolean;
   /** SQLite extensions to load (paths). */
   extensions: string[];
+  /** Statements may change ha's `_ha_*` tables (otherwise refused at prepare). */
+  allowInternalWrites?: boolean;
 }
 
 /** A prepared statement with what the authorizer told about it. */
@@ -60,8 +62,11 @@ export class Connection {
   private readonly cache = new Map<string, Prepared>();
   private recording: AuthAction[] | null = null;
 
+  private readonly allowInternalWrites: boolean;
+
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
+    this.allowInternalWrites = spec.allowInternalWrites ?? false;
     setAuthorizer(this.db, (code, arg1, arg2, db, trigger) => {
       this.recording?.push({ code, arg1, arg2, db, trigger });
       return AUTH_OK;
@@ -88,7 +93,7 @@ export class Connection {
     } finally {
       this.recording = null;
     }
-    const internal = internalWrite(actions);
+    const internal = this.allowInternalWrites ? null : internalWrite(actions);
     if (internal !== null) {
       throw new HaError("bad_request", `${internal} is internal to ha: clients cannot change it`);
     }
