@@ -32,6 +32,8 @@ function ceiling(dir: string): { insert: number; select: number } {
   return { insert, select };
 }
 
+const JSON_TYPE = { "content-type": "application/json" };
+
 export async function main(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ha-bench-" });
   const node = await startHa({
@@ -40,7 +42,7 @@ export async function main(): Promise<void> {
   });
   try {
     const q = async (body: string) => {
-      const r = await fetch(node.url, { method: "POST", body });
+      const r = await fetch(node.url, { method: "POST", headers: JSON_TYPE, body });
       if (!r.ok) throw new Error(await r.text());
       await r.arrayBuffer();
     };

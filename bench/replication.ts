@@ -33,7 +33,11 @@ function ceiling(dir: string): number {
 
 /** A POST of one statement; throws on a non-2xx answer. */
 async function post(n: HaNode, sql: string, params: unknown[]): Promise<void> {
-  const r = await fetch(n.url, { method: "POST", body: JSON.stringify({ sql, params }) });
+  const r = await fetch(n.url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sql, params }),
+  });
   if (!r.ok) throw new Error(`${n.name}: HTTP ${r.status} ${await r.text()}`);
   await r.arrayBuffer();
 }

@@ -91,6 +91,7 @@ export class Node {
         nats.server = new EmbeddedNatsServer({
           bin: await findNatsServer({ flag: config.natsServerBin }),
           port: config.natsPort,
+          host: config.natsAddr,
           storeDir: config.natsStoreDir,
           user: config.natsUser ?? undefined,
           pass: config.natsPass ?? undefined,
@@ -165,8 +166,13 @@ export class Node {
         engine,
         logger: log,
         port: config.port,
+        hostname: config.httpAddr,
         token: config.token,
         maxBodyBytes: config.maxBodyBytes,
+        maxConnections: config.maxConnections,
+        headerTimeoutMs: config.httpHeaderTimeoutMs,
+        bodyTimeoutMs: config.httpBodyTimeoutMs,
+        idleTimeoutMs: config.httpIdleTimeoutMs,
         readiness: () => replication?.readiness() ?? [],
         extensions: [
           ...(replication ? [replicationRoutes(replication)] : []),
@@ -178,10 +184,14 @@ export class Node {
         pg = new PgServer({
           engine,
           port: config.pgPort,
+          hostname: config.pgAddr,
           user: config.pgUser,
           password: config.pgPass,
           cert: config.pgCert,
           key: config.pgKey,
+          requireTls: config.pgRequireTls,
+          authTimeoutMs: config.pgAuthTimeoutMs,
+          maxConnections: config.maxConnections,
           logger: log,
         });
         await pg.start();

@@ -22,6 +22,7 @@ export type {
   RowIdentify,
 } from "./types.ts";
 export { loadConfig, parseConfig } from "./parse.ts";
+export { DEFAULT_PG_PASS, exposureProblem, isLoopback } from "./exposure.ts";
 export { helpText, versionText } from "./help.ts";
 export { VERSION } from "./version.ts";
 export {

@@ -15,6 +15,7 @@
 import { tmpdir } from "node:os";
 import { HaError } from "../errors/mod.ts";
 import { helpText, versionText } from "./help.ts";
+import { exposureProblem } from "./exposure.ts";
 import {
   type DefaultContext,
   type FlagField,
@@ -263,6 +264,11 @@ function crossValidate(c: Config): void {
       );
     }
   }
+  if (c.pgRequireTls && c.pgCert === null) {
+    throw configError("--pg-require-tls needs --pg-cert and --pg-key");
+  }
+  const exposed = exposureProblem(c);
+  if (exposed) throw configError(exposed);
   const ports: [ConfigField, number][] = [["port", c.port], ["pgPort", c.pgPort], [
     "natsPort",
     c.natsPort,

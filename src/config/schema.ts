@@ -240,6 +240,17 @@ function parseNodeName(raw: string): string {
   return t;
 }
 
+/**
+ * An interface to listen on: an IP address or a host name, without port (ports have their
+ * own flags).
+ */
+function parseListenAddress(raw: string): string {
+  const t = raw.trim().replace(/^\[(.*)\]$/, "$1");
+  const expected = "an IP address or host name without port, e.g. 127.0.0.1, 0.0.0.0 or ::";
+  if (t === "" || /[\s/]/.test(t) || /^[^:]*:\d*$/.test(t)) throw new ValueError(expected);
+  return t;
+}
+
 /** A file-name-safe form of a node name for default directories. */
 export function pathSegment(name: string): string {
   const s = name.replace(/[^A-Za-z0-9._-]/g, "_");
@@ -277,6 +288,15 @@ export const FLAGS: readonly FlagSpec[] = [
     defaultText: "8080",
     default: () => 8080,
     parse: (raw) => parsePort(raw, 1),
+  }),
+  flag({
+    field: "httpAddr",
+    long: "http-addr",
+    metavar: "ADDR",
+    help: "Interface the HTTP API listens on (0.0.0.0 = all; needs --token or --insecure)",
+    defaultText: "127.0.0.1",
+    default: () => "127.0.0.1",
+    parse: parseListenAddress,
   }),
   boolFlag("memory", "memory", "Store databases in memory (a DSN file is loaded into memory)", {
     short: "m",
@@ -336,6 +356,15 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: (raw) => parsePort(raw, 0),
   }),
   flag({
+    field: "natsAddr",
+    long: "nats-addr",
+    metavar: "ADDR",
+    help: "Interface the embedded NATS server listens on (beyond loopback: needs --nats-user)",
+    defaultText: "127.0.0.1",
+    default: () => "127.0.0.1",
+    parse: parseListenAddress,
+  }),
+  flag({
     field: "natsStoreDir",
     long: "nats-store-dir",
     metavar: "DIR",
@@ -390,6 +419,15 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: (raw) => parsePort(raw, 0),
   }),
   flag({
+    field: "pgAddr",
+    long: "pg-addr",
+    metavar: "ADDR",
+    help: "Interface the PostgreSQL wire server listens on (beyond loopback: needs --pg-pass)",
+    defaultText: "127.0.0.1",
+    default: () => "127.0.0.1",
+    parse: parseListenAddress,
+  }),
+  flag({
     field: "pgUser",
     long: "pg-user",
     metavar: "USER",
@@ -424,6 +462,20 @@ export const FLAGS: readonly FlagSpec[] = [
     defaultText: "",
     default: () => null,
     parse: optionalPath,
+  }),
+  boolFlag(
+    "pgRequireTls",
+    "pg-require-tls",
+    "Refuse PostgreSQL connections without TLS (needs --pg-cert and --pg-key)",
+  ),
+  flag({
+    field: "pgAuthTimeoutMs",
+    long: "pg-auth-timeout",
+    metavar: "DURATION",
+    help: "Time limit of a PostgreSQL TLS handshake, start-up and authentication",
+    defaultText: "60s",
+    default: () => 60_000,
+    parse: (raw) => parseDuration(raw, { allowZero: false, ...LIMIT_TIMER }),
   }),
   flag({
     field: "concurrentQueries",
@@ -541,6 +593,47 @@ export const FLAGS: readonly FlagSpec[] = [
     default: () => 32 * 2 ** 20,
     parse: parseSize,
   }),
+  flag({
+    field: "maxConnections",
+    long: "max-connections",
+    metavar: "N",
+    help: "Client connections at once, for HTTP and for PostgreSQL each",
+    defaultText: "500",
+    default: () => 500,
+    parse: (raw) => parseInteger(raw, 1, 100_000, "an integer 1..100000"),
+  }),
+  flag({
+    field: "httpHeaderTimeoutMs",
+    long: "http-header-timeout",
+    metavar: "DURATION",
+    help: "Time limit to receive an HTTP request's headers",
+    defaultText: "10s",
+    default: () => 10_000,
+    parse: (raw) => parseDuration(raw, { allowZero: false, ...LIMIT_TIMER }),
+  }),
+  flag({
+    field: "httpBodyTimeoutMs",
+    long: "http-body-timeout",
+    metavar: "DURATION",
+    help: "Time limit to receive an HTTP request's body",
+    defaultText: "60s",
+    default: () => 60_000,
+    parse: (raw) => parseDuration(raw, { allowZero: false, ...LIMIT_TIMER }),
+  }),
+  flag({
+    field: "httpIdleTimeoutMs",
+    long: "http-idle-timeout",
+    metavar: "DURATION",
+    help: "An HTTP keep-alive connection without a request is closed after this time",
+    defaultText: "60s",
+    default: () => 60_000,
+    parse: (raw) => parseDuration(raw, { allowZero: false, ...LIMIT_TIMER }),
+  }),
+  boolFlag(
+    "insecure",
+    "insecure",
+    "Allow listening beyond loopback without credentials (HTTP, PostgreSQL, NATS)",
+  ),
   flag({
     field: "configFile",
     long: "config",

@@ -59,6 +59,8 @@ export interface Config {
   readonly name: string;
   /** `-p/--port`: HTTP API port, 1..65535. */
   readonly port: number;
+  /** `--http-addr`: interface of the HTTP API. */
+  readonly httpAddr: string;
   /** `-m/--memory`: keep databases in memory (a DSN file is loaded into memory). */
   readonly memory: boolean;
   /** `-i/--interceptor`: path of the interceptor module, or null. */
@@ -77,6 +79,8 @@ export interface Config {
   readonly natsLogs: boolean;
   /** `--nats-port`: embedded nats-server port, 0 = no embedded server. */
   readonly natsPort: number;
+  /** `--nats-addr`: interface of the embedded nats-server. */
+  readonly natsAddr: string;
   /** `--nats-store-dir`: JetStream store directory (default unique per node name). */
   readonly natsStoreDir: string;
   /** `--nats-user`: embedded server user; set together with {@link natsPass}. */
@@ -89,6 +93,8 @@ export interface Config {
   readonly natsServerBin: string | null;
   /** `--pg-port`: PostgreSQL wire port, 0 = disabled. */
   readonly pgPort: number;
+  /** `--pg-addr`: interface of the PostgreSQL wire server. */
+  readonly pgAddr: string;
   /** `--pg-user`. */
   readonly pgUser: string;
   /** `--pg-pass`. */
@@ -97,6 +103,10 @@ export interface Config {
   readonly pgCert: string | null;
   /** `--pg-key`: TLS key file; set together with {@link pgCert}. */
   readonly pgKey: string | null;
+  /** `--pg-require-tls`: refuse PostgreSQL connections without TLS. */
+  readonly pgRequireTls: boolean;
+  /** `--pg-auth-timeout`: ms for TLS handshake, start-up and authentication (> 0). */
+  readonly pgAuthTimeoutMs: number;
   /** `--concurrent-queries`: connection pool size per database, >= 1. */
   readonly concurrentQueries: number;
   /** `--extensions`: SQLite extension paths to load, in order. */
@@ -123,6 +133,16 @@ export interface Config {
   readonly token: string | null;
   /** `--max-body-size`: maximum HTTP request body, bytes. */
   readonly maxBodyBytes: number;
+  /** `--max-connections`: client connections at once, per surface (HTTP, PostgreSQL). */
+  readonly maxConnections: number;
+  /** `--http-header-timeout`: ms to receive a request's headers. */
+  readonly httpHeaderTimeoutMs: number;
+  /** `--http-body-timeout`: ms to receive a request's body. */
+  readonly httpBodyTimeoutMs: number;
+  /** `--http-idle-timeout`: ms a keep-alive connection may wait for its next request. */
+  readonly httpIdleTimeoutMs: number;
+  /** `--insecure`: allow non-loopback listeners without credentials. */
+  readonly insecure: boolean;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */

@@ -2,6 +2,7 @@
 import { HaError } from "../errors/mod.ts";
 import type { Params, ParamValue, SqlValue } from "./types.ts";
 import { usesDollarNumbers } from "./split.ts";
+import { tokenize } from "./lexer.ts";
 
 /** Arguments for `StatementSync.all/run`: an optional named object, then positional values. */
 export type BindArgs = [Record<string, SqlValue>, ...SqlValue[]] | SqlValue[];
@@ -20,14 +21,84 @@ export function toBindValue(v: ParamValue, where: string): SqlValue {
 
 const POSITIONAL_KEY = /^[$?]?(\d+)$/;
 
-/** Builds the bind arguments for `sql` from `params`. */
+/**
+ * The placeholders of a statement by SQLite slot (index − 1), as written: `?3`, `:name`, `$1`.
+ * A bare `?` takes the next slot and is shown as `?N`; slots no placeholder names stay empty.
+ */
+export function parameterSlots(sql: string): (string | undefined)[] {
+  const slots: (string | undefined)[] = [];
+  const seen = new Set<string>();
+  for (const t of tokenize(sql)) {
+    if (t.kind !== "param") continue;
+    const numbered = /^\?(\d+)$/.exec(t.text);
+    if (numbered) {
+      const i = Number(numbered[1]) - 1;
+      if (i >= 0 && i < 32_767) slots[i] ??= `?${i + 1}`;
+    } else if (t.text === "?") {
+      slots.push(`?${slots.length + 1}`);
+    } else if (!seen.has(t.text)) {
+      seen.add(t.text);
+      slots.push(t.text);
+    }
+  }
+  return slots;
+}
+
+const slotCache = new Map<string, (string | undefined)[]>();
+
+function cachedSlots(sql: string): (string | undefined)[] {
+  let slots = slotCache.get(sql);
+  if (!slots) {
+    slots = parameterSlots(sql);
+    slotCache.set(sql, slots);
+    if (slotCache.size > 512) slotCache.delete(slotCache.keys().next().value!);
+  }
+  return slots;
+}
+
+/** Unbound parameters would silently be NULL: name the first one instead. */
+function missing(slot: string, count: number): HaError {
+  return new HaError(
+    "bad_request",
+    `missing parameter ${slot}: the statement has ${count} parameter${count === 1 ? "" : "s"}`,
+  );
+}
+
+/** Checks that `values` (by slot, or by `$N` name) fill every placeholder of `sql`. */
+function checkPositional(sql: string, values: SqlValue[]): void {
+  const slots = cachedSlots(sql);
+  const count = slots.filter((s) => s !== undefined).length;
+  for (const [i, slot] of slots.entries()) {
+    if (slot === undefined) continue;
+    const dollar = /^\$(\d+)$/.exec(slot);
+    const index = dollar ? Number(dollar[1]) - 1 : i;
+    if (values[index] === undefined) throw missing(slot, count);
+  }
+}
+
+/** Checks that `named` (bare names) fills every placeholder of `sql`. */
+function checkNamed(sql: string, named: Record<string, SqlValue>): void {
+  const slots = cachedSlots(sql);
+  const count = slots.filter((s) => s !== undefined).length;
+  for (const slot of slots) {
+    if (slot === undefined) continue;
+    if (slot.startsWith("?") || !Object.hasOwn(named, slot.slice(1))) throw missing(slot, count);
+  }
+}
+
+/**
+ * Builds the bind arguments for `sql` from `params`. Throws HaError("bad_request") naming the
+ * first placeholder no parameter fills.
+ */
 export function bindArgs(sql: string, params: Params | undefined): BindArgs {
-  if (params === undefined || params === null) return [];
+  if (params === undefined || params === null) {
+    checkPositional(sql, []);
+    return [];
+  }
   if (Array.isArray(params)) {
-    return positional(
-      sql,
-      params.map((v, i) => toBindValue(v, `${i + 1}`)),
-    );
+    const values = params.map((v, i) => toBindValue(v, `${i + 1}`));
+    checkPositional(sql, values);
+    return positional(sql, values);
   }
   if (typeof params !== "object") {
     throw new HaError("bad_request", "params must be an array or an object");
@@ -40,6 +111,7 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
       if (idx < 1) throw new HaError("bad_request", `invalid positional parameter "${k}"`);
       values[idx - 1] = toBindValue(params[k], k);
     }
+    checkPositional(sql, values);
     for (let i = 0; i < values.length; i++) if (values[i] === undefined) values[i] = null;
     return positional(sql, values);
   }
@@ -51,6 +123,7 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
     }
     named[bare] = toBindValue(params[k], k);
   }
+  checkNamed(sql, named);
   return [named];
 }
 

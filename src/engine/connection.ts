@@ -9,6 +9,7 @@ import { HaError } from "../errors/mod.ts";
 import type { AuthAction } from "./plugin.ts";
 import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
 import { bindArgs } from "./bind.ts";
+import { internalWrite } from "./internal_tables.ts";
 import { leadingCommand } from "./split.ts";
 import { fromSqliteError } from "./sqlite_error.ts";
 
@@ -33,6 +34,8 @@ export interface OpenSpec {
   readOnly: boolean;
   /** SQLite extensions to load (paths). */
   extensions: string[];
+  /** Statements may change ha's `_ha_*` tables (otherwise refused at prepare). */
+  allowInternalWrites?: boolean;
 }
 
 /** A prepared statement with what the authorizer told about it. */
@@ -59,8 +62,11 @@ export class Connection {
   private readonly cache = new Map<string, Prepared>();
   private recording: AuthAction[] | null = null;
 
+  private readonly allowInternalWrites: boolean;
+
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
+    this.allowInternalWrites = spec.allowInternalWrites ?? false;
     setAuthorizer(this.db, (code, arg1, arg2, db, trigger) => {
       this.recording?.push({ code, arg1, arg2, db, trigger });
       return AUTH_OK;
@@ -75,6 +81,8 @@ export class Connection {
       this.cache.set(sql, hit);
       return hit;
     }
+    // SQLite stops at a NUL: "\0…" prepares to no statement, whose sourceSQL crashes node:sqlite.
+    if (sql.includes("\0")) throw new HaError("bad_request", "SQL must not contain NUL characters");
     const actions: AuthAction[] = [];
     this.recording = actions;
     let stmt: StatementSync;
@@ -84,6 +92,10 @@ export class Connection {
       throw fromSqliteError(e);
     } finally {
       this.recording = null;
+    }
+    const internal = this.allowInternalWrites ? null : internalWrite(actions);
+    if (internal !== null) {
+      throw new HaError("bad_request", `${internal} is internal to ha: clients cannot change it`);
     }
     stmt.setReadBigInts(true);
     (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);

@@ -36,6 +36,8 @@ export interface DatabaseOptions {
   readers: number;
   plugins: PluginSpec[];
   extensions: string[];
+  /** Statements may change `_ha_*` tables (see `EngineOptions`). */
+  allowInternalWrites?: boolean;
   logger: Logger;
 }
 
@@ -64,6 +66,7 @@ export class Database {
       pragmas: s.pragmas,
       readOnly: false,
       extensions: opts.extensions,
+      allowInternalWrites: opts.allowInternalWrites ?? false,
     };
     this.writer = new WorkerClient(`writer:${this.id}`);
   }

@@ -18,6 +18,11 @@ export interface EngineOptions {
   extensions?: string[];
   /** Writer plugins (change capture, replication apply). */
   plugins?: PluginSpec[];
+  /**
+   * Let statements change ha's own `_ha_*` tables (default false: clients may only read them).
+   * For tests that stand in for replication.
+   */
+  allowInternalWrites?: boolean;
   /** Reader workers per database (default: 2, at most `concurrentQueries`). */
   readersPerDatabase?: number;
   logger: Logger;
@@ -44,6 +49,7 @@ export class Engine {
           readers,
           plugins: opts.plugins ?? [],
           extensions: opts.extensions ?? [],
+          allowInternalWrites: opts.allowInternalWrites ?? false,
           logger: opts.logger.child({ db: source.id }),
         });
         dbs.set(source.id, db);

@@ -1,27 +1,49 @@
 /** Reads a request body as text without ever holding more than `limit` bytes. */
 import { HaError } from "../errors/mod.ts";
 
+/** The body did not arrive within the time limit (HTTP 408). */
+export class BodyTimeout extends Error {
+  constructor(ms: number) {
+    super(`request body not received within ${ms} ms (--http-body-timeout)`);
+    this.name = "BodyTimeout";
+  }
+}
+
 /**
- * Reads `req`'s body; throws HaError("too_large") past `limit` bytes. A declared
- * Content-Length is checked first (then the body is read at once); a chunked body is
- * read incrementally and cut off at the limit.
+ * Reads `req`'s body; throws HaError("too_large") past `limit` bytes (a declared
+ * Content-Length is checked first; a chunked body is cut off at the limit) and
+ * {@link BodyTimeout} when the whole body took longer than `timeoutMs`.
  */
-export async function readBody(req: Request, limit: number): Promise<string> {
+export async function readBody(req: Request, limit: number, timeoutMs: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > limit) throw tooLarge(limit);
   if (!req.body) return "";
-  if (declared >= 0) return decode(new Uint8Array(await req.arrayBuffer()));
   const reader = req.body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeout(timeoutMs)), timeoutMs);
+  });
+  try {
+    return decode(await Promise.race([readAll(reader, limit), expired]));
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readAll(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
+    if (size > limit) throw tooLarge(limit);
     chunks.push(value);
   }
   const all = new Uint8Array(size);
@@ -30,7 +52,7 @@ export async function readBody(req: Request, limit: number): Promise<string> {
     all.set(c, off);
     off += c.byteLength;
   }
-  return decode(all);
+  return all;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { HaError, toHaError } from "../errors/mod.ts";
 import type { Database, Engine } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { readBody } from "./body.ts";
+import { BodyTimeout, readBody } from "./body.ts";
 import { statusOf } from "./errors.ts";
 import { decodeQueryRequest, encodeResult, parseJson, stringifyJson } from "./json.ts";
 
@@ -25,6 +25,8 @@ export interface RoutesOptions {
   token: string | null;
   /** `--max-body-size` in bytes. */
   maxBodyBytes: number;
+  /** `--http-body-timeout` in ms (default 60 s). */
+  bodyTimeoutMs?: number;
   /** Readiness: resolves to problems (empty = ready). */
   readiness: () => Promise<string[]> | string[];
   extensions?: RouteExtension[];
@@ -69,11 +71,23 @@ export function buildApp(opts: RoutesOptions): Hono {
     );
   });
 
+  // A browser sends Origin on every cross-site POST/DELETE; ha's API is not for web pages.
+  app.use("*", async (c, next) => {
+    const origin = c.req.header("origin");
+    if (origin !== undefined && !SAFE_METHODS.has(c.req.method) && !sameOrigin(origin, c)) {
+      return c.body(stringifyJson({ error: `cross-origin ${c.req.method} refused` }), 403, {
+        "content-type": "application/json",
+      });
+    }
+    await next();
+  });
+
   if (opts.token) {
     const token = opts.token;
     app.use("*", async (c, next) => {
       const h = c.req.header("authorization") ?? "";
-      const given = h.startsWith("Bearer ") ? h.slice(7).trim() : h.trim();
+      const bearer = /^bearer\s+(.*)$/is.exec(h);
+      const given = (bearer ? bearer[1] : h).trim();
       if (!timingSafeEqual(given, token)) {
         return errorResponse(
           c,
@@ -88,13 +102,41 @@ export function buildApp(opts: RoutesOptions): Hono {
   }
 
   const dbOf = (c: Context): Database => {
-    const id = c.req.param("id");
-    return id === undefined ? engine.defaultDb : engine.get(decodeURIComponent(id));
+    if (c.req.param("id") === undefined) return engine.defaultDb;
+    // Hono leaves undecodable escapes as they are: decode the raw segment ourselves.
+    const raw = new URL(c.req.url).pathname.split("/")[2] ?? "";
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      throw new HaError("bad_request", `invalid percent-encoding in database id "${raw}"`);
+    }
+    return engine.get(id);
   };
 
   const query = async (c: Context) => {
+    const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") {
+      // Only JSON: a web page cannot send it cross-site without a CORS preflight (CSRF).
+      return c.body(
+        stringifyJson({
+          error: `Content-Type must be application/json (got ${type ? `"${type}"` : "none"})`,
+        }),
+        415,
+        { "content-type": "application/json" },
+      );
+    }
     const db = dbOf(c);
-    const text = await readBody(c.req.raw, opts.maxBodyBytes);
+    let text: string;
+    try {
+      text = await readBody(c.req.raw, opts.maxBodyBytes, opts.bodyTimeoutMs ?? 60_000);
+    } catch (e) {
+      if (!(e instanceof BodyTimeout)) throw e;
+      return c.body(stringifyJson({ error: e.message }), 408, {
+        "content-type": "application/json",
+        connection: "close",
+      });
+    }
     let body: unknown;
     try {
       body = parseJson(text);
@@ -145,6 +187,17 @@ export function buildApp(opts: RoutesOptions): Hono {
 export function downloadName(id: string, now = new Date()): string {
   const ts = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return `${id}-${ts}.db`.replace(/["\\\r\n]/g, "_");
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** Whether an Origin header names the host the request was sent to. */
+function sameOrigin(origin: string, c: Context): boolean {
+  try {
+    return new URL(origin).host === (c.req.header("host") ?? new URL(c.req.url).host);
+  } catch {
+    return false;
+  }
 }
 
 function timingSafeEqual(a: string, b: string): boolean {

@@ -1,54 +1,101 @@
-/** The HTTP listener: Deno.serve over the Hono app, with a graceful stop. */
+/**
+ * The HTTP listener: the public {@link HttpFront} (connection cap, header and idle timeouts)
+ * piping to `Deno.serve` over the Hono app on an internal loopback port, with a graceful stop.
+ */
+import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { HttpFront } from "./front.ts";
 import { buildApp, type RoutesOptions } from "./routes.ts";
 
 /** Options for {@link HttpServer}. */
 export interface HttpServerOptions extends RoutesOptions {
   port: number;
+  /** Interface to listen on (`--http-addr`). Default `127.0.0.1`. */
   hostname?: string;
+  /** `--max-connections`. Default 500. */
+  maxConnections?: number;
+  /** `--http-header-timeout` in ms. Default 10 s. */
+  headerTimeoutMs?: number;
+  /** `--http-idle-timeout` in ms. Default 60 s. */
+  idleTimeoutMs?: number;
 }
+
+const NOT_THROUGH_FRONT = JSON.stringify({ error: "connect to the public HTTP address" });
 
 /** Serves the API until {@link HttpServer.stop}. */
 export class HttpServer {
   private server: Deno.HttpServer | null = null;
+  private front: HttpFront | null = null;
+  private boundPort = 0;
   private readonly logger: Logger;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.logger = opts.logger.child({ component: "http" });
   }
 
-  /** Starts listening; rejects with a clear error when the port is taken. */
-  start(): Promise<void> {
+  /** Starts listening; rejects with a clear error when the address cannot be bound. */
+  async start(): Promise<void> {
     const app = buildApp(this.opts);
-    return new Promise((resolve, reject) => {
+    const backendPort = await new Promise<number>((resolve, reject) => {
       try {
         this.server = Deno.serve({
-          port: this.opts.port,
-          hostname: this.opts.hostname ?? "0.0.0.0",
-          onListen: ({ port, hostname }) => {
-            this.logger.info("http listening", { hostname, port });
-            resolve();
-          },
+          port: 0,
+          hostname: "127.0.0.1",
+          onListen: ({ port }) => resolve(port),
           onError: (e) => {
             this.logger.error("http handler error", { error: e });
             return new Response(JSON.stringify({ error: "internal error" }), { status: 500 });
           },
-        }, app.fetch);
+        }, (req, info) => {
+          if (!this.front?.begin(info.remoteAddr.port, info.completed)) {
+            return new Response(NOT_THROUGH_FRONT, {
+              status: 403,
+              headers: { "content-type": "application/json" },
+            });
+          }
+          return app.fetch(req);
+        });
       } catch (e) {
         reject(e);
       }
     });
+    const hostname = this.opts.hostname ?? "127.0.0.1";
+    this.front = new HttpFront({
+      hostname,
+      port: this.opts.port,
+      backendPort,
+      maxConnections: this.opts.maxConnections ?? 500,
+      headerTimeoutMs: this.opts.headerTimeoutMs ?? 10_000,
+      idleTimeoutMs: this.opts.idleTimeoutMs ?? 60_000,
+      logger: this.logger,
+    });
+    try {
+      this.boundPort = this.front.listen().port;
+    } catch (e) {
+      await this.stop();
+      const why = e instanceof Deno.errors.AddrInUse
+        ? "address already in use"
+        : (e as Error).message;
+      throw new HaError(
+        "unavailable",
+        `cannot listen on ${hostname}:${this.opts.port} (--http-addr, --port): ${why}`,
+      );
+    }
+    this.logger.info("http listening", { hostname, port: this.boundPort });
   }
 
   /** The bound port. */
   get port(): number {
-    return (this.server?.addr as Deno.NetAddr | undefined)?.port ?? 0;
+    return this.boundPort;
   }
 
   /** Stops accepting and waits for in-flight requests. Idempotent. */
   async stop(): Promise<void> {
     const s = this.server;
+    const f = this.front;
     this.server = null;
+    f?.closeListener();
     if (s) await s.shutdown();
+    await f?.closeAll();
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Bundles the user's interceptor file with esbuild into one ES module (plus its source map).
  * Type-only imports (such as the `interceptors/` API) vanish; relative imports of other user
- * files are bundled; any other import (`npm:`, `jsr:`, URLs, bare names, `node:`) is rejected,
- * because the sandbox could not load it anyway.
+ * files inside the interceptor's directory tree are bundled; any other import (outside that
+ * tree, absolute paths, `npm:`, `jsr:`, URLs, bare names, `node:`) is rejected.
  *
  * @module
  */
@@ -74,7 +74,7 @@ export async function bundleInterceptor(path: string): Promise<Bundle> {
       logLevel: "silent",
       charset: "utf8",
       tsconfigRaw: {},
-      plugins: [onlyRelativeImports],
+      plugins: [onlyOwnFiles(dir)],
     });
     const js = result.outputFiles.find((f) => f.path.endsWith(".js"));
     const map = result.outputFiles.find((f) => f.path.endsWith(".map"));
@@ -88,23 +88,51 @@ export async function bundleInterceptor(path: string): Promise<Bundle> {
   }
 }
 
-const onlyRelativeImports: esbuild.Plugin = {
-  name: "ha-only-relative-imports",
-  setup(build) {
-    build.onResolve({ filter: /.*/ }, (args) => {
-      if (args.kind === "entry-point") return undefined;
-      const p = args.path;
-      if (p.startsWith("./") || p.startsWith("../") || isAbsolute(p)) return undefined;
-      return {
-        errors: [{
-          text: `cannot import "${p}": an interceptor may import only its own files by ` +
-            `relative path (type-only imports are fine); it runs without file, network or ` +
-            `package access`,
-        }],
-      };
-    });
-  },
-};
+/**
+ * Imports must be relative paths that stay inside the interceptor's own directory tree
+ * (symbolic links followed): the bundle must not embed other files of the machine (`.json`,
+ * text) into a module that other code may log or expose.
+ */
+function onlyOwnFiles(root: string): esbuild.Plugin {
+  const realRoot = realPath(root);
+  return {
+    name: "ha-only-own-files",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind === "entry-point") return undefined;
+        const p = args.path;
+        if (!p.startsWith("./") && !p.startsWith("../")) {
+          return {
+            errors: [{
+              text: `cannot import "${p}": an interceptor may import only its own files by ` +
+                `relative path (type-only imports are fine); it runs without file, network or ` +
+                `package access`,
+            }],
+          };
+        }
+        const target = realPath(resolve(args.resolveDir, p));
+        const rel = relative(realRoot, target);
+        if (rel.startsWith("..") || isAbsolute(rel)) {
+          return {
+            errors: [{
+              text: `cannot import "${p}": it is outside the interceptor's directory ${root}`,
+            }],
+          };
+        }
+        return undefined;
+      });
+    },
+  };
+}
+
+/** The real path of `p` when it exists (symbolic links resolved), else `p`. */
+function realPath(p: string): string {
+  try {
+    return Deno.realPathSync(p);
+  } catch {
+    return p;
+  }
+}
 
 function formatBuildError(e: unknown, dir: string): string {
   const errors = (e as { errors?: esbuild.Message[] }).errors;

@@ -27,7 +27,7 @@ export interface EmbeddedNatsServerOptions {
   bin?: string;
   /** Client port (`--nats-port`); `-1` lets nats-server pick a free one. Ignored with `configFile`. */
   port: number;
-  /** Interface to listen on. Default `0.0.0.0` (as the original). Ignored with `configFile`. */
+  /** Interface to listen on. Default `127.0.0.1` (`--nats-addr`). Ignored with `configFile`. */
   host?: string;
   /**
    * JetStream store directory (`--nats-store-dir`); created if missing. Required without
@@ -266,7 +266,7 @@ export class EmbeddedNatsServer {
     await this.#mkStoreDir(o.storeDir);
     const config = renderServerConfig({
       serverName: this.#serverName,
-      host: o.host ?? "0.0.0.0",
+      host: o.host ?? "127.0.0.1",
       port: o.port,
       storeDir: o.storeDir,
       user: o.user,

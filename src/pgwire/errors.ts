@@ -116,6 +116,8 @@ function sqlState(e: HaError): string {
       return "42000";
     }
     case "bad_request":
+      if (/^missing parameter /.test(e.message)) return "42P02";
+      if (/ is internal to ha: /.test(e.message)) return "42501";
       return "22023";
     case "not_found":
       return "3D000";

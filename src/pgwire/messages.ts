@@ -126,8 +126,8 @@ export class FrameReader {
     return this.buffered >= 5 && this.buf[this.start] === 0x53;
   }
 
-  /** The next typed message, or null at end of stream. */
-  async read(): Promise<Frame | null> {
+  /** The next typed message, or null at end of stream; `limit` lowers the size limit. */
+  async read(limit = this.maxMessageBytes): Promise<Frame | null> {
     while (this.buffered < 5) {
       if (this.eof) return this.endOfStream();
       await this.readMore();
@@ -137,10 +137,10 @@ export class FrameReader {
     if (len < 4) {
       throw new PgError("08P01", `invalid message length ${len}`, { fatal: true });
     }
-    if (len > this.maxMessageBytes) {
+    if (len > limit) {
       throw new PgError(
-        "54000",
-        `message of ${len} bytes exceeds the limit of ${this.maxMessageBytes} bytes`,
+        limit < this.maxMessageBytes ? "08P01" : "54000",
+        `message of ${len} bytes exceeds the limit of ${limit} bytes`,
         { fatal: true },
       );
     }

@@ -27,7 +27,7 @@ export interface PgServerOptions {
   engine: PgEngine;
   /** TCP port; 0 picks a free one (see {@link PgServer.port}). */
   port: number;
-  /** Interface to listen on. Default `0.0.0.0`. */
+  /** Interface to listen on (`--pg-addr`). Default `127.0.0.1`. */
   hostname?: string;
   /** The one accepted user name (`--pg-user`). */
   user: string;
@@ -42,8 +42,12 @@ export interface PgServerOptions {
   maxMessageBytes?: number;
   /** Password method asked of clients. Default `scram-sha-256`. */
   authMethod?: AuthMethod;
-  /** Start-up and authentication must finish within this time. Default 60 s. */
+  /** TLS handshake, start-up and authentication must each finish within this time. Default 60 s. */
   authTimeoutMs?: number;
+  /** `--pg-require-tls`: refuse start-up on an unencrypted connection (28000). */
+  requireTls?: boolean;
+  /** `--max-connections`: more connections at once get 53300. Default 500. */
+  maxConnections?: number;
 }
 
 /** A PostgreSQL protocol v3 server over the engine. */
@@ -53,6 +57,8 @@ export class PgServer {
   private readonly connections = new Set<Connection>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly proxies = new Set<Deno.Conn>();
+  /** Local port of a TLS proxy's inner connection → ends its handshake timer. */
+  private readonly handshaking = new Map<number, () => void>();
   private readonly keys = new Map<number, { secret: number; conn: Connection }>();
   private nextPid = 1000 + Math.floor(Math.random() * 100_000);
   private readonly credentials: Credentials;
@@ -95,7 +101,7 @@ export class PgServer {
       }
     }
     await this.credentials.scram();
-    const hostname = this.opts.hostname ?? "0.0.0.0";
+    const hostname = this.opts.hostname ?? "127.0.0.1";
     try {
       this.listener = Deno.listen({ hostname, port: this.opts.port, transport: "tcp" });
     } catch (e) {
@@ -187,13 +193,17 @@ export class PgServer {
           } catch { /* closed */ }
           return;
         }
+        this.handshaking.get((conn.remoteAddr as Deno.NetAddr).port)?.();
         this.serve(conn, true);
       })());
     }
   }
 
   private serve(conn: Deno.Conn, tls: boolean): void {
-    if (this.stopping) {
+    const max = this.opts.maxConnections ?? 500;
+    // Past the limit, connections get 53300 after their start-up packet (as PostgreSQL does);
+    // far past it, they are closed at once so that a flood cannot hold sockets.
+    if (this.stopping || this.connections.size >= 2 * max) {
       try {
         conn.close();
       } catch { /* closed */ }
@@ -209,6 +219,8 @@ export class PgServer {
       tls,
       startTls: this.tlsListener && !tls ? (plain, early) => this.proxy(plain, early) : undefined,
       authTimeoutMs: this.opts.authTimeoutMs,
+      requireTls: this.opts.requireTls ?? false,
+      tooMany: () => this.connections.size > max,
     });
     this.connections.add(c);
     this.track(c.run().finally(() => this.connections.delete(c)));
@@ -219,10 +231,25 @@ export class PgServer {
     const tlsAddr = this.tlsListener!.addr as Deno.NetAddr;
     this.track((async () => {
       let inner: Deno.Conn | null = null;
+      let handshakePort = 0;
       this.proxies.add(plain);
       try {
         inner = await Deno.connect({ hostname: "127.0.0.1", port: tlsAddr.port });
         this.proxies.add(inner);
+        // A client that asked for TLS and then stays silent must not hold the socket: the
+        // handshake (seen by the TLS listener as coming from our local port) must finish in time.
+        // Closing a TLS connection mid-handshake does not free its socket; closing ours does.
+        handshakePort = (inner.localAddr as Deno.NetAddr).port;
+        const timeoutMs = this.opts.authTimeoutMs ?? 60_000;
+        const timer = setTimeout(() => {
+          this.log.debug("pg tls handshake timed out", { timeoutMs });
+          for (const c of [plain, inner!]) {
+            try {
+              c.close();
+            } catch { /* closed */ }
+          }
+        }, timeoutMs);
+        this.handshaking.set(handshakePort, () => clearTimeout(timer));
         if (early.length) await inner.write(early);
         const closeBoth = () => {
           for (const c of [plain, inner!]) {
@@ -245,6 +272,8 @@ export class PgServer {
           inner?.close();
         } catch { /* closed */ }
       } finally {
+        this.handshaking.get(handshakePort)?.();
+        this.handshaking.delete(handshakePort);
         this.proxies.delete(plain);
         if (inner) this.proxies.delete(inner);
       }

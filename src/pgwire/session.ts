@@ -110,7 +110,17 @@ export interface ConnectionOptions {
   startTls?: (conn: Deno.Conn, early: Uint8Array) => void;
   /** Start-up and authentication must finish within this time (ms). */
   authTimeoutMs?: number;
+  /** Refuse start-up without TLS (`--pg-require-tls`). */
+  requireTls?: boolean;
+  /** Whether the server has more connections than it accepts (53300). */
+  tooMany?: () => boolean;
 }
+
+/**
+ * Largest message before authentication (SASL responses, passwords): a few hundred bytes are
+ * plenty, and an unauthenticated client must not make the server buffer megabytes.
+ */
+export const MAX_AUTH_MESSAGE_BYTES = 1024;
 
 /** A prepared statement (Parse). */
 interface Prepared {
@@ -245,6 +255,18 @@ export class Connection {
         return;
       }
       if (!startup) return;
+      if (this.opts.tooMany?.()) {
+        throw new PgError("53300", "sorry, too many clients already (--max-connections)", {
+          fatal: true,
+        });
+      }
+      if (this.opts.requireTls && !this.opts.tls) {
+        throw new PgError(
+          "28000",
+          "this server requires TLS (--pg-require-tls): connect with sslmode=require",
+          { fatal: true },
+        );
+      }
       if (!(await this.authenticate(startup))) return;
       clearTimeout(timer);
       await this.serve();
@@ -371,7 +393,7 @@ export class Connection {
 
   private async readPassword(): Promise<Uint8Array | null> {
     await this.flush();
-    const f = await this.reader.read();
+    const f = await this.reader.read(MAX_AUTH_MESSAGE_BYTES);
     if (f === null) return null;
     if (f.type !== 0x70) {
       throw new PgError(

@@ -60,6 +60,7 @@ Deno.test("HTTP API on one in-memory node", opts, async (t) => {
       assert.equal(ins.status, 200, ins.text);
       const sel = await fetch(node.url, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: '{"sql":"SELECT i, typeof(i), r, typeof(r), t, b, typeof(b), n FROM v"}',
       });
       const text = await sel.text();
@@ -150,7 +151,11 @@ Deno.test("HTTP API on one in-memory node", opts, async (t) => {
           c.enqueue(chunk);
         },
       });
-      const r = await fetch(node.url, { method: "POST", body: stream }).catch((e) => e);
+      const r = await fetch(node.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: stream,
+      }).catch((e) => e);
       if (r instanceof Response) {
         assert.equal(r.status, 413);
         assert.match((await r.json()).error, /exceeds the limit/);

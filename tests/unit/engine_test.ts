@@ -60,7 +60,12 @@ Deno.test("bindArgs: named prefixes, positional keys, $N placeholders", () => {
   assert.deepEqual(bindArgs("SELECT ?, ?", [1, "x"]), [1n, "x"]);
   assert.deepEqual(bindArgs("SELECT $1, $2", [1, "x"]), [{ $1: 1n, $2: "x" }]);
   assert.deepEqual(bindArgs("SELECT ?, ?", { $2: "b", $1: "a" }), ["a", "b"]);
-  assert.deepEqual(bindArgs("SELECT ?", undefined), []);
+  assert.deepEqual(bindArgs("SELECT 1", undefined), []);
+  assert.throws(() => bindArgs("SELECT ?", undefined), /missing parameter \?1/);
+  assert.throws(() => bindArgs("SELECT ?, ?", [1]), /missing parameter \?2/);
+  assert.throws(() => bindArgs("SELECT $1, $2", { $2: 1 }), /missing parameter \$1/);
+  assert.throws(() => bindArgs("SELECT :a, @b", { a: 1 }), /missing parameter @b/);
+  assert.deepEqual(bindArgs("SELECT ?2", [null, 2]), [null, 2n]);
   assert.throws(() => bindArgs("SELECT 1", { "bad name": 1 }), /invalid parameter name/);
 });
 
