@@ -4,6 +4,7 @@
  * for a long write on file databases (WAL); writes are serialised by a mutex
  * so a session transaction (BEGIN … COMMIT) holds the writer exclusively.
  */
+import type { SqlPolicy } from "./sql_policy.ts";
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
@@ -36,6 +37,8 @@ export interface DatabaseOptions {
   readers: number;
   plugins: PluginSpec[];
   extensions: string[];
+  /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
+  policy?: SqlPolicy;
   logger: Logger;
 }
 
@@ -64,6 +67,7 @@ export class Database {
       pragmas: s.pragmas,
       readOnly: false,
       extensions: opts.extensions,
+      policy: opts.policy,
     };
     this.writer = new WorkerClient(`writer:${this.id}`);
   }

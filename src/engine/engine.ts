@@ -16,6 +16,8 @@ export interface EngineOptions {
   concurrentQueries: number;
   /** SQLite extensions to load into every connection. */
   extensions?: string[];
+  /** `--attach-dir`: client ATTACH / VACUUM INTO only in this directory; absent = denied. */
+  attachDir?: string | null;
   /** Writer plugins (change capture, replication apply). */
   plugins?: PluginSpec[];
   /** Reader workers per database (default: 2, at most `concurrentQueries`). */
@@ -44,6 +46,7 @@ export class Engine {
           readers,
           plugins: opts.plugins ?? [],
           extensions: opts.extensions ?? [],
+          policy: { attachDir: opts.attachDir ?? null },
           logger: opts.logger.child({ db: source.id }),
         });
         dbs.set(source.id, db);
