@@ -140,6 +140,7 @@ export class Node {
         memory: config.memory,
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
+        attachDir: config.attachDir,
         plugins: nats.client
           ? [replicationPlugin(config, incarnation, nats.client.nc.info?.max_payload ?? 0)]
           : [],

@@ -123,6 +123,12 @@ export interface Config {
   readonly token: string | null;
   /** `--max-body-size`: maximum HTTP request body, bytes. */
   readonly maxBodyBytes: number;
+  /** `--attach-dir`: the only directory client ATTACH / VACUUM INTO may use; null = denied. */
+  readonly attachDir: string | null;
+  /** `--cluster-key`: HMAC-SHA256 key signing every changeset; null = unsigned. */
+  readonly clusterKey: string | null;
+  /** `--max-clock-skew`: how far ahead of the local clock a remote HLC may be, ms. */
+  readonly maxClockSkewMs: number;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */
