@@ -117,11 +117,13 @@ function pragmaDenial(a: AuthAction): string | null {
 }
 
 function attachDenial(file: string | null, policy: SqlPolicy): string | null {
+  // A temporary or in-memory database touches no file you name (plain VACUUM attaches one).
+  if (file === "" || file === ":memory:") return null;
   if (policy.attachDir === null) {
     return "ATTACH and VACUUM INTO are not allowed (start ha with --attach-dir DIR to allow " +
       "files in DIR)";
   }
-  if (file === null || file === "" || file === ":memory:" || /^file:/i.test(file)) {
+  if (file === null || /^file:/i.test(file)) {
     return `ATTACH and VACUUM INTO need a literal file path inside --attach-dir ${policy.attachDir}`;
   }
   return insideDir(file, policy.attachDir)

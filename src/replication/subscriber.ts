@@ -36,6 +36,7 @@ import type {
   WireResolution,
 } from "./writer_plugin.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
+import { SIGNATURE_HEADER } from "./signature.ts";
 
 /**
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
@@ -86,6 +87,10 @@ export interface SubscriberStatus {
   applied: number;
   skipped: number;
   failing: ApplyFailure | null;
+  /** Invalid messages refused since start (kept in `_ha_dead_letters`). */
+  deadLettered: number;
+  /** The last one refused, and why. */
+  lastDeadLetter: { seq: number; reason: string; at: string } | null;
 }
 
 /** One database's subscriber. */
@@ -100,6 +105,8 @@ export class Subscriber {
   private applied = 0;
   private skipped = 0;
   private failing: ApplyFailure | null = null;
+  private deadLettered = 0;
+  private lastDeadLetter: SubscriberStatus["lastDeadLetter"] = null;
   private running = false;
   private skipTo = 0;
 
@@ -127,6 +134,8 @@ export class Subscriber {
       applied: this.applied,
       skipped: this.skipped,
       failing: this.failing,
+      deadLettered: this.deadLettered,
+      lastDeadLetter: this.lastDeadLetter,
     };
   }
 
@@ -152,6 +161,18 @@ export class Subscriber {
       await this.messages?.close();
     } catch { /* closing anyway */ }
     await this.loop;
+  }
+
+  private countDeadLetters(r: ApplyResult): void {
+    for (const d of r.deadLetters ?? []) {
+      this.deadLettered++;
+      this.lastDeadLetter = { ...d, at: new Date().toISOString() };
+      this.o.logger.warn("invalid changeset refused (dead-lettered)", {
+        consumer: this.o.consumer,
+        seq: d.seq,
+        reason: d.reason,
+      });
+    }
   }
 
   private isOwn(m: JsMsg): boolean {
@@ -260,6 +281,7 @@ export class Subscriber {
         seq: m.seq,
         subject: this.o.subject,
         data: m.string(),
+        sig: m.headers?.get(SIGNATURE_HEADER) || undefined,
       }));
       let r: ApplyResult;
       try {
@@ -277,6 +299,7 @@ export class Subscriber {
       }
       this.applied += r.applied;
       this.skipped += r.skipped;
+      this.countDeadLetters(r);
       if (r.through > 0) {
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
         const i = batch.findIndex((m) => m.seq === r.through);
@@ -360,11 +383,15 @@ export async function applyIntercepted(
     else if (!before.rewritten) views.set(m.seq, r.cs);
     else {
       views.set(m.seq, before.changeset);
-      msgs[r.at] = { ...m, data: encodeChangeSet(toWireChangeSet(before.changeset, r.wire)) };
+      msgs[r.at] = {
+        ...m,
+        data: encodeChangeSet(toWireChangeSet(before.changeset, r.wire)),
+        signed: m.data,
+      };
     }
   });
   const detect = host.has("resolveConflict");
-  const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
+  const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null, deadLetters: [] };
   const applied: number[] = [];
   await db.invokeLocked(pluginIndex, async (call) => {
     let rest = msgs;
@@ -379,6 +406,7 @@ export async function applyIntercepted(
       }
       total.applied += r.applied;
       total.skipped += r.skipped;
+      total.deadLetters!.push(...r.deadLetters ?? []);
       if (r.through > 0) total.through = r.through;
       applied.push(...r.appliedSeqs ?? []);
       total.error = r.error;
