@@ -129,6 +129,12 @@ export interface Config {
   readonly clusterKey: string | null;
   /** `--max-clock-skew`: how far ahead of the local clock a remote HLC may be, ms. */
   readonly maxClockSkewMs: number;
+  /** `--nats-tls-cert`: certificate of the embedded server's client port (with the key). */
+  readonly natsTlsCert: string | null;
+  /** `--nats-tls-key`: its private key. */
+  readonly natsTlsKey: string | null;
+  /** `--nats-tls-ca`: CA file ha verifies its NATS server with (default: system CAs). */
+  readonly natsTlsCa: string | null;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */

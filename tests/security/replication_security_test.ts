@@ -11,6 +11,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { createLogger } from "../../src/log/mod.ts";
 import { connectNats, type NatsClient } from "../../src/nats/mod.ts";
+import { rawConnect } from "../../src/nats/transport.ts";
 import { subjectOf } from "../../src/replication/naming.ts";
 import { SIGNATURE_HEADER, signPayload } from "../../src/replication/signature.ts";
 import { waitFor } from "../integration/helpers/cluster.ts";
@@ -328,6 +329,95 @@ Deno.test(
       await n2.stop();
       await Deno.remove(dir2, { recursive: true }).catch(() => {});
       await stopNode(s1);
+    }
+  },
+);
+
+Deno.test(
+  "--nats-tls-cert/--nats-tls-key: NATS requires TLS; nodes replicate over it",
+  opts,
+  async () => {
+    const certDir = await Deno.makeTempDir({ prefix: "ha-sec-tls-" });
+    const gen = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        `${certDir}/key.pem`,
+        "-out",
+        `${certDir}/cert.pem`,
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.ok(gen.success, "openssl generated a certificate");
+    const cert = `${certDir}/cert.pem`;
+    const s1 = await startNode("sec-tls1", [
+      "--nats-tls-cert",
+      cert,
+      "--nats-tls-key",
+      `${certDir}/key.pem`,
+    ]);
+    const dir2 = await Deno.makeTempDir({ prefix: "ha-sec-" });
+    let n2: HaProcess | null = null;
+    try {
+      // Without the CA the server's certificate is not trusted; with it (and credentials) it is.
+      await assert.rejects(rawConnect({
+        servers: [`nats://127.0.0.1:${s1.natsPort}`],
+        user: "ha",
+        pass: "s3cret",
+        reconnect: false,
+        timeout: 5_000,
+      }));
+      const ok = await connectNats({
+        servers: [`tls://127.0.0.1:${s1.natsPort}`],
+        user: "ha",
+        pass: "s3cret",
+        tls: { caFile: cert },
+        name: "with-ca",
+        logger,
+      });
+      await ok.close();
+      n2 = await startHa({
+        cwd: dir2,
+        args: [
+          "-n",
+          "sec-tls2",
+          "-m",
+          "--pg-port",
+          "0",
+          "--nats-port",
+          "0",
+          "--replication-url",
+          `tls://ha:s3cret@127.0.0.1:${s1.natsPort}`,
+          "--nats-tls-ca",
+          cert,
+        ],
+      });
+      await sql(s1, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+      const node2 = n2;
+      await waitFor("table on node 2", async () => {
+        const r = await post(node2.url, { sql: "INSERT INTO t VALUES (1, 'over tls')" });
+        return r.status === 200;
+      });
+      await waitFor(
+        "node 2's write on node 1",
+        async () => (await sql(s1, "SELECT v FROM t WHERE id = 1")).length === 1,
+      );
+    } finally {
+      await n2?.stop();
+      await Deno.remove(dir2, { recursive: true }).catch(() => {});
+      await stopNode(s1);
+      await Deno.remove(certDir, { recursive: true }).catch(() => {});
     }
   },
 );
