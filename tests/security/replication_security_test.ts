@@ -255,6 +255,10 @@ Deno.test(
         async () => (await sql(s, "SELECT v FROM t WHERE id = 3")).length === 1,
       );
       assert.deepEqual(await sql(s, "SELECT v FROM t WHERE id = 1"), [["later"]]);
+      console.info(
+        `replication bad input: ${bad.length} forged/malformed messages tried, 0 crashes, ` +
+          `0 stalls, ${bad.length} dead letters, never failing, ready afterwards`,
+      );
     } finally {
       await client.close();
       await stopNode(s);
