@@ -125,6 +125,7 @@ export class Replication {
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: log,
         host: this.o.interceptor ?? null,
+        rules: { clusterKey: config.clusterKey, maxClockSkewMs: config.maxClockSkewMs },
       });
       this.subscribers.set(db.id, sub);
       await sub.start();

@@ -37,6 +37,7 @@ import type {
 } from "./writer_plugin.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
+import { checkMessage, type MessageRules } from "./validate.ts";
 
 /**
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
@@ -61,6 +62,8 @@ export interface SubscriberOptions {
   self: { node: string; incarnation: string };
   /** Largest batch applied in one transaction. Default 500. */
   maxBatch?: number;
+  /** `--cluster-key` and `--max-clock-skew`: messages interceptor hooks may see. */
+  rules?: MessageRules;
   /**
    * The `--interceptor`: when set, remote changesets are applied one at a time through its
    * hooks (beforeApply, resolveConflict, afterApply); without it, in batches.
@@ -341,6 +344,8 @@ export interface InterceptedApply {
   logger: Logger;
   /** Named in log lines. */
   consumer: string;
+  /** What a message must be: invalid ones are not shown to hooks (the plugin dead-letters them). */
+  rules?: MessageRules;
 }
 
 /**
@@ -365,9 +370,9 @@ export async function applyIntercepted(
   batch.forEach((m, at) => {
     let wire: WireChangeSet;
     try {
-      wire = decodeChangeSet(m.data);
+      wire = o.rules ? checkMessage(m, o.rules) : decodeChangeSet(m.data);
     } catch {
-      return; // the plugin reports the error
+      return; // the plugin dead-letters it
     }
     // Hooks never run for this node's own changesets (earlier runs replayed on memory databases).
     if (wire.node === o.self.node) return;

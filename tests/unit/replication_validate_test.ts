@@ -6,6 +6,8 @@ import { checkMessage, InvalidMessage } from "../../src/replication/validate.ts"
 import type { ApplyResult, ReplicationPluginOptions } from "../../src/replication/writer_plugin.ts";
 import { openEngine } from "../../src/engine/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
+import { testInterceptor } from "../../src/interceptor/testing.ts";
+import { applyIntercepted } from "../../src/replication/subscriber.ts";
 
 const PLUGIN = new URL("../../src/replication/writer_plugin.ts", import.meta.url).href;
 
@@ -111,7 +113,7 @@ Deno.test("insideDir resolves .. and symlinks", async () => {
   }
 });
 
-async function pluginEngine(disableDdlSync: boolean) {
+async function pluginEngine(disableDdlSync: boolean, clusterKey: string | null = null) {
   const options: ReplicationPluginOptions = {
     node: "me",
     incarnation: "i",
@@ -120,6 +122,7 @@ async function pluginEngine(disableDdlSync: boolean) {
     memory: true,
     outboxDir: null,
     maxPayload: 0,
+    clusterKey,
   };
   return await openEngine({
     dsns: [],
@@ -158,5 +161,42 @@ Deno.test("a change to an unknown table: dead letter with DDL sync, retried with
     } finally {
       await engine.close();
     }
+  }
+});
+
+Deno.test("interceptor hooks never see invalid messages; rewrites keep the signature", async () => {
+  await using t = await testInterceptor(`
+export const beforeApply = (cs) => {
+  const c = cs.changes[0];
+  // Seeing the forged message would skip it instead of letting it be dead-lettered.
+  if (c.new_values[1] === "b") return { skip: true };
+  return { changeset: { ...cs, changes: [{ ...c, new_values: [c.new_values[0], "seen"] }] } };
+};`);
+  const engine = await pluginEngine(false, "k");
+  try {
+    const db = engine.defaultDb;
+    await db.execute([{ sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)" }]);
+    const hlc = Date.now() * 1000;
+    const good = cs({ ...row, new_rowid: 1, new_values: [1, "a"] }, hlc);
+    const forged = cs({ ...row, new_rowid: 2, new_values: [2, "b"] }, hlc);
+    const r = await applyIntercepted({
+      host: t.host,
+      db,
+      pluginIndex: 0,
+      self: { node: "me" },
+      logger: createLogger("error"),
+      consumer: "test",
+      rules: { clusterKey: "k", maxClockSkewMs: 60_000 },
+    }, [
+      { seq: 1, subject: "s", data: good, sig: signPayload("k", good) },
+      { seq: 2, subject: "s", data: forged, sig: signPayload("other", forged) },
+    ]);
+    assert.equal(r.error, null);
+    assert.equal(r.through, 2);
+    assert.deepEqual(r.deadLetters?.map((d) => d.seq), [2]);
+    const [rows] = await db.execute([{ sql: "SELECT id, v FROM t" }]);
+    assert.deepEqual(rows.rows, [[1n, "seen"]]);
+  } finally {
+    await engine.close();
   }
 });
