@@ -34,6 +34,15 @@ async function stopNats(parts: NatsParts): Promise<void> {
   await parts.server?.stop();
 }
 
+/**
+ * How ha verifies its NATS server: `--nats-tls-ca`, else the embedded server's own
+ * (self-signed) `--nats-tls-cert`, else the system CAs (undefined).
+ */
+function natsTlsOptions(config: Config): { caFile: string } | undefined {
+  const ca = config.natsTlsCa ?? (config.natsTlsKey ? config.natsTlsCert : null);
+  return ca ? { caFile: ca } : undefined;
+}
+
 /** A running node. */
 export class Node {
   private stopping: Promise<void> | null = null;
@@ -86,6 +95,7 @@ export class Node {
     );
     let http: HttpServer | null = null;
     let pg: PgServer | null = null;
+    const natsTls = natsTlsOptions(config);
     try {
       if (embedded) {
         nats.server = new EmbeddedNatsServer({
@@ -96,6 +106,10 @@ export class Node {
           user: config.natsUser ?? undefined,
           pass: config.natsPass ?? undefined,
           configFile: config.natsConfig ?? undefined,
+          tls: natsTls,
+          tlsCert: config.natsTlsCert && config.natsTlsKey
+            ? { certFile: config.natsTlsCert, keyFile: config.natsTlsKey }
+            : undefined,
           serverName: config.name,
           logs: config.natsLogs,
           logger: log,
@@ -109,6 +123,7 @@ export class Node {
             : [nats.server!.url!],
           user: config.natsUser ?? undefined,
           pass: config.natsPass ?? undefined,
+          tls: natsTls,
           name: config.name,
           logger: log,
         });
@@ -141,6 +156,7 @@ export class Node {
         memory: config.memory,
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
+        attachDir: config.attachDir,
         plugins: nats.client
           ? [replicationPlugin(config, incarnation, nats.client.nc.info?.max_payload ?? 0)]
           : [],

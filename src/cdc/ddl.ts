@@ -9,6 +9,8 @@
  * ```
  * @module
  */
+import { tokenize } from "../engine/lexer.ts";
+import { splitStatements } from "../engine/split.ts";
 
 const CREATE =
   /^(\s*CREATE\s+(?:(?:TEMP|TEMPORARY|UNIQUE|VIRTUAL)\s+)?(?:TABLE|INDEX|VIEW|TRIGGER)\s+)(?!IF\s+NOT\s+EXISTS\b)/i;
@@ -45,4 +47,56 @@ export function alreadyApplied(sql: string, message: string): boolean {
   if (!/^\s*ALTER\s+TABLE\b/i.test(stripLeadingComments(sql))) return false;
   return /duplicate column name|no such column|no such table|there is already another table/i
     .test(message);
+}
+
+const OBJECTS = new Set(["TABLE", "INDEX", "VIEW", "TRIGGER"]);
+
+/**
+ * Why `sql` may not travel as a replicated DDL change, or null when it may: it must be exactly
+ * one `CREATE [UNIQUE] INDEX | [VIRTUAL] TABLE | VIEW | TRIGGER`, `DROP TABLE | INDEX | VIEW |
+ * TRIGGER` or `ALTER TABLE` statement on the main schema (`IF [NOT] EXISTS` allowed) — never
+ * COMMIT, ATTACH, PRAGMA, DML, TEMP objects or several statements. Checked when capturing (a
+ * local DDL that could not be replicated is refused) and when applying (a refused change is
+ * dead-lettered).
+ *
+ * @example
+ * ```ts
+ * ddlRefusal("CREATE TABLE IF NOT EXISTS t(a)");        // null
+ * ddlRefusal("CREATE TABLE t(a); ATTACH 'x' AS y");     // "DDL change must be one statement …"
+ * ```
+ */
+export function ddlRefusal(sql: string): string | null {
+  const parts = splitStatements(sql);
+  if (parts.length !== 1) {
+    return `DDL change must be one statement, got ${parts.length}`;
+  }
+  const words: string[] = [];
+  const toks = tokenize(parts[0]);
+  let i = 0;
+  for (; i < toks.length && toks[i].kind === "word" && words.length < 4; i++) {
+    words.push(toks[i].text);
+  }
+  const [verb, second, third] = words;
+  let object: string | undefined;
+  if (verb === "CREATE") {
+    object = second === "UNIQUE" || second === "VIRTUAL" ? third : second;
+    if (second === "UNIQUE" && object !== "INDEX") object = undefined;
+    if (second === "VIRTUAL" && object !== "TABLE") object = undefined;
+  } else if (verb === "DROP") object = second;
+  else if (verb === "ALTER") object = second === "TABLE" ? "TABLE" : undefined;
+  if (object === undefined || !OBJECTS.has(object)) {
+    return `not a schema statement (CREATE/DROP/ALTER of a table, index, view or trigger): ` +
+      JSON.stringify(sql.slice(0, 80));
+  }
+  // The object name, after IF [NOT] EXISTS: a schema qualifier must be main.
+  const rest = toks.slice(verb === "ALTER" ? 2 : words.indexOf(object) + 1);
+  let j = 0;
+  if (rest[j]?.text === "IF") j += rest[j + 1]?.text === "NOT" ? 3 : 2;
+  const name = rest[j];
+  if (name === undefined) return "DDL change without an object name";
+  if (rest[j + 1]?.text === ".") {
+    const schema = name.kind === "ident" ? name.text.slice(1, -1) : name.text;
+    if (schema.toLowerCase() !== "main") return `DDL change on schema ${schema}: only main`;
+  }
+  return null;
 }

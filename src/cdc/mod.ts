@@ -19,4 +19,4 @@ export {
   encodeChangeSet,
   type Operation,
 } from "./changeset.ts";
-export { alreadyApplied, idempotentDdl, stripLeadingComments } from "./ddl.ts";
+export { alreadyApplied, ddlRefusal, idempotentDdl, stripLeadingComments } from "./ddl.ts";

@@ -251,7 +251,11 @@ function flagName(field: FlagField): string {
 
 /** Checks rules that involve several fields. */
 function crossValidate(c: Config): void {
-  const pairs: [ConfigField, ConfigField][] = [["natsUser", "natsPass"], ["pgCert", "pgKey"]];
+  const pairs: [ConfigField, ConfigField][] = [
+    ["natsUser", "natsPass"],
+    ["pgCert", "pgKey"],
+    ["natsTlsCert", "natsTlsKey"],
+  ];
   for (const [a, b] of pairs) {
     const hasA = c[a] !== null;
     const hasB = c[b] !== null;

@@ -143,6 +143,18 @@ export interface Config {
   readonly httpIdleTimeoutMs: number;
   /** `--insecure`: allow non-loopback listeners without credentials. */
   readonly insecure: boolean;
+  /** `--attach-dir`: the only directory client ATTACH / VACUUM INTO may use; null = denied. */
+  readonly attachDir: string | null;
+  /** `--cluster-key`: HMAC-SHA256 key signing every changeset; null = unsigned. */
+  readonly clusterKey: string | null;
+  /** `--max-clock-skew`: how far ahead of the local clock a remote HLC may be, ms. */
+  readonly maxClockSkewMs: number;
+  /** `--nats-tls-cert`: certificate of the embedded server's client port (with the key). */
+  readonly natsTlsCert: string | null;
+  /** `--nats-tls-key`: its private key. */
+  readonly natsTlsKey: string | null;
+  /** `--nats-tls-ca`: CA file ha verifies its NATS server with (default: system CAs). */
+  readonly natsTlsCa: string | null;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */

@@ -12,6 +12,7 @@ import { bindArgs } from "./bind.ts";
 import { internalWrite } from "./internal_tables.ts";
 import { leadingCommand } from "./split.ts";
 import { fromSqliteError } from "./sqlite_error.ts";
+import { clientDenial, SQLITE_AUTH, type SqlPolicy } from "./sql_policy.ts";
 
 /** How the engine must route a statement. */
 export type StatementKind =
@@ -36,6 +37,8 @@ export interface OpenSpec {
   extensions: string[];
   /** Statements may change ha's `_ha_*` tables (otherwise refused at prepare). */
   allowInternalWrites?: boolean;
+  /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
+  policy?: SqlPolicy;
 }
 
 /** A prepared statement with what the authorizer told about it. */
@@ -55,22 +58,60 @@ const READ_ACTIONS = new Set<number>([
 ]);
 
 const CACHE_SIZE = 256;
+/** `SQLITE_DENY` for an authorizer callback: the statement fails with "not authorized". */
+const AUTH_DENY = 1;
 
-/** A connection plus its statement cache. */
+/**
+ * A connection plus its statement cache.
+ *
+ * Client statements are prepared and run in client mode, where the authorizer enforces the
+ * {@link SqlPolicy} (also on what SQLite prepares while they run: `VACUUM INTO`'s target, pragma
+ * table-valued functions). Everything else on the connection — the engine's transaction control
+ * and backups, writer plugins (replication capture and apply) — runs outside it, unchecked.
+ */
 export class Connection {
   readonly db: DatabaseSync;
   private readonly cache = new Map<string, Prepared>();
   private recording: AuthAction[] | null = null;
+  private readonly policy: SqlPolicy;
+  private client = false;
+  /** Why the authorizer refused the client statement in progress. */
+  private denied: string | null = null;
 
   private readonly allowInternalWrites: boolean;
 
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
     this.allowInternalWrites = spec.allowInternalWrites ?? false;
+    this.policy = spec.policy ?? { attachDir: null };
     setAuthorizer(this.db, (code, arg1, arg2, db, trigger) => {
-      this.recording?.push({ code, arg1, arg2, db, trigger });
-      return AUTH_OK;
+      const a = { code, arg1, arg2, db, trigger };
+      this.recording?.push(a);
+      if (!this.client) return AUTH_OK;
+      const why = clientDenial(a, this.policy);
+      if (why === null) return AUTH_OK;
+      this.denied ??= why;
+      return AUTH_DENY;
     });
+  }
+
+  /** Runs `f` in client mode; a policy refusal becomes a clear error. */
+  private asClient<T>(f: () => T): T {
+    if (this.client) return f();
+    this.client = true;
+    this.denied = null;
+    try {
+      return f();
+    } catch (e) {
+      if (this.denied === null) throw fromSqliteError(e);
+      throw new HaError("sql", `not authorized: ${this.denied}`, {
+        sqliteCode: SQLITE_AUTH,
+        sqliteName: "SQLITE_AUTH",
+      });
+    } finally {
+      this.client = false;
+      this.denied = null;
+    }
   }
 
   /** Prepares (or reuses) `sql`, classifying it. Throws HaError on SQL errors. */
@@ -87,9 +128,7 @@ export class Connection {
     this.recording = actions;
     let stmt: StatementSync;
     try {
-      stmt = this.db.prepare(sql);
-    } catch (e) {
-      throw fromSqliteError(e);
+      stmt = this.asClient(() => this.db.prepare(sql));
     } finally {
       this.recording = null;
     }
@@ -121,32 +160,52 @@ export class Connection {
   /** Runs a prepared statement with `params`. */
   run(p: Prepared, params: Params | undefined): StatementResult {
     const args = bindArgs(p.stmt.sourceSQL, params);
+    // An allowed ATTACH (inside --attach-dir) lasts for its statement only: SQLite refuses
+    // ATTACH inside a transaction, so nothing later in the request could use it anyway.
+    const before = p.actions.some((a) => a.code === Action.ATTACH) ? this.schemas() : null;
     try {
-      if (p.returnsColumns) {
-        const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
-        const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
-          ? Number(this.changes())
-          : 0;
-        return {
-          columns: columnsOf(p.stmt),
-          rows,
-          rowsAffected: changes,
-          lastInsertId: this.lastInsertRowid(),
-          command: p.command,
-        };
-      }
-      const r = p.stmt.run(...args as SqlValue[]);
-      const writes = p.command === "INSERT" || p.command === "UPDATE" ||
-        p.command === "DELETE";
+      return this.asClient(() => this.runStatement(p, args));
+    } finally {
+      if (before !== null) this.detachExcept(before);
+    }
+  }
+
+  private runStatement(p: Prepared, args: unknown[]): StatementResult {
+    if (p.returnsColumns) {
+      const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
+      const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
+        ? Number(this.changes())
+        : 0;
       return {
-        columns: [],
-        rows: [],
-        rowsAffected: writes ? Number(r.changes) : 0,
-        lastInsertId: BigInt(r.lastInsertRowid),
+        columns: columnsOf(p.stmt),
+        rows,
+        rowsAffected: changes,
+        lastInsertId: this.lastInsertRowid(),
         command: p.command,
       };
-    } catch (e) {
-      throw fromSqliteError(e);
+    }
+    const r = p.stmt.run(...args as SqlValue[]);
+    const writes = p.command === "INSERT" || p.command === "UPDATE" ||
+      p.command === "DELETE";
+    return {
+      columns: [],
+      rows: [],
+      rowsAffected: writes ? Number(r.changes) : 0,
+      lastInsertId: BigInt(r.lastInsertRowid),
+      command: p.command,
+    };
+  }
+
+  /** Names of the schemas attached to the connection. */
+  private schemas(): Set<string> {
+    const rows = this.db.prepare("PRAGMA database_list").all() as { name: string }[];
+    return new Set(rows.map((r) => r.name));
+  }
+
+  /** Detaches every schema not in `keep`. */
+  private detachExcept(keep: Set<string>): void {
+    for (const name of this.schemas()) {
+      if (!keep.has(name)) this.db.exec(`DETACH DATABASE "${name.replace(/"/g, '""')}"`);
     }
   }
 

@@ -4,6 +4,7 @@
  * for a long write on file databases (WAL); writes are serialised by a mutex
  * so a session transaction (BEGIN … COMMIT) holds the writer exclusively.
  */
+import type { SqlPolicy } from "./sql_policy.ts";
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
@@ -38,6 +39,8 @@ export interface DatabaseOptions {
   extensions: string[];
   /** Statements may change `_ha_*` tables (see `EngineOptions`). */
   allowInternalWrites?: boolean;
+  /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
+  policy?: SqlPolicy;
   logger: Logger;
 }
 
@@ -67,6 +70,7 @@ export class Database {
       readOnly: false,
       extensions: opts.extensions,
       allowInternalWrites: opts.allowInternalWrites ?? false,
+      policy: opts.policy,
     };
     this.writer = new WorkerClient(`writer:${this.id}`);
   }

@@ -16,6 +16,8 @@ export interface EngineOptions {
   concurrentQueries: number;
   /** SQLite extensions to load into every connection. */
   extensions?: string[];
+  /** `--attach-dir`: client ATTACH / VACUUM INTO only in this directory; absent = denied. */
+  attachDir?: string | null;
   /** Writer plugins (change capture, replication apply). */
   plugins?: PluginSpec[];
   /**
@@ -50,6 +52,7 @@ export class Engine {
           plugins: opts.plugins ?? [],
           extensions: opts.extensions ?? [],
           allowInternalWrites: opts.allowInternalWrites ?? false,
+          policy: { attachDir: opts.attachDir ?? null },
           logger: opts.logger.child({ db: source.id }),
         });
         dbs.set(source.id, db);

@@ -44,10 +44,13 @@ export interface EmbeddedNatsServerOptions {
   /** With `configFile` only: a token ha uses to reach that server. */
   token?: string;
   /**
-   * With a `configFile` that enables TLS: how ha's readiness check connects (CA, client cert).
-   * The server is reached at a loopback address, so its certificate must be valid for it.
+   * With a `configFile` that enables TLS, or `tlsCert`: how ha's readiness check connects (CA,
+   * client cert). The server is reached at a loopback address, so its certificate must be valid
+   * for it.
    */
   tls?: TlsOptions;
+  /** `--nats-tls-cert`/`--nats-tls-key`: the generated config requires TLS. */
+  tlsCert?: { certFile: string; keyFile: string };
   /**
    * `--nats-config`: the user's own nats-server config (cluster, TLS, accounts...). It replaces the
    * generated one; ha still forces JetStream on and sets `server_name` when the file does not.
@@ -273,6 +276,7 @@ export class EmbeddedNatsServer {
       pass: o.pass,
       monitorPort: o.monitorPort,
       maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      tls: o.tlsCert,
     });
     const configFile = `${this.#runDir}/nats-server.conf`;
     await Deno.writeTextFile(configFile, config, { mode: 0o600 });

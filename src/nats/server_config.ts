@@ -24,6 +24,8 @@ export interface GeneratedConfigOptions {
   monitorPort?: number;
   /** `max_payload` in bytes; absent = nats-server's default (1 MiB). */
   maxPayload?: number;
+  /** Certificate and key files: the client port requires TLS. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
@@ -90,6 +92,14 @@ export function renderServerConfig(o: GeneratedConfigOptions): string {
     `  store_dir: ${natsString(o.storeDir)}`,
     "}",
   ];
+  if (o.tls) {
+    lines.push(
+      "tls {",
+      `  cert_file: ${natsString(o.tls.certFile)}`,
+      `  key_file: ${natsString(o.tls.keyFile)}`,
+      "}",
+    );
+  }
   if (o.monitorPort !== undefined && o.monitorPort > 0) {
     lines.push(`http: ${natsString(`${hostForUrl(o.host)}:${o.monitorPort}`)}`);
   }

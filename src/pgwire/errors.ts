@@ -68,6 +68,7 @@ const PRIMARY_CODES: Record<number, string> = {
   13: "53100", // SQLITE_FULL: disk_full
   18: "54000", // SQLITE_TOOBIG: program_limit_exceeded
   20: "42804", // SQLITE_MISMATCH: datatype_mismatch
+  23: "42501", // SQLITE_AUTH (a denied ATTACH, PRAGMA...): insufficient_privilege
   25: "42P02", // SQLITE_RANGE: undefined_parameter
   26: "XX001", // SQLITE_NOTADB
 };

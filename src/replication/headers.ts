@@ -16,11 +16,20 @@ export const INCARNATION_HEADER = "Ha-Incarnation";
 /** JetStream's de-duplication header (set by the client from the publish `msgID`). */
 const MSG_ID_HEADER = "Nats-Msg-Id";
 
-/** Bytes of the encoded headers of a changeset message (`NATS/1.0`, `Key: value` lines, CRLFs). */
-export function headerBytes(id: string, node: string, incarnation: string): number {
+/**
+ * Bytes of the encoded headers of a changeset message (`NATS/1.0`, `Key: value` lines, CRLFs),
+ * with the `Ha-Signature` line when `signed` (`--cluster-key`).
+ */
+export function headerBytes(
+  id: string,
+  node: string,
+  incarnation: string,
+  signed = false,
+): number {
   const line = (k: string, v: string) => k.length + 2 + utf8Length(v) + 2;
   return "NATS/1.0\r\n".length + line(MSG_ID_HEADER, id) + line(NODE_HEADER, node) +
-    line(INCARNATION_HEADER, incarnation) + 2;
+    line(INCARNATION_HEADER, incarnation) + (signed ? line("Ha-Signature", "0".repeat(64)) : 0) +
+    2;
 }
 
 /** UTF-8 length of a string without encoding it. */

@@ -15,6 +15,7 @@ import type { Database } from "../engine/mod.ts";
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { INCARNATION_HEADER, NODE_HEADER, utf8Length } from "./headers.ts";
+import { SIGNATURE_HEADER, signPayload } from "./signature.ts";
 import type { CommitPayload, OutboxRow } from "./writer_plugin.ts";
 
 /** Options of {@link Publisher}. */
@@ -31,6 +32,8 @@ export interface PublisherOptions {
   self: { node: string; incarnation: string };
   /** Maximum publishes in flight. Default 256. */
   window?: number;
+  /** `--cluster-key`: each message gets an `Ha-Signature` header (HMAC-SHA256 of its payload). */
+  clusterKey?: string | null;
 }
 
 interface Item {
@@ -164,7 +167,7 @@ export class Publisher {
     this.o.js.publish(this.o.subject, item.data, {
       msgID: item.id,
       timeout: this.o.timeoutMs,
-      headers: this.headers(),
+      headers: this.headers(item.data),
     }).then(
       () => {
         item.acked = true;
@@ -192,10 +195,11 @@ export class Publisher {
   }
 
   /** Headers of one message (js.publish adds `Nats-Msg-Id` to the object it is given). */
-  private headers(): MsgHdrs {
+  private headers(data: string): MsgHdrs {
     const h = headers();
     h.set(NODE_HEADER, this.o.self.node);
     h.set(INCARNATION_HEADER, this.o.self.incarnation);
+    if (this.o.clusterKey) h.set(SIGNATURE_HEADER, signPayload(this.o.clusterKey, data));
     return h;
   }
 

@@ -42,6 +42,8 @@ export function replicationPlugin(
     memory: config.memory,
     outboxDir: config.asyncReplication && config.memory ? config.asyncReplicationStoreDir : null,
     maxPayload,
+    clusterKey: config.clusterKey,
+    maxClockSkewMs: config.maxClockSkewMs,
   };
   return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
 }
@@ -105,6 +107,7 @@ export class Replication {
         timeoutMs: config.replicationTimeoutMs,
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: log,
+        clusterKey: config.clusterKey,
       });
       this.publishers.set(db.id, pub);
       db.onCommit((payloads) => this.onCommit(pub, payloads));
@@ -122,6 +125,7 @@ export class Replication {
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: log,
         host: this.o.interceptor ?? null,
+        rules: { clusterKey: config.clusterKey, maxClockSkewMs: config.maxClockSkewMs },
       });
       this.subscribers.set(db.id, sub);
       await sub.start();

@@ -36,6 +36,8 @@ import type {
   WireResolution,
 } from "./writer_plugin.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
+import { SIGNATURE_HEADER } from "./signature.ts";
+import { checkMessage, type MessageRules } from "./validate.ts";
 
 /**
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
@@ -60,6 +62,8 @@ export interface SubscriberOptions {
   self: { node: string; incarnation: string };
   /** Largest batch applied in one transaction. Default 500. */
   maxBatch?: number;
+  /** `--cluster-key` and `--max-clock-skew`: messages interceptor hooks may see. */
+  rules?: MessageRules;
   /**
    * The `--interceptor`: when set, remote changesets are applied one at a time through its
    * hooks (beforeApply, resolveConflict, afterApply); without it, in batches.
@@ -86,6 +90,10 @@ export interface SubscriberStatus {
   applied: number;
   skipped: number;
   failing: ApplyFailure | null;
+  /** Invalid messages refused since start (kept in `_ha_dead_letters`). */
+  deadLettered: number;
+  /** The last one refused, and why. */
+  lastDeadLetter: { seq: number; reason: string; at: string } | null;
 }
 
 /** One database's subscriber. */
@@ -100,6 +108,8 @@ export class Subscriber {
   private applied = 0;
   private skipped = 0;
   private failing: ApplyFailure | null = null;
+  private deadLettered = 0;
+  private lastDeadLetter: SubscriberStatus["lastDeadLetter"] = null;
   private running = false;
   private skipTo = 0;
 
@@ -127,6 +137,8 @@ export class Subscriber {
       applied: this.applied,
       skipped: this.skipped,
       failing: this.failing,
+      deadLettered: this.deadLettered,
+      lastDeadLetter: this.lastDeadLetter,
     };
   }
 
@@ -152,6 +164,18 @@ export class Subscriber {
       await this.messages?.close();
     } catch { /* closing anyway */ }
     await this.loop;
+  }
+
+  private countDeadLetters(r: ApplyResult): void {
+    for (const d of r.deadLetters ?? []) {
+      this.deadLettered++;
+      this.lastDeadLetter = { ...d, at: new Date().toISOString() };
+      this.o.logger.warn("invalid changeset refused (dead-lettered)", {
+        consumer: this.o.consumer,
+        seq: d.seq,
+        reason: d.reason,
+      });
+    }
   }
 
   private isOwn(m: JsMsg): boolean {
@@ -260,6 +284,7 @@ export class Subscriber {
         seq: m.seq,
         subject: this.o.subject,
         data: m.string(),
+        sig: m.headers?.get(SIGNATURE_HEADER) || undefined,
       }));
       let r: ApplyResult;
       try {
@@ -277,6 +302,7 @@ export class Subscriber {
       }
       this.applied += r.applied;
       this.skipped += r.skipped;
+      this.countDeadLetters(r);
       if (r.through > 0) {
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
         const i = batch.findIndex((m) => m.seq === r.through);
@@ -318,6 +344,8 @@ export interface InterceptedApply {
   logger: Logger;
   /** Named in log lines. */
   consumer: string;
+  /** What a message must be: invalid ones are not shown to hooks (the plugin dead-letters them). */
+  rules?: MessageRules;
 }
 
 /**
@@ -342,9 +370,9 @@ export async function applyIntercepted(
   batch.forEach((m, at) => {
     let wire: WireChangeSet;
     try {
-      wire = decodeChangeSet(m.data);
+      wire = o.rules ? checkMessage(m, o.rules) : decodeChangeSet(m.data);
     } catch {
-      return; // the plugin reports the error
+      return; // the plugin dead-letters it
     }
     // Hooks never run for this node's own changesets (earlier runs replayed on memory databases).
     if (wire.node === o.self.node) return;
@@ -360,11 +388,15 @@ export async function applyIntercepted(
     else if (!before.rewritten) views.set(m.seq, r.cs);
     else {
       views.set(m.seq, before.changeset);
-      msgs[r.at] = { ...m, data: encodeChangeSet(toWireChangeSet(before.changeset, r.wire)) };
+      msgs[r.at] = {
+        ...m,
+        data: encodeChangeSet(toWireChangeSet(before.changeset, r.wire)),
+        signed: m.data,
+      };
     }
   });
   const detect = host.has("resolveConflict");
-  const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
+  const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null, deadLetters: [] };
   const applied: number[] = [];
   await db.invokeLocked(pluginIndex, async (call) => {
     let rest = msgs;
@@ -379,6 +411,7 @@ export async function applyIntercepted(
       }
       total.applied += r.applied;
       total.skipped += r.skipped;
+      total.deadLetters!.push(...r.deadLetters ?? []);
       if (r.through > 0) total.through = r.through;
       applied.push(...r.appliedSeqs ?? []);
       total.error = r.error;

@@ -30,7 +30,7 @@ import {
   type Change,
   type ChangeSet,
   compareVersion,
-  decodeChangeSet,
+  ddlRefusal,
   encodeChangeSet,
   encodeValue,
   Hlc,
@@ -52,6 +52,9 @@ import {
 } from "./capture.ts";
 import { headerBytes, utf8Length } from "./headers.ts";
 import { Versions } from "./versions.ts";
+import { DeadLetters } from "./dead_letters.ts";
+import { checkMessage, InvalidMessage } from "./validate.ts";
+import { tokenize } from "../engine/lexer.ts";
 
 /** Options the main thread gives the plugin (structured-cloned). */
 export interface ReplicationPluginOptions {
@@ -74,6 +77,10 @@ export interface ReplicationPluginOptions {
    * larger is refused before COMMIT (it could never be published). 0 = no limit.
    */
   maxPayload: number;
+  /** `--cluster-key`: remote changesets must be signed with it (and own ones are). */
+  clusterKey?: string | null;
+  /** `--max-clock-skew` in ms (default 60 s): remote HLCs further ahead are refused. */
+  maxClockSkewMs?: number;
 }
 
 /** What `beforeCommit` hands to commit listeners. */
@@ -94,6 +101,10 @@ export interface ApplyMessage {
   data: string;
   /** Record the message as done without applying it (an interceptor skipped it). */
   skip?: boolean;
+  /** The `Ha-Signature` header (`--cluster-key`). */
+  sig?: string;
+  /** The text the signature covers, when an interceptor rewrote `data`. */
+  signed?: string;
 }
 
 /** Result of `invoke("apply")`. */
@@ -104,6 +115,8 @@ export interface ApplyResult {
   skipped: number;
   /** The first message that failed (nothing after it was applied). */
   error: { seq: number; message: string } | null;
+  /** Messages refused as invalid and recorded in `_ha_dead_letters` (replication went on). */
+  deadLetters?: { seq: number; reason: string }[];
   /** `applyIntercepted`: the sequences of the changesets applied (not skipped). */
   appliedSeqs?: number[];
   /**
@@ -222,6 +235,9 @@ class ReplicationPlugin implements WriterPlugin {
    * was restored from a snapshot that may not reflect them (`snapshot/sqlite_file.ts`).
    */
   private readonly replayOwn = new Map<string, { after: number; through: number }>();
+  private readonly deadLetters: DeadLetters;
+  /** Columns of the tables remote changes touched in this apply batch (null: no such table). */
+  private readonly knownColumns = new Map<string, Set<string> | null>();
 
   constructor(
     private readonly db: DatabaseSync,
@@ -261,6 +277,7 @@ class ReplicationPlugin implements WriterPlugin {
     this.versions = new Versions(stmt, o.rowIdentify);
     this.applier = new Applier(stmt, this.versions, this.tables, o.rowIdentify);
     this.readReplayOwn();
+    this.deadLetters = new DeadLetters((sql) => db.exec(sql), stmt);
     this.resync();
   }
 
@@ -432,7 +449,11 @@ class ReplicationPlugin implements WriterPlugin {
     if (ddl.length === 0) return;
     this.ddlInTx = true;
     if (!this.o.disableDdlSync) {
-      this.stmt("INSERT INTO temp._ha_log(op, cmd) VALUES ('SQL', ?)").run(idempotentDdl(info.sql));
+      const cmd = idempotentDdl(info.sql);
+      // Replicas refuse anything but one schema statement: do not publish what they would refuse.
+      const why = ddlRefusal(cmd);
+      if (why !== null) throw new HaError("bad_request", `this DDL cannot be replicated: ${why}`);
+      this.stmt("INSERT INTO temp._ha_log(op, cmd) VALUES ('SQL', ?)").run(cmd);
     }
     this.resync();
   }
@@ -573,7 +594,7 @@ class ReplicationPlugin implements WriterPlugin {
   private checkSize(id: string, data: string): void {
     const max = this.o.maxPayload;
     if (max <= 0) return;
-    const headers = headerBytes(id, this.o.node, this.o.incarnation);
+    const headers = headerBytes(id, this.o.node, this.o.incarnation, !!this.o.clusterKey);
     if (headers + data.length * 3 <= max) return;
     const bytes = headers + utf8Length(data);
     if (bytes <= max) return;
@@ -741,8 +762,15 @@ class ReplicationPlugin implements WriterPlugin {
   }
 
   private applyBatch(batch: ApplyMessage[], opts?: InterceptedBatch): ApplyResult {
-    const result: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
+    const result: ApplyResult = {
+      through: 0,
+      applied: 0,
+      skipped: 0,
+      error: null,
+      deadLetters: [],
+    };
     if (opts) result.appliedSeqs = [];
+    this.knownColumns.clear();
     const resolutions = new Map(opts?.resolutions ?? []);
     if (batch.length === 0) return result;
     const subject = batch[0].subject;
@@ -768,7 +796,10 @@ class ReplicationPlugin implements WriterPlugin {
         }
         this.db.exec("SAVEPOINT ha_apply");
         try {
-          const cs = decodeChangeSet(m.data);
+          const cs = checkMessage(m, {
+            clusterKey: this.o.clusterKey ?? null,
+            maxClockSkewMs: this.o.maxClockSkewMs ?? 60_000,
+          });
           if (this.isOwn(cs, subject, m.seq)) result.skipped++;
           else {
             const resolved = opts?.resolvedSeq === m.seq;
@@ -789,8 +820,13 @@ class ReplicationPlugin implements WriterPlugin {
           this.db.exec("ROLLBACK TO ha_apply");
           this.db.exec("RELEASE ha_apply");
           ddl = true; // its DDL, if any, was rolled back: read the schema again
-          result.error = { seq: m.seq, message: (e as Error).message };
-          break;
+          if (!(e instanceof InvalidMessage)) {
+            result.error = { seq: m.seq, message: (e as Error).message };
+            break;
+          }
+          this.knownColumns.clear();
+          this.deadLetters.add({ seq: m.seq, subject, reason: e.message, payload: m.data });
+          result.deadLetters!.push({ seq: m.seq, reason: e.message });
         }
         done = m.seq;
         result.through = m.seq;
@@ -830,6 +866,7 @@ class ReplicationPlugin implements WriterPlugin {
         continue;
       }
       if (INTERNAL.test(c.table)) continue;
+      this.checkSchema(c, i);
       const r = resolutions?.get(i);
       if (r !== undefined) this.applyResolution(c, r, hlc, cs.node, touched);
       else this.applier.apply(c, hlc, cs.node, touched);
@@ -850,15 +887,49 @@ class ReplicationPlugin implements WriterPlugin {
     }
   }
 
+  /**
+   * A row change must name a table and columns that exist here. With DDL replication on, the
+   * stream carries every schema change before the rows that use it, so a change that does not fit
+   * the schema at its position can never apply: it is invalid (dead-lettered, payload kept).
+   * With `--disable-ddl-sync` the schema is created by hand and may come later: such a change
+   * fails (retried, shown in status, skippable) until it does.
+   */
+  private checkSchema(c: Change, i: number): void {
+    let cols = this.knownColumns.get(c.table);
+    if (cols === undefined) {
+      const rows = this.stmt("SELECT name FROM main.pragma_table_xinfo(?)").all(c.table) as {
+        name: string;
+      }[];
+      cols = rows.length === 0 ? null : new Set(rows.map((r) => r.name));
+      this.knownColumns.set(c.table, cols);
+    }
+    const missing = cols === null
+      ? `no table ${JSON.stringify(c.table)}`
+      : c.columns.filter((x) => !cols.has(x)).map((x) => `no column ${JSON.stringify(x)}`)
+        .join(", ") || null;
+    if (missing === null) return;
+    const why = `change ${i}: ${missing} in table ${JSON.stringify(c.table)}`;
+    if (this.o.disableDdlSync) throw new Error(why);
+    throw new InvalidMessage(why);
+  }
+
   private applyDdl(sql: string): void {
+    this.knownColumns.clear();
     const meta = /^\s*ALTER\s+TABLE\s+(?:main\s*\.\s*)?("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|\S+)/i
       .exec(sql);
     if (meta) this.dropTriggersOf(unquote(meta[1]));
     if (/^\s*DROP\s+TABLE/i.test(sql)) this.installed.clear();
     try {
-      this.db.exec(sql);
+      // prepare() compiles the first statement only: nothing after it can run, whatever the
+      // validation's splitter thought of the text.
+      const stmt = this.db.prepare(sql);
+      const at = sql.indexOf(stmt.sourceSQL);
+      if (at < 0 || tokenize(sql.slice(at + stmt.sourceSQL.length)).length > 0) {
+        throw new InvalidMessage(`DDL change must be one statement: ${JSON.stringify(sql)}`);
+      }
+      stmt.run();
     } catch (e) {
-      if (!alreadyApplied(sql, (e as Error).message)) throw e;
+      if (e instanceof InvalidMessage || !alreadyApplied(sql, (e as Error).message)) throw e;
     }
   }
 

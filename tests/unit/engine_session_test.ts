@@ -7,9 +7,9 @@ import { createLogger } from "../../src/log/mod.ts";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** An engine with one in-memory database, as a node would open it. */
-function memoryEngine() {
+function memoryEngine(dsns: string[] = []) {
   return openEngine({
-    dsns: [],
+    dsns,
     memory: true,
     concurrentQueries: 8,
     logger: createLogger("error"),
@@ -63,12 +63,11 @@ Deno.test("session transactions see what they created; COMMIT publishes once", o
 });
 
 Deno.test("a failing COMMIT ends the transaction and frees the writer", opts, async () => {
-  const engine = await memoryEngine();
+  const engine = await memoryEngine(["file:ha.db?_fk=1"]);
   try {
     const db = engine.defaultDb;
-    await db.execute([{
-      sql: "PRAGMA foreign_keys = ON",
-    }]);
+    // Clients may not change connection settings: foreign keys are on from the DSN.
+    await assert.rejects(db.execute([{ sql: "PRAGMA foreign_keys = ON" }]), /not authorized/);
     await db.execute([{
       sql: "CREATE TABLE p(id INTEGER PRIMARY KEY); " +
         "CREATE TABLE c(p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)",

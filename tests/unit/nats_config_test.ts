@@ -141,3 +141,17 @@ Deno.test("describeExit names signals reported as 128+n", () => {
   assert.equal(describeExit({ success: false, code: 137, signal: null }), "killed by SIGKILL");
   assert.equal(describeExit({ success: false, code: 1, signal: null }), "exit code 1");
 });
+
+Deno.test("renderServerConfig: --nats-tls-cert/--nats-tls-key make the client port require TLS", () => {
+  const text = renderServerConfig({
+    serverName: "n1",
+    host: "127.0.0.1",
+    port: 4222,
+    storeDir: "/d",
+    tls: { certFile: "/c/cert.pem", keyFile: "/c/key.pem" },
+  });
+  assert.match(
+    text,
+    /^tls \{\n {2}cert_file: "\/c\/cert\.pem"\n {2}key_file: "\/c\/key\.pem"\n\}$/m,
+  );
+});
