@@ -1,6 +1,6 @@
 /**
  * Leaderless replication through JetStream: the writer plugin (capture, outbox, apply with
- * last-writer-wins), the pipelined publisher, the durable subscriber, naming and HTTP routes.
+ * last-writer-wins), the pipelined publisher, the subscriber, naming and HTTP routes.
  *
  * @example
  * ```ts
@@ -21,6 +21,7 @@ export {
 } from "./subscriber.ts";
 export {
   type DatabaseReplicationStatus,
+  DEFAULT_MAX_PAYLOAD,
   Replication,
   type ReplicationOptions,
   replicationPlugin,

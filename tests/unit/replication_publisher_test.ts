@@ -30,7 +30,6 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
   } as unknown as Database;
   const logs: string[] = [];
   const pub = new Publisher({
-    js,
     subject: "s.db",
     db,
     pluginIndex: 0,
@@ -38,7 +37,8 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
     logger: createLogger("error", (l) => logs.push(l)),
     self: { node: "n", incarnation: "i" },
   });
-  await pub.start();
+  await pub.load();
+  pub.attach(js);
   const results = await Promise.allSettled([
     pub.enqueue({ kind: "changeset", outboxId: 1, id: "a", data: "small" }),
     pub.enqueue({ kind: "changeset", outboxId: 2, id: "b", data: "x".repeat(200) }),
