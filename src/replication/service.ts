@@ -382,7 +382,9 @@ export class Replication {
       const info = await this.manager().consumers.info(this.o.config.replicationStream, name);
       return { info, status: own?.status() ?? null };
     } catch (e) {
-      if (own && /not found/i.test((e as Error).message)) return { info: null, status: own.status() };
+      if (own && /not found/i.test((e as Error).message)) {
+        return { info: null, status: own.status() };
+      }
       throw notFoundOr(name, e);
     }
   }
@@ -419,12 +421,17 @@ export class Replication {
     return this.jsm;
   }
 
-  /** Flushes publishers (up to the replication timeout), then stops subscribers. Idempotent. */
+  /**
+   * Flushes publishers (up to the replication timeout, 10 s at most, not at all when NATS is
+   * down), then stops subscribers. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.purgeTimer !== null) clearInterval(this.purgeTimer);
       await this.purging;
-      const ms = Math.min(this.o.config.replicationTimeoutMs, 10_000);
+      // With NATS down there is nothing to wait for: the outbox keeps what is unpublished.
+      const up = this.client?.isConnected() ?? false;
+      const ms = up ? Math.min(this.o.config.replicationTimeoutMs, 10_000) : 0;
       await Promise.allSettled([...this.publishers.values()].map((p) => p.stop(ms)));
       await Promise.allSettled([...this.subscribers.values()].map((s) => s.stop()));
       await this.attaching;
