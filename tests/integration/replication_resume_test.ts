@@ -258,3 +258,79 @@ Deno.test(
     }
   },
 );
+
+/** Writers inserting unique ids into t through `nodes()` until `stop.v`; what was acknowledged. */
+function load(
+  nodes: () => HaNode[],
+  stop: { v: boolean },
+): { acked: number[]; run: Promise<void> } {
+  const acked: number[] = [];
+  const run = Promise.all([0, 1, 2, 3, 4, 5].map(async (w) => {
+    for (let i = 0; !stop.v; i++) {
+      const n = nodes()[w % 3];
+      const id = w * 1_000_000 + i;
+      try {
+        await n.sql("INSERT INTO t(id, v) VALUES (?, ?)", [id, n.name]);
+        acked.push(id);
+      } catch (e) {
+        if (e instanceof HttpError) {
+          assert.equal(e.status, 503, e.message);
+          assert.match(e.message, /committed locally/);
+          acked.push(id);
+        } // else the node is down: the outcome of this write is unknown, it is not counted
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  })).then(() => {});
+  return { acked, run };
+}
+
+Deno.test(
+  "file nodes SIGKILLed under load: every acknowledged write on every node",
+  opts,
+  async () => {
+    const cluster = new Cluster();
+    const nats = new NatsServer(`${cluster.root}/nats`);
+    try {
+      await nats.start();
+      const fileOpts = (name: string) => ({
+        natsUrl: nats.url,
+        memory: false,
+        dsns: [`${cluster.root}/${name}/ha.db`],
+      });
+      const nodes = [
+        await cluster.start("m", { natsUrl: nats.url }),
+        await cluster.start("f1", fileOpts("f1")),
+        await cluster.start("f2", fileOpts("f2")),
+      ];
+      await nodes[0].sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+      await cluster.waitConverged(nodes, ["t"]);
+      const stop = { v: false };
+      const l = load(() => nodes, stop);
+      for (let round = 0; round < 4; round++) {
+        const k = 1 + round % 2;
+        const before = l.acked.length;
+        await waitFor("writes acknowledged", () => l.acked.length >= before + 40, 30_000);
+        await cluster.kill(nodes[k], "SIGKILL");
+        nodes[k] = await cluster.start(nodes[k].name, {
+          ...fileOpts(nodes[k].name),
+          reuse: nodes[k],
+        });
+      }
+      const before = l.acked.length;
+      await waitFor("writes acknowledged", () => l.acked.length >= before + 40, 30_000);
+      stop.v = true;
+      await l.run;
+      await cluster.waitConverged(nodes, ["t"], 60_000).catch(() => {});
+      for (const n of nodes) {
+        const have = new Set((await n.sql("SELECT id FROM t")).rows.map((r) => Number(r[0])));
+        const missing = l.acked.filter((id) => !have.has(id));
+        assert.deepEqual(missing, [], `${n.name} misses ${missing.length} of ${l.acked.length}`);
+      }
+      await cluster.waitConverged(nodes, ["t"]);
+    } finally {
+      await cluster.stop();
+      await nats.kill();
+    }
+  },
+);
