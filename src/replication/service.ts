@@ -89,6 +89,8 @@ export class Replication {
   /** Why replication is not running yet (null once it runs). */
   private waiting: string | null = "NATS not connected yet";
   private attaching: Promise<void> | null = null;
+  /** Resolved by {@link stop}: ends waiting for NATS and retry pauses. */
+  private readonly halted = Promise.withResolvers<"halted">();
   private readonly publishers = new Map<string, Publisher>();
   private readonly subscribers = new Map<string, Subscriber>();
   private stopping: Promise<void> | null = null;
@@ -150,7 +152,12 @@ export class Replication {
           attempt,
           retryInMs: backoff,
         });
-        await new Promise((r) => setTimeout(r, backoff));
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          new Promise((r) => timer = setTimeout(r, backoff)),
+          this.halted.promise,
+        ]);
+        clearTimeout(timer);
         backoff = Math.min(backoff * 2, 10_000);
       }
     }
@@ -158,7 +165,9 @@ export class Replication {
 
   private async attachOnce(): Promise<void> {
     const { config, engine } = this.o;
-    const nats = this.client ??= await this.o.nats;
+    const nats = this.client ?? await Promise.race([this.o.nats, this.halted.promise]);
+    if (nats === "halted") return;
+    this.client = nats;
     const maxPayload = nats.nc.info?.max_payload ?? 0;
     if (maxPayload > 0 && maxPayload !== this.o.maxPayload) {
       for (const db of engine.databases()) {
@@ -187,7 +196,7 @@ export class Replication {
     jsm: JetStreamManager,
     id: string,
   ): Promise<void> {
-    if (this.subscribers.has(id)) return;
+    if (this.subscribers.has(id) || this.stopping) return;
     const { config } = this.o;
     const sub = new Subscriber({
       js,
@@ -205,6 +214,8 @@ export class Replication {
     });
     await sub.start();
     this.subscribers.set(id, sub);
+    // Stopped meanwhile: stop() may have passed the subscribers already.
+    if (this.stopping) await sub.stop();
   }
 
   /**
@@ -427,6 +438,7 @@ export class Replication {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.halted.resolve("halted");
       if (this.purgeTimer !== null) clearInterval(this.purgeTimer);
       await this.purging;
       // With NATS down there is nothing to wait for: the outbox keeps what is unpublished.
