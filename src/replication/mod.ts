@@ -5,9 +5,14 @@
  * @example
  * ```ts
  * import { Replication, replicationPlugin } from "./src/replication/mod.ts";
- * const engine = await openEngine({ ...opts, plugins: [replicationPlugin(config, incarnation)] });
- * const replication = new Replication({ config, engine, nats, pluginIndex: 0, logger });
- * await replication.start();
+ * const plugin = replicationPlugin(config, incarnation, DEFAULT_MAX_PAYLOAD);
+ * const engine = await openEngine({ ...opts, plugins: [plugin] });
+ * const nats = connectNats({ servers, name: config.name, logger }); // not awaited
+ * const replication = new Replication({
+ *   config, engine, nats, maxPayload: DEFAULT_MAX_PAYLOAD, incarnation, pluginIndex: 0, logger,
+ * });
+ * await replication.start(); // serving may begin; NATS is awaited in the background
+ * await replication.running();
  * ```
  * @module
  */

@@ -218,11 +218,14 @@ export class Subscriber {
     return await this.o.db.invoke<number | null>(this.o.pluginIndex, "progress", this.o.subject);
   }
 
-  /** Ends the current consumer; the consume loop recreates it after the last received. */
+  /**
+   * Ends the current consumer (or the one being created); the consume loop recreates it after
+   * the last received.
+   */
   private restart(reason: string): void {
-    if (this.stopped || !this.messages) return;
+    if (this.stopped) return;
     this.restartReason ??= reason;
-    this.messages.stop();
+    this.messages?.stop();
   }
 
   private isOwn(m: JsMsg): boolean {
@@ -241,8 +244,14 @@ export class Subscriber {
         continue;
       }
       try {
+        const began = Date.now();
         reason = await this.consumeOnce(reason);
-        backoff = 250;
+        // A consumer that keeps ending at once must not be recreated in a busy loop.
+        if (Date.now() - began >= 1_000) backoff = 250;
+        else {
+          await this.pause(backoff);
+          backoff = Math.min(backoff * 2, 5_000);
+        }
       } catch (e) {
         if (this.stopped) break;
         reason = (e as Error).message;
@@ -260,6 +269,7 @@ export class Subscriber {
   /** One consumer's life: create it, receive until it must be replaced; returns why. */
   private async consumeOnce(why: string): Promise<string> {
     const generation = this.generation;
+    this.restartReason = null;
     const ci = await this.createConsumer();
     if (why !== "start") {
       this.restarts++;
@@ -278,11 +288,11 @@ export class Subscriber {
       abort_on_missing_resource: true,
     });
     this.messages = messages;
-    this.restartReason = null;
     this.running = true;
     this.watch(messages);
     try {
       if (generation !== this.generation) return "reset by the operator";
+      if (this.restartReason) return this.restartReason;
       let delivered = 0;
       for await (const m of messages) {
         if (this.stopped) break;
@@ -399,8 +409,8 @@ export class Subscriber {
       reason,
       fromSeq: this.appliedSeq + 1,
     });
-    if (this.messages) this.restart(reason);
-    else this.interruptPauses();
+    this.restart(reason);
+    this.interruptPauses();
     this.drained?.();
     for (const r of requests) r.done();
   }
