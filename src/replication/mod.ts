@@ -12,7 +12,6 @@
  *   config, engine, nats, maxPayload: DEFAULT_MAX_PAYLOAD, incarnation, pluginIndex: 0, logger,
  * });
  * await replication.start(); // serving may begin; NATS is awaited in the background
- * await replication.running();
  * ```
  * @module
  */

@@ -132,11 +132,6 @@ export class Replication {
     }
   }
 
-  /** Resolves once replication runs (NATS reached, stream ready, subscribers started). */
-  async running(): Promise<void> {
-    await this.attaching;
-  }
-
   /** Waits for NATS, then starts publishing and applying; retries until it works or stops. */
   private async attach(): Promise<void> {
     let backoff = 500;
