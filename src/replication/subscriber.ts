@@ -362,6 +362,12 @@ export class Subscriber {
       }),
     };
     const ci = await jsm.consumers.add(stream, cfg);
+    if (ci.delivered.consumer_seq !== 0) {
+      // Not ours: an older one of that name (its deletion not applied yet in a NATS cluster).
+      throw new Error(
+        `consumer ${consumer} still exists with ${ci.delivered.consumer_seq} deliveries`,
+      );
+    }
     if (this.policyPending) {
       // The server resolved the policy's start: record it so it is never evaluated again.
       const before = ci.delivered.stream_seq;
