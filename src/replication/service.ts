@@ -132,12 +132,28 @@ export class Replication {
     }
   }
 
-  /** Waits for NATS, then starts publishing and applying; retries until it works or stops. */
+  /**
+   * Waits for NATS, then starts publishing and applying; retries until it works or stops. A
+   * connection refused for good (credentials) is reported, not retried.
+   */
   private async attach(): Promise<void> {
+    let nats: NatsClient | "halted";
+    try {
+      nats = await Promise.race([this.o.nats, this.halted.promise]);
+    } catch (e) {
+      if (this.stopping) return;
+      this.waiting = `replication stopped: ${(e as Error).message}`;
+      this.log.error("cannot connect to NATS; nothing is replicated", {
+        error: (e as Error).message,
+      });
+      return;
+    }
+    if (nats === "halted") return;
+    this.client = nats;
     let backoff = 500;
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.attachOnce();
+        await this.attachOnce(nats);
         return;
       } catch (e) {
         if (this.stopping) return;
@@ -158,11 +174,8 @@ export class Replication {
     }
   }
 
-  private async attachOnce(): Promise<void> {
+  private async attachOnce(nats: NatsClient): Promise<void> {
     const { config, engine } = this.o;
-    const nats = this.client ?? await Promise.race([this.o.nats, this.halted.promise]);
-    if (nats === "halted") return;
-    this.client = nats;
     const maxPayload = nats.nc.info?.max_payload ?? 0;
     if (maxPayload > 0 && maxPayload !== this.o.maxPayload) {
       for (const db of engine.databases()) {
