@@ -115,10 +115,6 @@ export class Publisher {
     this.kick();
   }
 
-  /** Whether publishing has started (NATS was reached since the start). */
-  get connected(): boolean {
-    return this.js !== null;
-  }
 
   /**
    * Queues a committed changeset; resolves once JetStream stored it (and all before it), rejects

@@ -253,15 +253,6 @@ export class Replication {
       stored.catch(() => {});
       return;
     }
-    if (!pub.connected) {
-      stored.catch(() => {});
-      throw new HaError(
-        "unavailable",
-        `replication unavailable: the write was committed locally but NATS has not been ` +
-          `reached since this node started; it is queued and will be published when NATS is ` +
-          `reachable`,
-      );
-    }
     const ms = this.o.config.replicationTimeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
