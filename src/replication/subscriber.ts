@@ -291,6 +291,8 @@ export class Subscriber {
     this.running = true;
     this.watch(messages);
     try {
+      // Stopped, reset or restarted while the consumer was being created.
+      if (this.stopped) return "stopped";
       if (generation !== this.generation) return "reset by the operator";
       if (this.restartReason) return this.restartReason;
       let delivered = 0;
