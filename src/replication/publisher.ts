@@ -115,7 +115,6 @@ export class Publisher {
     this.kick();
   }
 
-
   /**
    * Queues a committed changeset; resolves once JetStream stored it (and all before it), rejects
    * with `HaError("too_large")` when the server refused it as too large.
