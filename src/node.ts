@@ -14,7 +14,14 @@ import { HttpServer } from "./http/mod.ts";
 import { PgServer } from "./pgwire/mod.ts";
 import type { Logger } from "./log/mod.ts";
 import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
-import { Replication, replicationPlugin, replicationRoutes, subjectOf } from "./replication/mod.ts";
+import {
+  DEFAULT_MAX_PAYLOAD,
+  Replication,
+  replicationPlugin,
+  replicationRoutes,
+  subjectOf,
+} from "./replication/mod.ts";
+import { HaError } from "./errors/mod.ts";
 import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 
@@ -24,13 +31,20 @@ interface NatsParts {
   client: NatsClient | null;
   replication: Replication | null;
   snapshots: Snapshotter | null;
+  /** Ends waiting for a first connection that never came. */
+  abort: AbortController;
 }
 
-/** Stops what exists, in order: replication → connection → embedded server. */
+/**
+ * Stops what exists, in order: connecting → replication → connection → embedded server. A
+ * connection that is down is closed, not drained (draining would wait for NATS).
+ */
 async function stopNats(parts: NatsParts): Promise<void> {
+  parts.abort.abort();
   await parts.snapshots?.stop();
   await parts.replication?.stop();
-  await parts.client?.drain().catch(() => parts.client?.close());
+  if (parts.client?.isConnected()) await parts.client.drain().catch(() => parts.client?.close());
+  else await parts.client?.close();
   await parts.server?.stop();
 }
 
@@ -41,6 +55,21 @@ async function stopNats(parts: NatsParts): Promise<void> {
 function natsTlsOptions(config: Config): { caFile: string } | undefined {
   const ca = config.natsTlsCa ?? (config.natsTlsKey ? config.natsTlsCert : null);
   return ca ? { caFile: ca } : undefined;
+}
+
+/**
+ * `value()` once it exists; until then every property access throws `HaError("unavailable")`
+ * with `why` (the HTTP routes of a part created when NATS is first reached).
+ */
+function lateBound<T extends object>(value: () => T | null, why: string): T {
+  return new Proxy({} as T, {
+    get(_, key) {
+      const v = value();
+      if (v === null) throw new HaError("unavailable", why);
+      const member = Reflect.get(v, key);
+      return typeof member === "function" ? member.bind(v) : member;
+    },
+  });
 }
 
 /** A running node. */
@@ -72,7 +101,13 @@ export class Node {
         "replication disabled: --nats-port 0 and no --replication-url; changes stay on this node",
       );
     }
-    const nats: NatsParts = { server: null, client: null, replication: null, snapshots: null };
+    const nats: NatsParts = {
+      server: null,
+      client: null,
+      replication: null,
+      snapshots: null,
+      abort: new AbortController(),
+    };
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
@@ -116,8 +151,10 @@ export class Node {
         });
         await nats.server.start();
       }
+      // Connecting retries until NATS is reached; the node serves meanwhile (not ready).
+      let connecting: Promise<NatsClient> | null = null;
       if (replicate) {
-        nats.client = await connectNats({
+        connecting = connectNats({
           servers: config.replicationUrl.length > 0
             ? [...config.replicationUrl]
             : [nats.server!.url!],
@@ -126,58 +163,72 @@ export class Node {
           tls: natsTls,
           name: config.name,
           logger: log,
+          signal: nats.abort.signal,
         });
-        if (config.asyncReplication && config.memory) {
-          await Deno.mkdir(config.asyncReplicationStoreDir, { recursive: true });
-        }
+        connecting.catch(() => {}); // reported by replication
+        if (config.memory) await Deno.mkdir(config.asyncReplicationStoreDir, { recursive: true });
+        // The embedded server is running, and a restore at start needs NATS: wait for both.
+        if (embedded || config.fromLatestSnapshot) nats.client = await connecting;
       }
-      let dsns = [...config.dsns];
-      let restored: StartRestore | null = null;
-      if (nats.client) {
-        nats.snapshots = new Snapshotter({
-          nc: nats.client.nc,
+      const snapshotter = (client: NatsClient) =>
+        new Snapshotter({
+          nc: client.nc,
           stream: config.replicationStream,
           replicas: config.replicas,
           nodeName: config.name,
           logger: log,
           subjectOf: (id) => subjectOf(config.replicationStream, id),
           seqOf: (id) =>
-            nats.replication?.status().find((s) => s.database === id)?.subscriber.appliedSeq ?? 0,
+            nats.replication?.status().find((s) => s.database === id)?.subscriber?.appliedSeq ??
+              0,
         });
+      let dsns = [...config.dsns];
+      let restored: StartRestore | null = null;
+      if (nats.client) {
+        nats.snapshots = snapshotter(nats.client);
         if (config.fromLatestSnapshot) {
           restored = await nats.snapshots.restoreAtStart(dsns, config.memory);
           dsns = restored.dsns;
         }
-      } else if (config.fromLatestSnapshot || config.snapshotIntervalMs > 0) {
+      } else if (!connecting && (config.fromLatestSnapshot || config.snapshotIntervalMs > 0)) {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
+      const maxPayload = nats.client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
       engine = await openEngine({
         dsns,
         memory: config.memory,
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         attachDir: config.attachDir,
-        plugins: nats.client
-          ? [replicationPlugin(config, incarnation, nats.client.nc.info?.max_payload ?? 0)]
-          : [],
+        plugins: connecting ? [replicationPlugin(config, incarnation, maxPayload)] : [],
         logger: log,
       }).finally(() => restored?.cleanup());
-      if (nats.client) {
+      if (connecting) {
         nats.replication = new Replication({
           config,
           engine,
-          nats: nats.client,
+          nats: connecting,
+          maxPayload,
           incarnation,
           pluginIndex: 0,
           logger: log,
           interceptor,
-          restored: new Set(restored?.sequences.keys() ?? []),
         });
         await nats.replication.start();
-        nats.snapshots?.startInterval(engine, config.snapshotIntervalMs);
+        const opened = engine;
+        const startSnapshots = (client: NatsClient) => {
+          if (nats.abort.signal.aborted) return;
+          nats.client = client;
+          nats.snapshots ??= snapshotter(client);
+          nats.snapshots.startInterval(opened, config.snapshotIntervalMs);
+        };
+        if (nats.client) startSnapshots(nats.client);
+        else connecting.then(startSnapshots, () => {});
       }
       const replication = nats.replication;
-      const snapshots = nats.snapshots;
+      const snapshots = connecting
+        ? lateBound(() => nats.snapshots, "snapshots unavailable: NATS not reached yet")
+        : null;
       http = new HttpServer({
         engine,
         logger: log,

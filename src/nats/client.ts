@@ -39,6 +39,11 @@ export interface ConnectNatsOptions {
    * server requires it, verified against the system's CAs.
    */
   tls?: TlsOptions;
+  /**
+   * Gives up waiting for the first connection (the node stops before NATS was ever reached):
+   * the promise rejects with `HaError("unavailable")`, a connection made later is closed.
+   */
+  signal?: AbortSignal;
 }
 
 /** A NATS connection that reconnects forever and knows whether it is connected. */
@@ -49,6 +54,11 @@ export interface NatsClient {
   readonly servers: readonly string[];
   /** `true` while the connection is up (not while it is reconnecting, nor after close). */
   isConnected(): boolean;
+  /**
+   * Calls `listener` after every reconnection (what the server sent while the connection was
+   * down is lost). Returns its removal.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Drains subscriptions and closes. */
   drain(): Promise<void>;
   /** Closes now. Idempotent. */
@@ -143,8 +153,12 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
     });
   }, 10_000);
   let nc: NatsConnection;
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(new Error("stopped before NATS was reached"));
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    nc = await rawConnect({
+    const connecting = rawConnect({
       servers: parsed.servers,
       name: opts.name,
       maxReconnectAttempts: -1,
@@ -157,6 +171,9 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
       ...(opts.tls ? { tls: opts.tls } : {}),
       ...auth,
     });
+    // A connection made after the abort is closed at once.
+    aborted.promise.catch(() => connecting.then((c) => c.close()).catch(() => {}));
+    nc = await Promise.race([connecting, aborted.promise]);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new HaError("unavailable", `cannot connect to NATS ${parsed.servers.join(",")}: ${msg}`, {
@@ -164,6 +181,7 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
     }, { cause: e });
   } finally {
     clearInterval(waiting);
+    opts.signal?.removeEventListener("abort", onAbort);
   }
   log.info("connected to NATS", { server: nc.getServer() });
   return new Client(nc, parsed.servers, log);
@@ -172,6 +190,7 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
 class Client implements NatsClient {
   #connected = true;
   #events: Promise<void>;
+  readonly #reconnectListeners = new Set<() => void>();
 
   constructor(readonly nc: NatsConnection, readonly servers: readonly string[], log: Logger) {
     this.#events = (async () => {
@@ -193,6 +212,7 @@ class Client implements NatsClient {
       case "reconnect":
         this.#connected = true;
         log.info("reconnected to NATS", { server: s.server });
+        for (const l of this.#reconnectListeners) l();
         break;
       case "reconnecting":
         this.#connected = false;
@@ -218,6 +238,11 @@ class Client implements NatsClient {
 
   isConnected(): boolean {
     return this.#connected && !this.nc.isClosed();
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.#reconnectListeners.add(listener);
+    return () => this.#reconnectListeners.delete(listener);
   }
 
   async drain(): Promise<void> {

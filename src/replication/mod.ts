@@ -1,13 +1,17 @@
 /**
  * Leaderless replication through JetStream: the writer plugin (capture, outbox, apply with
- * last-writer-wins), the pipelined publisher, the durable subscriber, naming and HTTP routes.
+ * last-writer-wins), the pipelined publisher, the subscriber, naming and HTTP routes.
  *
  * @example
  * ```ts
  * import { Replication, replicationPlugin } from "./src/replication/mod.ts";
- * const engine = await openEngine({ ...opts, plugins: [replicationPlugin(config, incarnation)] });
- * const replication = new Replication({ config, engine, nats, pluginIndex: 0, logger });
- * await replication.start();
+ * const plugin = replicationPlugin(config, incarnation, DEFAULT_MAX_PAYLOAD);
+ * const engine = await openEngine({ ...opts, plugins: [plugin] });
+ * const nats = connectNats({ servers, name: config.name, logger }); // not awaited
+ * const replication = new Replication({
+ *   config, engine, nats, maxPayload: DEFAULT_MAX_PAYLOAD, incarnation, pluginIndex: 0, logger,
+ * });
+ * await replication.start(); // serving may begin; NATS is awaited in the background
  * ```
  * @module
  */
@@ -21,6 +25,7 @@ export {
 } from "./subscriber.ts";
 export {
   type DatabaseReplicationStatus,
+  DEFAULT_MAX_PAYLOAD,
   Replication,
   type ReplicationOptions,
   replicationPlugin,

@@ -7,6 +7,12 @@
  * writer checked it, see `writer_plugin.ts`) can never be published: it is dropped with an error
  * instead of blocking every later changeset.
  *
+ * Each message carries the node and the process incarnation that committed the changeset (not
+ * the one publishing it): a changeset committed by an earlier run of a memory database, left in
+ * its durable outbox, is applied by the restarted node when it comes back from the stream.
+ * Publishing starts when the node first reaches NATS ({@link Publisher.attach}); changesets
+ * committed before wait in the outbox.
+ *
  * @module
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -20,7 +26,6 @@ import type { CommitPayload, OutboxRow } from "./writer_plugin.ts";
 
 /** Options of {@link Publisher}. */
 export interface PublisherOptions {
-  js: JetStreamClient;
   subject: string;
   db: Database;
   /** Index of the replication plugin in the engine's plugin list. */
@@ -40,6 +45,8 @@ interface Item {
   outboxId: number;
   id: string;
   data: string;
+  /** The process incarnation that committed it (null: unknown, an older outbox row). */
+  incarnation: string | null;
   acked: boolean;
   sent: boolean;
   /** Why the changeset was dropped instead of stored (too large). */
@@ -52,6 +59,8 @@ export interface PublisherStatus {
   subject: string;
   /** Changesets committed but not yet stored by JetStream. */
   pending: number;
+  /** NATS was reached since the start (publishing is possible). */
+  connected: boolean;
   published: number;
   /** Changesets dropped because the server refused them as too large. */
   dropped: number;
@@ -60,6 +69,7 @@ export interface PublisherStatus {
 
 /** In-order, pipelined publisher of one database's outbox. */
 export class Publisher {
+  private js: JetStreamClient | null = null;
   private readonly queue: Item[] = [];
   private inflight = 0;
   private failed = false;
@@ -80,21 +90,31 @@ export class Publisher {
     this.window = o.window ?? 256;
   }
 
-  /** Loads changesets left in the outbox by an earlier run and starts publishing them. */
-  async start(): Promise<void> {
+  /**
+   * Loads changesets left in the outbox by an earlier run (before this run commits anything, so
+   * that they keep their order and are queued once).
+   */
+  async load(): Promise<void> {
     let after = 0;
     for (;;) {
       const rows = await this.o.db.invoke<OutboxRow[]>(this.o.pluginIndex, "outboxPending", {
         after,
         limit: 1000,
       });
-      for (const r of rows) this.push(r);
+      for (const r of rows) this.push({ ...r, incarnation: committedBy(r.data) });
       if (rows.length < 1000) break;
       after = rows[rows.length - 1].outboxId;
     }
     if (this.queue.length > 0) {
-      this.o.logger.info("publishing changesets left in the outbox", { count: this.queue.length });
+      this.o.logger.info("changesets left in the outbox will be published", {
+        count: this.queue.length,
+      });
     }
+  }
+
+  /** Starts publishing through `js` (NATS was reached). */
+  attach(js: JetStreamClient): void {
+    this.js = js;
     this.kick();
   }
 
@@ -103,7 +123,7 @@ export class Publisher {
    * with `HaError("too_large")` when the server refused it as too large.
    */
   enqueue(p: CommitPayload): Promise<void> {
-    const item = this.push(p);
+    const item = this.push({ ...p, incarnation: this.o.self.incarnation });
     const done = new Promise<void>((resolve, reject) => item.waiters.push({ resolve, reject }));
     this.kick();
     return done;
@@ -114,15 +134,19 @@ export class Publisher {
     return {
       subject: this.o.subject,
       pending: this.queue.length,
+      connected: this.js !== null,
       published: this.published,
       dropped: this.dropped,
       lastError: this.lastError,
     };
   }
 
-  /** Waits up to `ms` for the queue to drain, then stops publishing. Idempotent. */
+  /**
+   * Waits up to `ms` for the queue to drain (not when NATS is unreachable: the outbox keeps the
+   * changesets for the next run), then stops publishing. Idempotent.
+   */
   async stop(ms: number): Promise<void> {
-    if (this.queue.length > 0 && !this.stopped) {
+    if (this.queue.length > 0 && !this.stopped && this.js && this.lastError === null) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         new Promise<void>((r) => this.idle.push(r)),
@@ -138,11 +162,14 @@ export class Publisher {
     await this.flushDeletes();
   }
 
-  private push(p: { outboxId: number; id: string; data: string }): Item {
+  private push(
+    p: { outboxId: number; id: string; data: string; incarnation: string | null },
+  ): Item {
     const item: Item = {
       outboxId: p.outboxId,
       id: p.id,
       data: p.data,
+      incarnation: p.incarnation,
       acked: false,
       sent: false,
       dropped: null,
@@ -153,7 +180,7 @@ export class Publisher {
   }
 
   private kick(): void {
-    if (this.failed || this.stopped) return;
+    if (this.failed || this.stopped || !this.js) return;
     for (const item of this.queue) {
       if (this.inflight >= this.window) break;
       if (item.sent || item.acked) continue;
@@ -164,10 +191,10 @@ export class Publisher {
   }
 
   private send(item: Item): void {
-    this.o.js.publish(this.o.subject, item.data, {
+    this.js!.publish(this.o.subject, item.data, {
       msgID: item.id,
       timeout: this.o.timeoutMs,
-      headers: this.headers(item.data),
+      headers: this.headers(item),
     }).then(
       () => {
         item.acked = true;
@@ -195,11 +222,11 @@ export class Publisher {
   }
 
   /** Headers of one message (js.publish adds `Nats-Msg-Id` to the object it is given). */
-  private headers(data: string): MsgHdrs {
+  private headers(item: Item): MsgHdrs {
     const h = headers();
     h.set(NODE_HEADER, this.o.self.node);
-    h.set(INCARNATION_HEADER, this.o.self.incarnation);
-    if (this.o.clusterKey) h.set(SIGNATURE_HEADER, signPayload(this.o.clusterKey, data));
+    if (item.incarnation !== null) h.set(INCARNATION_HEADER, item.incarnation);
+    if (this.o.clusterKey) h.set(SIGNATURE_HEADER, signPayload(this.o.clusterKey, item.data));
     return h;
   }
 
@@ -264,5 +291,15 @@ export class Publisher {
     } catch (e) {
       this.o.logger.debug("outbox cleanup failed", { error: (e as Error).message });
     }
+  }
+}
+
+/** The incarnation recorded in an encoded changeset, or null. */
+function committedBy(data: string): string | null {
+  try {
+    const inc = (JSON.parse(data) as { incarnation?: unknown }).incarnation;
+    return typeof inc === "string" ? inc : null;
+  } catch {
+    return null;
   }
 }

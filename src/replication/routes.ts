@@ -1,7 +1,9 @@
 /**
  * HTTP routes of replication, mounted through the `RouteExtension` hook: `GET /replications`,
- * `GET /replications/{name}`, `DELETE /replications/{name}` (JetStream consumers of the stream)
- * and `POST /replications/{name}/skip[?seq=N]` (skip a changeset that keeps failing to apply).
+ * `GET /replications/{name}` (JetStream consumers of the stream, with the status of this node's
+ * subscribers), `DELETE /replications/{name}` (deletes a consumer; this node's own `<db>_<node>`
+ * is recreated from local progress instead) and `POST /replications/{name}/skip[?seq=N]` (skip a
+ * changeset that keeps failing to apply).
  *
  * @module
  */
@@ -17,10 +19,10 @@ export function replicationRoutes(r: Replication): RouteExtension {
       "/replications",
       async (c) => jsonResponse(c, { replications: await r.consumers(), status: r.status() }),
     );
-    app.get(
-      "/replications/:name",
-      async (c) => jsonResponse(c, { replications: await r.consumer(c.req.param("name")) }),
-    );
+    app.get("/replications/:name", async (c) => {
+      const { info, status } = await r.consumer(c.req.param("name"));
+      return jsonResponse(c, { replications: info, ...(status ? { status } : {}) });
+    });
     app.delete("/replications/:name", async (c) => {
       await r.deleteConsumer(c.req.param("name"));
       return c.body(null, 204);

@@ -3,12 +3,17 @@
  * {@link Publisher} and one {@link Subscriber} per database, status for `/replications` and
  * `/readyz`.
  *
+ * A node serves before NATS is reachable: {@link Replication.start} only loads the outboxes and
+ * takes commits; a supervised task waits for the connection, then creates the stream, starts
+ * publishing (outbox first) and applying, retrying until it succeeds or the node stops.
+ *
  * @module
  */
 import type { InterceptorHost } from "../interceptor/mod.ts";
 import {
   type ConsumerInfo,
   jetstream,
+  type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
   StorageType,
@@ -25,9 +30,15 @@ import { Subscriber, type SubscriberStatus } from "./subscriber.ts";
 import { tombstoneCutoff } from "./versions.ts";
 import type { CommitPayload, ReplicationPluginOptions } from "./writer_plugin.ts";
 
+/** NATS's default `max_payload`, assumed until the server is reached. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 /**
  * The writer plugin every database needs for replication. `maxPayload` is the NATS server's
- * `max_payload` (`nc.info.max_payload`): larger transactions are refused before COMMIT.
+ * `max_payload` (`nc.info.max_payload`, {@link DEFAULT_MAX_PAYLOAD} until it is known): larger
+ * transactions are refused before COMMIT. The outbox of a memory database is a file in
+ * `--async-replication-store-dir` in both modes: a synchronous write answered with 503
+ * "committed locally, queued" must survive a crash too.
  */
 export function replicationPlugin(
   config: Config,
@@ -40,7 +51,7 @@ export function replicationPlugin(
     rowIdentify: config.rowIdentify,
     disableDdlSync: config.disableDdlSync,
     memory: config.memory,
-    outboxDir: config.asyncReplication && config.memory ? config.asyncReplicationStoreDir : null,
+    outboxDir: config.memory ? config.asyncReplicationStoreDir : null,
     maxPayload,
     clusterKey: config.clusterKey,
     maxClockSkewMs: config.maxClockSkewMs,
@@ -52,7 +63,10 @@ export function replicationPlugin(
 export interface ReplicationOptions {
   config: Config;
   engine: Engine;
-  nats: NatsClient;
+  /** The connection, once made (it retries forever; rejects only on refused credentials). */
+  nats: Promise<NatsClient>;
+  /** The `max_payload` given to {@link replicationPlugin}. */
+  maxPayload: number;
   /** The process incarnation given to {@link replicationPlugin}. */
   incarnation: string;
   /** Index of {@link replicationPlugin} in the engine's plugin list. */
@@ -60,24 +74,25 @@ export interface ReplicationOptions {
   logger: Logger;
   /** The loaded `--interceptor` (its hooks run on remote changesets), or null. */
   interceptor?: InterceptorHost | null;
-  /**
-   * Databases restored from a snapshot at start: like memory databases, their consumer is
-   * recreated from the restored progress, so an older acknowledgement point cannot skip
-   * changesets the snapshot does not contain.
-   */
-  restored?: ReadonlySet<string>;
 }
 
 /** Status of one database's replication. */
 export interface DatabaseReplicationStatus {
   database: string;
   publisher: PublisherStatus;
-  subscriber: SubscriberStatus;
+  /** Null until NATS was reached. */
+  subscriber: SubscriberStatus | null;
 }
 
 /** Replication of a node's databases. */
 export class Replication {
+  private client: NatsClient | null = null;
   private jsm: JetStreamManager | null = null;
+  /** Why replication is not running yet (null once it runs). */
+  private waiting: string | null = "NATS not connected yet";
+  private attaching: Promise<void> | null = null;
+  /** Resolved by {@link stop}: ends waiting for NATS and retry pauses. */
+  private readonly halted = Promise.withResolvers<"halted">();
   private readonly publishers = new Map<string, Publisher>();
   private readonly subscribers = new Map<string, Subscriber>();
   private stopping: Promise<void> | null = null;
@@ -89,47 +104,27 @@ export class Replication {
     this.log = o.logger.child({ component: "replication" });
   }
 
-  /** Creates the stream if needed, starts publishers (outbox first) and subscribers. */
+  /**
+   * Loads every database's outbox and takes its commits (the node may serve from now on), then
+   * connects in the background: see the module doc.
+   */
   async start(): Promise<void> {
-    const { config, nats, engine } = this.o;
-    const js = jetstream(nats.nc);
-    const jsm = await jetstreamManager(nats.nc);
-    this.jsm = jsm;
-    await this.ensureStream(jsm);
+    const { config, engine } = this.o;
     for (const db of engine.databases()) {
-      const subject = subjectOf(config.replicationStream, db.id);
-      const log = this.log.child({ db: db.id });
       const pub = new Publisher({
-        js,
-        subject,
+        subject: subjectOf(config.replicationStream, db.id),
         db,
         pluginIndex: this.o.pluginIndex,
         timeoutMs: config.replicationTimeoutMs,
         self: { node: config.name, incarnation: this.o.incarnation },
-        logger: log,
+        logger: this.log.child({ db: db.id }),
         clusterKey: config.clusterKey,
       });
+      await pub.load();
       this.publishers.set(db.id, pub);
       db.onCommit((payloads) => this.onCommit(pub, payloads));
-      await pub.start();
-      const sub = new Subscriber({
-        js,
-        jsm,
-        stream: config.replicationStream,
-        subject,
-        consumer: consumerOf(db.id, config.name),
-        db,
-        pluginIndex: this.o.pluginIndex,
-        policy: config.replicationPolicy,
-        replay: db.source.memory || (this.o.restored?.has(db.id) ?? false),
-        self: { node: config.name, incarnation: this.o.incarnation },
-        logger: log,
-        host: this.o.interceptor ?? null,
-        rules: { clusterKey: config.clusterKey, maxClockSkewMs: config.maxClockSkewMs },
-      });
-      this.subscribers.set(db.id, sub);
-      await sub.start();
     }
+    this.attaching = this.attach();
     const maxAge = config.replicationMaxAgeMs;
     if (maxAge > 0) {
       const timer = setInterval(() => {
@@ -138,11 +133,101 @@ export class Replication {
       Deno.unrefTimer(timer);
       this.purgeTimer = timer;
     }
+  }
+
+  /**
+   * Waits for NATS, then starts publishing and applying; retries until it works or stops. A
+   * connection refused for good (credentials) is reported, not retried.
+   */
+  private async attach(): Promise<void> {
+    let nats: NatsClient | "halted";
+    try {
+      nats = await Promise.race([this.o.nats, this.halted.promise]);
+    } catch (e) {
+      if (this.stopping) return;
+      this.waiting = `replication stopped: ${(e as Error).message}`;
+      this.log.error("cannot connect to NATS; nothing is replicated", {
+        error: (e as Error).message,
+      });
+      return;
+    }
+    if (nats === "halted") return;
+    this.client = nats;
+    let backoff = 500;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.attachOnce(nats);
+        return;
+      } catch (e) {
+        if (this.stopping) return;
+        this.waiting = `replication not started: ${(e as Error).message}`;
+        this.log.error("replication cannot start yet; retrying", {
+          error: (e as Error).message,
+          attempt,
+          retryInMs: backoff,
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          new Promise((r) => timer = setTimeout(r, backoff)),
+          this.halted.promise,
+        ]);
+        clearTimeout(timer);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  private async attachOnce(nats: NatsClient): Promise<void> {
+    const { config, engine } = this.o;
+    const maxPayload = nats.nc.info?.max_payload ?? 0;
+    if (maxPayload > 0 && maxPayload !== this.o.maxPayload) {
+      for (const db of engine.databases()) {
+        await db.invoke(this.o.pluginIndex, "setMaxPayload", maxPayload);
+      }
+    }
+    const js = jetstream(nats.nc);
+    const jsm = await jetstreamManager(nats.nc);
+    await this.ensureStream(jsm);
+    if (this.stopping) return;
+    this.jsm = jsm;
+    for (const db of engine.databases()) {
+      this.publishers.get(db.id)!.attach(js);
+      await this.startSubscriber(js, jsm, db.id);
+    }
+    this.waiting = null;
     this.log.info("replication started", {
       stream: config.replicationStream,
       mode: config.asyncReplication ? "async" : "sync",
       databases: engine.ids(),
     });
+  }
+
+  private async startSubscriber(
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    id: string,
+  ): Promise<void> {
+    if (this.subscribers.has(id) || this.stopping) return;
+    const { config } = this.o;
+    const sub = new Subscriber({
+      js,
+      jsm,
+      stream: config.replicationStream,
+      subject: subjectOf(config.replicationStream, id),
+      consumer: consumerOf(id, config.name),
+      db: this.o.engine.get(id),
+      pluginIndex: this.o.pluginIndex,
+      policy: config.replicationPolicy,
+      self: { node: config.name, incarnation: this.o.incarnation },
+      logger: this.log.child({ db: id }),
+      host: this.o.interceptor ?? null,
+      rules: { clusterKey: config.clusterKey, maxClockSkewMs: config.maxClockSkewMs },
+      onReconnect: (l) => this.client!.onReconnect(l),
+    });
+    await sub.start();
+    this.subscribers.set(id, sub);
+    // Stopped meanwhile: stop() may have passed the subscribers already.
+    if (this.stopping) await sub.stop();
   }
 
   /**
@@ -199,6 +284,7 @@ export class Replication {
       duplicate_window: maxAgeNs > 0 ? Math.min(dup, maxAgeNs) : dup,
     };
     for (let attempt = 0;; attempt++) {
+      if (this.stopping) return;
       try {
         try {
           const info = await jsm.streams.info(c.replicationStream);
@@ -259,15 +345,17 @@ export class Replication {
     return [...this.publishers.keys()].map((id) => ({
       database: id,
       publisher: this.publishers.get(id)!.status(),
-      subscriber: this.subscribers.get(id)!.status(),
+      subscriber: this.subscribers.get(id)?.status() ?? null,
     }));
   }
 
   /** Problems for `/readyz` (empty = ready). */
   readiness(): string[] {
     const problems: string[] = [];
-    if (!this.o.nats.isConnected()) problems.push("NATS not connected");
+    if (this.client && !this.client.isConnected()) problems.push("NATS not connected");
+    if (this.waiting) problems.push(this.waiting);
     for (const s of this.status()) {
+      if (!s.subscriber) continue;
       const f = s.subscriber.failing;
       if (f) {
         problems.push(
@@ -296,17 +384,32 @@ export class Replication {
     return out;
   }
 
-  /** One consumer's info; HaError not_found when unknown. */
-  async consumer(name: string): Promise<ConsumerInfo> {
+  /**
+   * One consumer: its JetStream info (null while this node's own is being recreated) and, for
+   * this node's subscribers, their status. HaError not_found when unknown.
+   */
+  async consumer(
+    name: string,
+  ): Promise<{ info: ConsumerInfo | null; status: SubscriberStatus | null }> {
+    const own = this.own(name);
     try {
-      return await this.manager().consumers.info(this.o.config.replicationStream, name);
+      const info = await this.manager().consumers.info(this.o.config.replicationStream, name);
+      return { info, status: own?.status() ?? null };
     } catch (e) {
+      if (own && /not found/i.test((e as Error).message)) {
+        return { info: null, status: own.status() };
+      }
       throw notFoundOr(name, e);
     }
   }
 
-  /** Deletes a consumer; HaError not_found when unknown. */
+  /**
+   * Deletes a consumer; HaError not_found when unknown. This node's own subscriber is not left
+   * deaf: it resumes from the progress recorded in SQLite with a new consumer (logged).
+   */
   async deleteConsumer(name: string): Promise<void> {
+    const own = this.own(name);
+    if (own) return await own.reset("DELETE /replications by the operator");
     try {
       await this.manager().consumers.delete(this.o.config.replicationStream, name);
     } catch (e) {
@@ -316,25 +419,37 @@ export class Replication {
 
   /** Skips the failing changeset of this node's consumer `name` (or up to `seq`). */
   async skip(name: string, seq?: number): Promise<number> {
-    for (const s of this.subscribers.values()) {
-      if (s.status().consumer === name) return await s.skip(seq);
-    }
+    const own = this.own(name);
+    if (own) return await own.skip(seq);
     throw new HaError("not_found", `replication "${name}" not found on this node`);
   }
 
+  private own(name: string): Subscriber | undefined {
+    return [...this.subscribers.values()].find((s) => s.status().consumer === name);
+  }
+
   private manager(): JetStreamManager {
-    if (!this.jsm) throw new HaError("unavailable", "replication not started");
+    if (!this.jsm) {
+      throw new HaError("unavailable", this.waiting ?? "replication not started");
+    }
     return this.jsm;
   }
 
-  /** Flushes publishers (up to the replication timeout), then stops subscribers. Idempotent. */
+  /**
+   * Flushes publishers (up to the replication timeout, 10 s at most, not at all when NATS is
+   * down), then stops subscribers. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.halted.resolve("halted");
       if (this.purgeTimer !== null) clearInterval(this.purgeTimer);
       await this.purging;
-      const ms = Math.min(this.o.config.replicationTimeoutMs, 10_000);
+      // With NATS down there is nothing to wait for: the outbox keeps what is unpublished.
+      const up = this.client?.isConnected() ?? false;
+      const ms = up ? Math.min(this.o.config.replicationTimeoutMs, 10_000) : 0;
       await Promise.allSettled([...this.publishers.values()].map((p) => p.stop(ms)));
       await Promise.allSettled([...this.subscribers.values()].map((s) => s.stop()));
+      await this.attaching;
     })();
     return this.stopping;
   }

@@ -1,14 +1,26 @@
 /**
- * Applies a database's changesets from the stream: one durable consumer per (database, node),
- * batches of whatever has arrived applied in one transaction by the writer plugin, progress
- * (stream sequence) recorded in that transaction, acknowledged afterwards (ack-all). A changeset
- * that fails is retried with backoff and reported; the operator can skip it.
+ * Applies a database's changesets from the stream. The node's own record of what it applied (the
+ * stream sequence the writer plugin stores in the same SQLite transaction as the apply) is the
+ * only truth about where to resume: every consumer this subscriber reads from is created by it,
+ * from that record + 1, named `<db>_<node>`, ack-none and in memory. It is recreated (deleted,
+ * then created from the last sequence received) whenever delivery may have lost a message: a
+ * gap in the consumer's delivery sequence, missed heartbeats, the consumer deleted, the NATS
+ * connection re-established. So pull requests left by an earlier process, or answered while the
+ * connection was down, can never make a changeset look delivered. Messages are applied in
+ * batches (one transaction each) by the writer plugin; a changeset that fails is retried with
+ * backoff and reported, and the operator can skip it.
+ *
+ * `--replication-policy` applies once, on the first start of a database (no progress recorded):
+ * the start it selects is resolved to a stream sequence by the server and stored as progress, so
+ * a restart resumes from there instead of evaluating `new` or `last` again. Memory databases
+ * record nothing durable, so they start from the policy on every start.
  *
  * @module
  */
 import {
   AckPolicy,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
@@ -45,21 +57,31 @@ import { checkMessage, type MessageRules } from "./validate.ts";
  */
 const INTERCEPTED_BATCH = 256;
 
+/** Received but unapplied changesets above which the consumer is paused (memory bound). */
+const HIGH_WATER = 10_000;
+/** The paused consumer is recreated when the backlog is down to this. */
+const LOW_WATER = 1_000;
+
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
   stream: string;
   subject: string;
+  /** The consumer's name: `<db>_<node>` (see `naming.ts`). */
   consumer: string;
   db: Database;
   pluginIndex: number;
+  /** Where to start when the database has no recorded progress. */
   policy: ReplicationPolicy;
-  /** Replay from the policy's start on every start (memory databases). */
-  replay: boolean;
   logger: Logger;
-  /** This node and process incarnation: own changesets of this run are acknowledged unapplied. */
+  /** This node and process incarnation: own changesets of this run are skipped unapplied. */
   self: { node: string; incarnation: string };
+  /**
+   * Registers a listener of NATS reconnections (messages sent while disconnected are lost, so
+   * the consumer is recreated); returns its removal.
+   */
+  onReconnect: (listener: () => void) => () => void;
   /** Largest batch applied in one transaction. Default 500. */
   maxBatch?: number;
   /** `--cluster-key` and `--max-clock-skew`: messages interceptor hooks may see. */
@@ -84,9 +106,14 @@ export interface SubscriberStatus {
   consumer: string;
   subject: string;
   database: string;
+  /** A consumer is delivering to this subscriber. */
   running: boolean;
-  /** Last stream sequence applied or skipped. */
+  /** Last stream sequence applied or skipped (recorded in SQLite). */
   appliedSeq: number;
+  /** Last stream sequence received. */
+  receivedSeq: number;
+  /** Changesets received and waiting to be applied. */
+  pending: number;
   applied: number;
   skipped: number;
   failing: ApplyFailure | null;
@@ -94,16 +121,29 @@ export interface SubscriberStatus {
   deadLettered: number;
   /** The last one refused, and why. */
   lastDeadLetter: { seq: number; reason: string; at: string } | null;
+  /** How many times the consumer was (re)created from local progress, and the last reason. */
+  restarts: number;
+  lastRestart: { reason: string; at: string } | null;
 }
 
 /** One database's subscriber. */
 export class Subscriber {
   private buffer: JsMsg[] = [];
-  private maxSeen = 0;
+  /** Highest stream sequence received: a recreated consumer starts after it. */
+  private receivedSeq = 0;
+  /** No progress recorded yet: the next consumer starts where the policy says. */
+  private policyPending = false;
   private wake: (() => void) | null = null;
+  private drained: (() => void) | null = null;
+  private readonly pauses = new Set<() => void>();
+  /** Bumped by a reset: messages of a consumer created before it are dropped. */
+  private generation = 0;
   private stopped = false;
-  private loop: Promise<void> | null = null;
+  private loops: Promise<unknown> | null = null;
   private messages: ConsumerMessages | null = null;
+  private restartReason: string | null = null;
+  private resetRequests: { reason: string; done: () => void }[] = [];
+  private unlisten: (() => void) | null = null;
   private appliedSeq = 0;
   private applied = 0;
   private skipped = 0;
@@ -112,18 +152,18 @@ export class Subscriber {
   private lastDeadLetter: SubscriberStatus["lastDeadLetter"] = null;
   private running = false;
   private skipTo = 0;
+  private restarts = 0;
+  private lastRestart: { reason: string; at: string } | null = null;
 
   constructor(private readonly o: SubscriberOptions) {}
 
-  /** Creates (or resumes) the durable consumer and starts applying. */
+  /** Reads the local progress and starts consuming from it. */
   async start(): Promise<void> {
-    this.appliedSeq = await this.o.db.invoke<number>(
-      this.o.pluginIndex,
-      "progress",
-      this.o.subject,
-    );
-    await this.ensureConsumer(this.o.replay);
-    this.loop = this.run();
+    const progress = await this.progress();
+    this.policyPending = progress === null;
+    this.appliedSeq = this.receivedSeq = progress ?? 0;
+    this.unlisten = this.o.onReconnect(() => this.restart("NATS connection re-established"));
+    this.loops = Promise.all([this.consumeLoop(), this.applyLoop()]);
   }
 
   /** The current state. */
@@ -134,11 +174,15 @@ export class Subscriber {
       database: this.o.db.id,
       running: this.running,
       appliedSeq: this.appliedSeq,
+      receivedSeq: this.receivedSeq,
+      pending: this.buffer.length,
       applied: this.applied,
       skipped: this.skipped,
       failing: this.failing,
       deadLettered: this.deadLettered,
       lastDeadLetter: this.lastDeadLetter,
+      restarts: this.restarts,
+      lastRestart: this.lastRestart,
     };
   }
 
@@ -153,17 +197,47 @@ export class Subscriber {
     });
     this.skipTo = target;
     this.wake?.();
+    this.interruptPauses();
     return target;
+  }
+
+  /**
+   * Drops what was received but not applied and recreates the consumer from the progress
+   * recorded in SQLite (what `DELETE /replications/<db>_<node>` does on this node). Resolves
+   * once the new consumer is being created.
+   */
+  reset(reason: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const done = new Promise<void>((r) => this.resetRequests.push({ reason, done: r }));
+    this.wake?.();
+    this.interruptPauses();
+    return done;
   }
 
   /** Stops consuming; awaits the batch in progress. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unlisten?.();
     this.wake?.();
-    try {
-      await this.messages?.close();
-    } catch { /* closing anyway */ }
-    await this.loop;
+    this.drained?.();
+    this.interruptPauses();
+    for (const r of this.resetRequests.splice(0)) r.done();
+    this.messages?.stop();
+    await this.loops;
+  }
+
+  private async progress(): Promise<number | null> {
+    return await this.o.db.invoke<number | null>(this.o.pluginIndex, "progress", this.o.subject);
+  }
+
+  /**
+   * Ends the current consumer (or the one being created); the consume loop recreates it after
+   * the last received.
+   */
+  private restart(reason: string): void {
+    if (this.stopped) return;
+    this.restartReason ??= reason;
+    this.messages?.stop();
   }
 
   private countDeadLetters(r: ApplyResult): void {
@@ -183,96 +257,224 @@ export class Subscriber {
       m.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
   }
 
-  private async ensureConsumer(replay: boolean): Promise<void> {
-    const { jsm, stream, consumer } = this.o;
-    let exists = false;
-    try {
-      await jsm.consumers.info(stream, consumer);
-      exists = true;
-    } catch { /* not found */ }
-    if (exists && replay) {
-      await jsm.consumers.delete(stream, consumer);
-      exists = false;
-    }
-    if (exists) return;
-    const cfg: Partial<ConsumerConfig> = {
-      durable_name: consumer,
-      filter_subject: this.o.subject,
-      ack_policy: AckPolicy.All,
-      max_ack_pending: 10_000,
-      ack_wait: 60_000_000_000,
-      ...startOf(this.appliedSeq > 0 ? null : this.o.policy, this.appliedSeq),
-    };
-    try {
-      await jsm.consumers.add(stream, cfg);
-    } catch (e) {
-      if (!/already|exists/i.test((e as Error).message)) throw e;
-    }
-  }
-
-  private async run(): Promise<void> {
-    let backoff = 500;
+  /** Creates consumers and receives from them until stopped. */
+  private async consumeLoop(): Promise<void> {
+    let backoff = 250;
+    let reason = "start";
     while (!this.stopped) {
-      try {
-        const c = await this.o.js.consumers.get(this.o.stream, this.o.consumer);
-        // Short pulls: heartbeats every 2.5 s, so a consumer whose leader moved to another
-        // server (a NATS cluster node stopped) is pulled from again within seconds, not ~45 s.
-        this.messages = await c.consume({ max_messages: 1000, expires: 5_000 });
-        this.running = true;
-        const pump = this.process();
-        for await (const m of this.messages) {
-          if (m.seq <= this.maxSeen) continue;
-          this.maxSeen = m.seq;
-          this.buffer.push(m);
-          this.wake?.();
-        }
-        this.running = false;
-        this.wake?.();
-        await pump;
-        backoff = 500;
-      } catch (e) {
-        this.running = false;
-        if (this.stopped) break;
-        this.o.logger.warn("replication consumer failed; retrying", {
-          consumer: this.o.consumer,
-          error: (e as Error).message,
-        });
+      if (this.buffer.length >= HIGH_WATER) {
+        await new Promise<void>((r) => this.drained = r);
+        this.drained = null;
+        continue;
       }
-      if (this.stopped) break;
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, 10_000);
       try {
-        await this.ensureConsumer(false);
-      } catch { /* retried next round */ }
+        const began = Date.now();
+        reason = await this.consumeOnce(reason);
+        // A consumer that keeps ending at once must not be recreated in a busy loop.
+        if (Date.now() - began >= 1_000) backoff = 250;
+        else {
+          await this.pause(backoff);
+          backoff = Math.min(backoff * 2, 5_000);
+        }
+      } catch (e) {
+        if (this.stopped) break;
+        reason = (e as Error).message;
+        this.o.logger.warn("replication consumer failed; recreating it", {
+          consumer: this.o.consumer,
+          error: reason,
+          retryInMs: backoff,
+        });
+        await this.pause(backoff);
+        backoff = Math.min(backoff * 2, 5_000);
+      }
     }
-    this.running = false;
   }
 
-  /** Applies buffered messages until the consumer ends. */
-  private async process(): Promise<void> {
+  /** One consumer's life: create it, receive until it must be replaced; returns why. */
+  private async consumeOnce(why: string): Promise<string> {
+    const generation = this.generation;
+    this.restartReason = null;
+    const ci = await this.createConsumer();
+    if (why !== "start") {
+      this.restarts++;
+      this.lastRestart = { reason: why, at: new Date().toISOString() };
+      this.o.logger.info("replication consumer recreated from local progress", {
+        consumer: this.o.consumer,
+        reason: why,
+        fromSeq: this.receivedSeq + 1,
+      });
+    }
+    const messages = await this.o.js.consumers.getConsumerFromInfo(ci).consume({
+      max_messages: 1000,
+      // Short pulls: heartbeats every 2.5 s, so a lost consumer (its server stopped, deleted
+      // by an operator) is noticed and recreated within seconds.
+      expires: 5_000,
+      abort_on_missing_resource: true,
+    });
+    this.messages = messages;
+    this.running = true;
+    this.watch(messages);
+    try {
+      // Stopped, reset or restarted while the consumer was being created.
+      if (this.stopped) return "stopped";
+      if (generation !== this.generation) return "reset by the operator";
+      if (this.restartReason) return this.restartReason;
+      let delivered = 0;
+      for await (const m of messages) {
+        if (this.stopped) break;
+        if (generation !== this.generation) return "reset by the operator";
+        if (m.info.deliverySequence !== delivered + 1) {
+          return `delivery gap: expected consumer sequence ${delivered + 1}, got ` +
+            `${m.info.deliverySequence} (stream sequence ${m.seq})`;
+        }
+        delivered = m.info.deliverySequence;
+        if (m.seq <= this.receivedSeq) continue;
+        this.receivedSeq = m.seq;
+        this.buffer.push(m);
+        this.wake?.();
+        if (this.buffer.length >= HIGH_WATER) {
+          return `paused while ${this.buffer.length} changesets wait to be applied`;
+        }
+      }
+      return this.restartReason ?? "consumer ended";
+    } finally {
+      this.running = false;
+      this.messages = null;
+      messages.stop();
+    }
+  }
+
+  /** Recreates a consumer whose delivery must be distrusted (see the module doc). */
+  private watch(messages: ConsumerMessages): void {
+    (async () => {
+      for await (const s of messages.status()) {
+        switch (s.type) {
+          case "heartbeats_missed":
+            this.restart(`${s.count} heartbeats missed`);
+            break;
+          case "consumer_deleted":
+          case "consumer_not_found":
+          case "stream_not_found":
+            this.restart(s.type.replaceAll("_", " "));
+            break;
+        }
+      }
+    })().catch(() => {});
+  }
+
+  /**
+   * Deletes this node's consumer (left by an earlier process or this one, with whatever pull
+   * requests it still holds) and creates it from the last received sequence, or from the
+   * policy on the first start, whose resolved position becomes the recorded progress.
+   */
+  private async createConsumer(): Promise<ConsumerInfo> {
+    const { jsm, stream, consumer } = this.o;
+    try {
+      await jsm.consumers.delete(stream, consumer);
+    } catch (e) {
+      if (!/not found/i.test((e as Error).message)) throw e;
+    }
+    const cfg: Partial<ConsumerConfig> = {
+      name: consumer,
+      filter_subject: this.o.subject,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      // A consumer left by a killed process goes away by itself.
+      inactive_threshold: 60_000_000_000,
+      ...(this.policyPending ? startOf(this.o.policy) : {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: this.receivedSeq + 1,
+      }),
+    };
+    const ci = await jsm.consumers.add(stream, cfg);
+    if (ci.delivered.consumer_seq !== 0) {
+      // Not ours: an older one of that name (its deletion not applied yet in a NATS cluster).
+      throw new Error(
+        `consumer ${consumer} still exists with ${ci.delivered.consumer_seq} deliveries`,
+      );
+    }
+    if (this.policyPending) {
+      // The server resolved the policy's start: record it so it is never evaluated again.
+      const before = ci.delivered.stream_seq;
+      await this.o.db.invoke(this.o.pluginIndex, "skip", { subject: this.o.subject, seq: before });
+      this.policyPending = false;
+      this.appliedSeq = this.receivedSeq = Math.max(this.appliedSeq, before);
+      this.o.logger.info("replication policy resolved", {
+        consumer,
+        policy: this.o.policy.kind,
+        fromSeq: before + 1,
+      });
+    }
+    return ci;
+  }
+
+  /** Waits `ms`, or less when stopped, reset or skipped. */
+  private async pause(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let done!: () => void;
+    await new Promise<void>((r) => {
+      done = r;
+      this.pauses.add(r);
+      timer = setTimeout(r, ms);
+    });
+    clearTimeout(timer);
+    this.pauses.delete(done);
+  }
+
+  private interruptPauses(): void {
+    for (const r of this.pauses) r();
+  }
+
+  /** Operator resets, between batches: back to the progress recorded in SQLite. */
+  private async applyResets(): Promise<void> {
+    const requests = this.resetRequests.splice(0);
+    const progress = await this.progress().catch(() => null);
+    this.generation++;
+    this.buffer = [];
+    if (progress !== null) this.appliedSeq = progress;
+    this.receivedSeq = this.appliedSeq;
+    this.failing = null;
+    const reason = requests.map((r) => r.reason).join("; ");
+    this.o.logger.warn("replication consumer reset; resuming from local progress", {
+      consumer: this.o.consumer,
+      reason,
+      fromSeq: this.appliedSeq + 1,
+    });
+    this.restart(reason);
+    this.interruptPauses();
+    this.drained?.();
+    for (const r of requests) r.done();
+  }
+
+  /** Applies received messages in stream order until stopped. */
+  private async applyLoop(): Promise<void> {
     let backoff = 250;
     while (!this.stopped) {
+      if (this.resetRequests.length > 0) {
+        await this.applyResets();
+        backoff = 250;
+        continue;
+      }
       if (this.skipTo > 0) {
         this.appliedSeq = Math.max(this.appliedSeq, this.skipTo);
         const i = this.buffer.findIndex((m) => m.seq > this.skipTo);
-        const dropped = i < 0 ? this.buffer.splice(0) : this.buffer.splice(0, i);
-        dropped.at(-1)?.ack();
+        this.buffer.splice(0, i < 0 ? this.buffer.length : i);
         this.skipTo = 0;
         this.failing = null;
         backoff = 250;
       }
+      if (this.buffer.length <= LOW_WATER) this.drained?.();
       if (this.buffer.length === 0) {
-        if (!this.running) return;
         await new Promise<void>((r) => this.wake = r);
         this.wake = null;
         continue;
       }
-      // Own changesets of this process need no writer transaction: acknowledge them at once.
+      // Own changesets of this process need no writer transaction.
       let own = 0;
       while (own < this.buffer.length && this.isOwn(this.buffer[own])) own++;
       if (own > 0) {
         const skipped = this.buffer.splice(0, own);
-        skipped[own - 1].ack();
         this.skipped += own;
         this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
         continue;
@@ -305,9 +507,8 @@ export class Subscriber {
       this.countDeadLetters(r);
       if (r.through > 0) {
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
-        const i = batch.findIndex((m) => m.seq === r.through);
-        this.buffer.splice(0, i + 1);
-        batch[i].ack();
+        const i = this.buffer.findIndex((m) => m.seq > r.through);
+        this.buffer.splice(0, i < 0 ? this.buffer.length : i);
       }
       if (r.error) {
         const first = this.failing?.seq === r.error.seq ? this.failing : null;
@@ -323,9 +524,7 @@ export class Subscriber {
           attempts: this.failing.attempts,
           error: r.error.message,
         });
-        for (const m of batch) if (m.seq >= r.error.seq) m.working();
-        await Promise.race([sleep(backoff), new Promise<void>((res) => this.wake = res)]);
-        this.wake = null;
+        await this.pause(backoff);
         backoff = Math.min(backoff * 2, 30_000);
       } else {
         this.failing = null;
@@ -477,10 +676,8 @@ function toWireResolution(r: Resolution): WireResolution | undefined {
   return { values: r.values.map(encodeValue) };
 }
 
-function startOf(policy: ReplicationPolicy | null, done: number): Partial<ConsumerConfig> {
-  if (policy === null) {
-    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: done + 1 };
-  }
+/** The start the policy selects, for a consumer of a database without recorded progress. */
+function startOf(policy: ReplicationPolicy): Partial<ConsumerConfig> {
   switch (policy.kind) {
     case "all":
       return { deliver_policy: DeliverPolicy.All };
@@ -493,8 +690,4 @@ function startOf(policy: ReplicationPolicy | null, done: number): Partial<Consum
     case "by_start_time":
       return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: policy.time.toISOString() };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -634,7 +634,8 @@ class ReplicationPlugin implements WriterPlugin {
       case "progress": {
         const r = this.stmt("SELECT seq FROM main._ha_progress WHERE subject = ?")
           .get(args as string) as { seq: bigint } | undefined;
-        return r ? Number(r.seq) : 0;
+        // null: nothing recorded yet (the replication policy decides where to start).
+        return r ? Number(r.seq) : null;
       }
       case "skip":
         return this.skip(args as { subject: string; seq: number });
@@ -647,6 +648,10 @@ class ReplicationPlugin implements WriterPlugin {
       }
       case "outboxDelete":
         this.stmt(`DELETE FROM ${this.outbox} WHERE id <= ?`).run(BigInt(args as number));
+        return null;
+      case "setMaxPayload":
+        // Known once NATS is reached (a node may start while it is down).
+        this.o.maxPayload = args as number;
         return null;
       case "purgeTombstones":
         return this.versions.purgeTombstones(args as number);

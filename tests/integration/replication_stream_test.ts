@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createLogger } from "../../src/log/mod.ts";
 import { connectNats } from "../../src/nats/mod.ts";
-import { Cluster } from "./helpers/cluster.ts";
+import { Cluster, waitFor } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -20,6 +20,8 @@ Deno.test("a restart with another --replication-max-age updates the stream", opt
       reuse: n1,
       args: ["--replication-max-age", "90m"],
     });
+    // The stream is updated once replication runs (the node serves before that).
+    await waitFor("node1 ready", async () => (await n1.get("/readyz")).status === 200);
     const client = await connectNats({
       servers: [n1.natsUrl!],
       name: "probe",

@@ -7,6 +7,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Database } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
+import { INCARNATION_HEADER } from "../../src/replication/headers.ts";
 import { Publisher } from "../../src/replication/publisher.ts";
 
 Deno.test("a changeset refused as too large is dropped; later ones are published", async () => {
@@ -30,7 +31,6 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
   } as unknown as Database;
   const logs: string[] = [];
   const pub = new Publisher({
-    js,
     subject: "s.db",
     db,
     pluginIndex: 0,
@@ -38,7 +38,8 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
     logger: createLogger("error", (l) => logs.push(l)),
     self: { node: "n", incarnation: "i" },
   });
-  await pub.start();
+  await pub.load();
+  pub.attach(js);
   const results = await Promise.allSettled([
     pub.enqueue({ kind: "changeset", outboxId: 1, id: "a", data: "small" }),
     pub.enqueue({ kind: "changeset", outboxId: 2, id: "b", data: "x".repeat(200) }),
@@ -54,4 +55,42 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
   assert.match(logs.join("\n"), /changeset too large for NATS: dropped/);
   await pub.stop(1000);
   assert.equal(deleted.at(-1), 3, "the outbox is cleared past the dropped changeset");
+});
+
+Deno.test("each message names the incarnation that committed it, not the publishing one", async () => {
+  const sent: { id: string; incarnation: string | undefined }[] = [];
+  const js = {
+    publish(_s: string, _d: string, o: { msgID: string; headers: { get(k: string): string } }) {
+      sent.push({ id: o.msgID, incarnation: o.headers.get(INCARNATION_HEADER) || undefined });
+      return Promise.resolve({ stream: "s", seq: sent.length, duplicate: false });
+    },
+  } as unknown as JetStreamClient;
+  let loaded = false;
+  const db = {
+    invoke(_plugin: number, method: string) {
+      if (method !== "outboxPending" || loaded) return Promise.resolve([]);
+      loaded = true;
+      return Promise.resolve([
+        { outboxId: 1, id: "old", data: JSON.stringify({ incarnation: "earlier-run" }) },
+      ]);
+    },
+  } as unknown as Database;
+  const pub = new Publisher({
+    subject: "s.db",
+    db,
+    pluginIndex: 0,
+    timeoutMs: 1000,
+    logger: createLogger("error"),
+    self: { node: "n", incarnation: "this-run" },
+  });
+  await pub.load();
+  const queued = pub.enqueue({ kind: "changeset", outboxId: 2, id: "new", data: "{}" });
+  assert.deepEqual(sent, [], "nothing is published before NATS is reached");
+  pub.attach(js);
+  await queued;
+  assert.deepEqual(sent, [
+    { id: "old", incarnation: "earlier-run" },
+    { id: "new", incarnation: "this-run" },
+  ]);
+  await pub.stop(1000);
 });
