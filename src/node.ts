@@ -17,6 +17,7 @@ import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from
 import { Replication, replicationPlugin, replicationRoutes, subjectOf } from "./replication/mod.ts";
 import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
+import { idPlugin } from "./ids/mod.ts";
 
 /** The NATS side of a node: the embedded server, the connection, replication. */
 interface NatsParts {
@@ -135,13 +136,17 @@ export class Node {
       } else if (config.fromLatestSnapshot || config.snapshotIntervalMs > 0) {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
+      const ids = nats.client ? await idPlugin(config, nats.client.nc) : null;
       engine = await openEngine({
         dsns,
         memory: config.memory,
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         plugins: nats.client
-          ? [replicationPlugin(config, incarnation, nats.client.nc.info?.max_payload ?? 0)]
+          ? [
+            replicationPlugin(config, incarnation, nats.client.nc.info?.max_payload ?? 0),
+            ...(ids ? [ids] : []),
+          ]
           : [],
         logger: log,
       }).finally(() => restored?.cleanup());

@@ -6,7 +6,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Action, AUTH_OK, setAuthorizer } from "./authorizer.ts";
 import { HaError } from "../errors/mod.ts";
-import type { AuthAction } from "./plugin.ts";
+import type { AuthAction, StatementInfo } from "./plugin.ts";
 import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
 import { bindArgs } from "./bind.ts";
 import { leadingCommand } from "./split.ts";
@@ -42,6 +42,8 @@ export interface Prepared {
   kind: StatementKind;
   command: string;
   returnsColumns: boolean;
+  /** For a rewritten statement: the schema version it was rewritten for. */
+  schemaVersion?: bigint;
 }
 
 const READ_ACTIONS = new Set<number>([
@@ -58,6 +60,13 @@ export class Connection {
   readonly db: DatabaseSync;
   private readonly cache = new Map<string, Prepared>();
   private recording: AuthAction[] | null = null;
+  /** Rewrites write statements before they run (writer plugins), or null. */
+  rewrite: ((info: StatementInfo) => string | undefined) | null = null;
+  /**
+   * `last_insert_rowid()` as the user's statements left it, restored before each statement so
+   * that inserts made by plugins (capture logs, outbox, apply) never show through; null = off.
+   */
+  private userLastId: bigint | null = null;
 
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
@@ -70,7 +79,7 @@ export class Connection {
   /** Prepares (or reuses) `sql`, classifying it. Throws HaError on SQL errors. */
   prepare(sql: string): Prepared {
     const hit = this.cache.get(sql);
-    if (hit) {
+    if (hit && (hit.schemaVersion === undefined || hit.schemaVersion === this.schemaVersion())) {
       this.cache.delete(sql);
       this.cache.set(sql, hit);
       return hit;
@@ -85,9 +94,7 @@ export class Connection {
     } finally {
       this.recording = null;
     }
-    stmt.setReadBigInts(true);
-    (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
-    stmt.setAllowBareNamedParameters(true);
+    configure(stmt);
     const returnsColumns = stmt.columns().length > 0;
     const prepared: Prepared = {
       stmt,
@@ -96,9 +103,37 @@ export class Connection {
       command: commandOf(sql, actions),
       returnsColumns,
     };
+    const other = prepared.kind === "write" ? this.rewrite?.({ sql, actions }) : undefined;
+    if (other !== undefined) {
+      try {
+        prepared.stmt = this.db.prepare(other);
+      } catch (e) {
+        throw fromSqliteError(e);
+      }
+      configure(prepared.stmt);
+      prepared.schemaVersion = this.schemaVersion();
+    }
     this.cache.set(sql, prepared);
     if (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     return prepared;
+  }
+
+  /** Makes `run` report each statement's own `last_insert_rowid()` (see `userLastId`). */
+  trackLastInsertId(): void {
+    this.exec("CREATE TEMP TABLE IF NOT EXISTS _ha_last_id(x)");
+    this.userLastId = 0n;
+  }
+
+  /** Sets `last_insert_rowid()` back to the user's value when something else changed it. */
+  private restoreLastInsertId(): void {
+    const want = this.userLastId;
+    if (want === null || this.lastInsertRowid() === want) return;
+    this.prepare("INSERT INTO temp._ha_last_id(rowid) VALUES (?)").stmt.run(want);
+    this.prepare("DELETE FROM temp._ha_last_id").stmt.run();
+  }
+
+  private schemaVersion(): bigint {
+    return this.scalar("PRAGMA schema_version") as bigint;
   }
 
   /** Drops cached statements (after DDL the engine re-prepares anyway; this frees memory). */
@@ -110,32 +145,39 @@ export class Connection {
   run(p: Prepared, params: Params | undefined): StatementResult {
     const args = bindArgs(p.stmt.sourceSQL, params);
     try {
-      if (p.returnsColumns) {
-        const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
-        const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
-          ? Number(this.changes())
-          : 0;
-        return {
-          columns: columnsOf(p.stmt),
-          rows,
-          rowsAffected: changes,
-          lastInsertId: this.lastInsertRowid(),
-          command: p.command,
-        };
-      }
-      const r = p.stmt.run(...args as SqlValue[]);
-      const writes = p.command === "INSERT" || p.command === "UPDATE" ||
-        p.command === "DELETE";
-      return {
-        columns: [],
-        rows: [],
-        rowsAffected: writes ? Number(r.changes) : 0,
-        lastInsertId: BigInt(r.lastInsertRowid),
-        command: p.command,
-      };
+      this.restoreLastInsertId();
+      const result = this.runStatement(p, args);
+      if (this.userLastId !== null) this.userLastId = result.lastInsertId;
+      return result;
     } catch (e) {
       throw fromSqliteError(e);
     }
+  }
+
+  private runStatement(p: Prepared, args: unknown[]): StatementResult {
+    if (p.returnsColumns) {
+      const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
+      const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
+        ? Number(this.changes())
+        : 0;
+      return {
+        columns: columnsOf(p.stmt),
+        rows,
+        rowsAffected: changes,
+        lastInsertId: this.lastInsertRowid(),
+        command: p.command,
+      };
+    }
+    const r = p.stmt.run(...args as SqlValue[]);
+    const writes = p.command === "INSERT" || p.command === "UPDATE" ||
+      p.command === "DELETE";
+    return {
+      columns: [],
+      rows: [],
+      rowsAffected: writes ? Number(r.changes) : 0,
+      lastInsertId: BigInt(r.lastInsertRowid),
+      command: p.command,
+    };
   }
 
   /** Column names and declared types of a prepared statement. */
@@ -185,6 +227,12 @@ export class Connection {
     this.cache.clear();
     if (this.db.isOpen) this.db.close();
   }
+}
+
+function configure(stmt: StatementSync): void {
+  stmt.setReadBigInts(true);
+  (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+  stmt.setAllowBareNamedParameters(true);
 }
 
 function columnsOf(stmt: StatementSync): ColumnInfo[] {
