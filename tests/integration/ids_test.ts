@@ -1,0 +1,168 @@
+/**
+ * Cluster-chosen ids (`--id-scheme`) with real processes: clients on every node insert at the
+ * same time, over HTTP and psql, into tables with INTEGER PRIMARY KEY AUTOINCREMENT, INTEGER
+ * PRIMARY KEY and no primary key (rowid), letting the database choose the id. Every acknowledged
+ * row must be on every node under the id its client was told. Nodes restarted from a snapshot
+ * and new memory nodes keep ids unique; explicit ids stay as given.
+ */
+import assert from "node:assert/strict";
+import { Cluster, freePort, type HaNode, waitFor } from "./helpers/cluster.ts";
+import { psql } from "./pgwire_helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+const TABLES = {
+  auto: "CREATE TABLE auto(id INTEGER PRIMARY KEY AUTOINCREMENT, who TEXT, i INTEGER)",
+  ipk: "CREATE TABLE ipk(id INTEGER PRIMARY KEY, who TEXT, i INTEGER)",
+  plain: "CREATE TABLE plain(who TEXT, i INTEGER)",
+};
+type Table = keyof typeof TABLES;
+const NAMES = Object.keys(TABLES) as Table[];
+
+/** A row a client was told about: its table, id and content. */
+interface Told {
+  table: Table;
+  id: bigint;
+  who: string;
+}
+
+/** POSTs `body`; JSON integers come back as bigint (63-bit ids are beyond 2^53). */
+async function post(node: HaNode, body: unknown): Promise<{ rows: unknown[][] }> {
+  const res = await fetch(`${node.url}/query`, { method: "POST", body: JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
+  // deno-lint-ignore no-explicit-any
+  return JSON.parse(
+    text,
+    (_k, v, ctx?: any) =>
+      typeof v === "number" && Number.isInteger(v) && ctx?.source ? BigInt(ctx.source) : v,
+  );
+}
+
+/** One HTTP client: `n` inserts into each table without an id; returns what it was told. */
+async function httpClient(node: HaNode, who: string, n: number): Promise<Told[]> {
+  const told: Told[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const table of NAMES) {
+      const w = `${who}-${i}`;
+      const r = await post(node, {
+        sql: `INSERT INTO ${table}(who, i) VALUES (?, ?)`,
+        params: [w, i],
+      });
+      const id = r.rows[0][1] as bigint;
+      told.push({ table, id, who: w });
+    }
+  }
+  return told;
+}
+
+/** One psql session: `n` inserts into each table with RETURNING (and a NULL id for ipk). */
+async function psqlClient(pgPort: number, who: string, n: number): Promise<Told[]> {
+  const lines: string[] = [];
+  const expect: { table: Table; who: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const table of NAMES) {
+      const w = `${who}-${i}`;
+      lines.push(
+        table === "ipk"
+          ? `INSERT INTO ipk VALUES (NULL, '${w}', ${i}) RETURNING id;`
+          : `INSERT INTO ${table}(who, i) VALUES ('${w}', ${i}) RETURNING ${
+            table === "plain" ? "rowid" : "id"
+          };`,
+      );
+      expect.push({ table, who: w });
+    }
+  }
+  const r = await psql(pgPort, ["-At", "-v", "ON_ERROR_STOP=1", "-d", "ha.db"], {
+    stdin: lines.join("\n"),
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const ids = r.stdout.split("\n").filter((l) => /^\d+$/.test(l)).map((l) => BigInt(l));
+  assert.equal(ids.length, expect.length, r.stdout);
+  return expect.map((e, j) => ({ ...e, id: ids[j] }));
+}
+
+/** Every told row is on `node` with its id, and nothing else is. */
+async function assertHolds(node: HaNode, told: Told[]): Promise<void> {
+  for (const table of NAMES) {
+    const r = await post(node, { sql: `SELECT rowid, who FROM ${table}` });
+    const have = new Map((r.rows as [bigint, string][]).map(([id, who]) => [id, who]));
+    const want = told.filter((t) => t.table === table);
+    for (const t of want) {
+      assert.equal(have.get(t.id), t.who, `${node.name}: ${table} row ${t.id} (${t.who})`);
+    }
+    assert.equal(have.size, want.length, `${node.name}: ${table} has ${have.size} rows`);
+  }
+}
+
+async function createTables(node: HaNode): Promise<void> {
+  for (const sql of Object.values(TABLES)) await post(node, { sql });
+}
+
+async function waitRows(nodes: HaNode[], total: number): Promise<void> {
+  await waitFor(`${total} rows in every table on every node`, async () => {
+    for (const n of nodes) {
+      for (const t of NAMES) {
+        const r = await post(n, { sql: `SELECT count(*) FROM ${t}` });
+        if (r.rows[0][0] !== BigInt(total)) return false;
+      }
+    }
+    return true;
+  }, 60_000);
+}
+
+/** The slot field of a `cluster` id. */
+const slotOf = (id: bigint) => Number((id >> 12n) & 1023n);
+
+Deno.test(
+  "two nodes: concurrent inserts over HTTP and psql keep every row and its id",
+  opts,
+  async () => {
+    const cluster = new Cluster();
+    try {
+      const pg1 = freePort();
+      const pg2 = freePort();
+      const n1 = await cluster.start("node1", {
+        embeddedNats: true,
+        args: ["--pg-port", `${pg1}`],
+      });
+      const n2 = await cluster.start("node2", {
+        natsUrl: n1.natsUrl!,
+        args: ["--pg-port", `${pg2}`],
+      });
+      await createTables(n1);
+      await waitFor(
+        "tables on node2",
+        async () =>
+          (await post(n2, { sql: "SELECT count(*) FROM sqlite_schema WHERE name = 'plain'" }))
+            .rows.toString() === "1",
+        30_000,
+      );
+      const told = (await Promise.all([
+        ...[0, 1, 2].map((c) => httpClient(n1, `n1-http${c}`, 15)),
+        ...[0, 1, 2].map((c) => httpClient(n2, `n2-http${c}`, 15)),
+        psqlClient(pg1, "n1-psql", 15),
+        psqlClient(pg2, "n2-psql", 15),
+      ])).flat();
+      // Explicit ids are kept as given (also a NULL-free explicit rowid of a table without PK).
+      await post(n1, { sql: "INSERT INTO ipk(id, who, i) VALUES (7, 'explicit-7', 0)" });
+      await post(n2, { sql: "INSERT INTO plain(rowid, who, i) VALUES (9, 'explicit-9', 0)" });
+      await post(n2, { sql: "INSERT INTO auto(id, who, i) VALUES (11, 'explicit-11', 0)" });
+      told.push({ table: "ipk", id: 7n, who: "explicit-7" });
+      told.push({ table: "plain", id: 9n, who: "explicit-9" });
+      told.push({ table: "auto", id: 11n, who: "explicit-11" });
+      const perTable = told.length / NAMES.length;
+      assert.equal(perTable, 8 * 15 + 1);
+      await waitRows([n1, n2], perTable);
+      for (const n of [n1, n2]) await assertHolds(n, told);
+      // Each node's ids carry its own slot.
+      const slots = (prefix: string) =>
+        new Set(told.filter((t) => t.who.startsWith(prefix)).map((t) => slotOf(t.id)));
+      assert.equal(slots("n1-").size, 1);
+      assert.equal(slots("n2-").size, 1);
+      assert.notDeepEqual([...slots("n1-")], [...slots("n2-")]);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
