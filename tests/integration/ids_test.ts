@@ -31,12 +31,10 @@ async function post(node: HaNode, body: unknown): Promise<{ rows: unknown[][] }>
   const res = await fetch(`${node.url}/query`, { method: "POST", body: JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
-  // deno-lint-ignore no-explicit-any
-  return JSON.parse(
-    text,
-    (_k, v, ctx?: any) =>
-      typeof v === "number" && Number.isInteger(v) && ctx?.source ? BigInt(ctx.source) : v,
-  );
+  // The reviver's third argument (JSON.parse source text access) has the number's digits.
+  const reviver = (_k: string, v: unknown, ctx?: { source?: string }) =>
+    typeof v === "number" && Number.isInteger(v) && ctx?.source ? BigInt(ctx.source) : v;
+  return JSON.parse(text, reviver as (k: string, v: unknown) => unknown);
 }
 
 /** One HTTP client: `n` inserts into each table without an id; returns what it was told. */
@@ -161,6 +159,91 @@ Deno.test(
       assert.equal(slots("n1-").size, 1);
       assert.equal(slots("n2-").size, 1);
       assert.notDeepEqual([...slots("n1-")], [...slots("n2-")]);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
+
+Deno.test(
+  "three nodes (js-safe): a node restarted from a snapshot and a new memory node keep ids unique",
+  opts,
+  async () => {
+    const cluster = new Cluster();
+    try {
+      const args = ["--id-scheme", "js-safe"];
+      const n1 = await cluster.start("node1", { embeddedNats: true, args });
+      let n2 = await cluster.start("node2", { natsUrl: n1.natsUrl!, args });
+      await createTables(n1);
+      await waitFor(
+        "tables on node2",
+        async () =>
+          (await post(n2, { sql: "SELECT count(*) FROM sqlite_schema WHERE name = 'plain'" }))
+            .rows[0][0] === 1n,
+        30_000,
+      );
+      const told = (await Promise.all([
+        httpClient(n1, "n1-a", 10),
+        httpClient(n2, "n2-a", 10),
+      ])).flat();
+      await waitRows([n1, n2], 20);
+      const snap = await fetch(`${n2.url}/snapshot`, { method: "POST" });
+      assert.equal(snap.status, 200, await snap.text());
+      await cluster.kill(n2);
+      n2 = await cluster.start("node2", {
+        natsUrl: n1.natsUrl!,
+        args: [...args, "--from-latest-snapshot"],
+        reuse: n2,
+      });
+      const n3 = await cluster.start("node3", { natsUrl: n1.natsUrl!, args });
+      await waitRows([n2, n3], 20);
+      told.push(
+        ...(await Promise.all([
+          httpClient(n1, "n1-b", 10),
+          httpClient(n2, "n2-b", 10),
+          httpClient(n3, "n3-b", 10),
+        ])).flat(),
+      );
+      await waitRows([n1, n2, n3], 50);
+      for (const n of [n1, n2, n3]) {
+        await assertHolds(n, told);
+      }
+      assert.ok(
+        told.every((t) => t.id <= BigInt(Number.MAX_SAFE_INTEGER)),
+        "53-bit ids",
+      );
+      const slots = (prefix: string) => [
+        ...new Set(
+          told.filter((t) => t.who.startsWith(prefix)).map((t) => Number((t.id >> 6n) & 63n)),
+        ),
+      ];
+      assert.deepEqual(slots("n2-"), slots("n2-a"), "node2 keeps its slot after the restart");
+      assert.equal(new Set([...slots("n1-"), ...slots("n2-"), ...slots("n3-")]).size, 3);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
+
+Deno.test(
+  "last_insert_id is the statement's own, as SQLite says, never an internal id",
+  opts,
+  async () => {
+    const cluster = new Cluster();
+    try {
+      const n1 = await cluster.start("node1", { embeddedNats: true });
+      const lastId = async (sql: string) => (await post(n1, { sql })).rows[0][1];
+      await lastId("CREATE TABLE r(id INTEGER PRIMARY KEY, v TEXT)");
+      await lastId("CREATE TABLE w(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID");
+      assert.equal(await lastId("INSERT INTO r(id, v) VALUES (3, 'x')"), 3n);
+      assert.equal(await lastId("INSERT INTO w VALUES ('a', 'b')"), 3n);
+      assert.equal(await lastId("CREATE TABLE z(a)"), 3n);
+      assert.equal(await lastId("UPDATE r SET v = 'y'"), 3n);
+      assert.equal(await lastId("INSERT INTO w VALUES ('c', 'd')"), 3n);
+      const chosen = await lastId("INSERT INTO r(v) VALUES ('chosen')");
+      const row = await post(n1, { sql: "SELECT id FROM r WHERE v = 'chosen'" });
+      assert.equal(chosen, row.rows[0][0]);
+      assert.equal(await lastId("DELETE FROM w"), chosen);
     } finally {
       await cluster.stop();
     }
