@@ -15,7 +15,12 @@ export function replicationRoutes(r: Replication): RouteExtension {
   return (app) => {
     app.get(
       "/replications",
-      async (c) => jsonResponse(c, { replications: await r.consumers(), status: r.status() }),
+      async (c) =>
+        jsonResponse(c, {
+          replications: await r.consumers(),
+          status: r.status(),
+          conflicts: await r.conflicts(),
+        }),
     );
     app.get(
       "/replications/:name",

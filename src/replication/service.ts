@@ -42,6 +42,7 @@ export function replicationPlugin(
     memory: config.memory,
     outboxDir: config.asyncReplication && config.memory ? config.asyncReplicationStoreDir : null,
     maxPayload,
+    logLevel: config.logLevel,
   };
   return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
 }
@@ -257,6 +258,15 @@ export class Replication {
       publisher: this.publishers.get(id)!.status(),
       subscriber: this.subscribers.get(id)!.status(),
     }));
+  }
+
+  /** Per database, conflicts per table (see `conflicts.ts`). */
+  async conflicts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const id of this.publishers.keys()) {
+      out[id] = await this.o.engine.get(id).invoke(this.o.pluginIndex, "conflicts", null);
+    }
+    return out;
   }
 
   /** Problems for `/readyz` (empty = ready). */

@@ -249,3 +249,70 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "the same explicit key inserted on two nodes at once is a counted, logged, kept conflict",
+  opts,
+  async () => {
+    const cluster = new Cluster();
+    try {
+      const n1 = await cluster.start("node1", { embeddedNats: true });
+      const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+      await post(n1, { sql: "CREATE TABLE kv(k INTEGER PRIMARY KEY, v TEXT)" });
+      await waitFor(
+        "kv on node2",
+        async () =>
+          (await post(n2, { sql: "SELECT count(*) FROM sqlite_schema WHERE name = 'kv'" }))
+            .rows[0][0] === 1n,
+        30_000,
+      );
+      const keys = Array.from({ length: 30 }, (_, i) => i + 1);
+      const acked = async (n: HaNode, k: number) => {
+        try {
+          await post(n, { sql: "INSERT INTO kv VALUES (?, ?)", params: [k, `${n.name}-${k}`] });
+          return true;
+        } catch (e) {
+          assert.match(String(e), /HTTP 409/);
+          return false;
+        }
+      };
+      const both = await Promise.all(keys.map(async (k) => {
+        const [a, b] = await Promise.all([acked(n1, k), acked(n2, k)]);
+        return a && b ? k : null;
+      }));
+      const twice = both.filter((k) => k !== null);
+      assert.ok(twice.length > 0, "some keys were acknowledged by both nodes");
+      await cluster.waitConverged([n1, n2], ["kv"]);
+      for (const n of [n1, n2]) {
+        const status = (await n.get("/replications")).body as {
+          conflicts: Record<string, Record<string, number>>;
+        };
+        assert.deepEqual(status.conflicts, { "ha.db": { kv: twice.length } }, n.name);
+        // Each key's losing version is kept: with the surviving row, both writes are retrievable.
+        const lost = await post(n, {
+          sql: "SELECT key, loser_node, loser_values FROM _ha_conflicts WHERE tbl = 'kv'",
+        });
+        const rows = await post(n, { sql: "SELECT k, v FROM kv" });
+        const final = new Map(rows.rows.map(([k, v]) => [String(k), v]));
+        assert.equal(lost.rows.length, twice.length);
+        for (const [key, node, values] of lost.rows as [string, string, string][]) {
+          const k = JSON.parse(key)[0];
+          const loser = JSON.parse(values)[1];
+          assert.equal(loser, `${node}-${k}`);
+          assert.notEqual(final.get(String(k)), loser);
+        }
+      }
+      // The warning (the log file has the node's lines once it has ended).
+      await cluster.kill(n1);
+      await waitFor(
+        "node1 logged the conflict",
+        () =>
+          /"level":"warn".*"msg":"replication conflict".*"table":"kv".*"winner":"node\d".*"loser":"node\d"/
+            .test(n1.log()),
+        10_000,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
