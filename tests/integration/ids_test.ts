@@ -152,7 +152,12 @@ Deno.test(
       const perTable = told.length / NAMES.length;
       assert.equal(perTable, 8 * 15 + 1);
       await waitRows([n1, n2], perTable);
-      for (const n of [n1, n2]) await assertHolds(n, told);
+      for (const n of [n1, n2]) {
+        await assertHolds(n, told);
+        // Ids the database chose never collide: no conflict at all.
+        const status = (await n.get("/replications")).body as { conflicts: unknown };
+        assert.deepEqual(status.conflicts, { "ha.db": {} });
+      }
       // Each node's ids carry its own slot.
       const slots = (prefix: string) =>
         new Set(told.filter((t) => t.who.startsWith(prefix)).map((t) => slotOf(t.id)));
