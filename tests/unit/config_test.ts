@@ -97,6 +97,7 @@ Deno.test("defaults", () => {
       replicationUrl: [],
       replicationPolicy: { kind: "all" },
       rowIdentify: "pk",
+      idScheme: "cluster",
       token: null,
       maxBodyBytes: 32 * 1024 * 1024,
       dsns: [],
@@ -485,6 +486,11 @@ Deno.test("row identify, log level, replicas, concurrent queries, stream name", 
   assert.equal(run(["--row-identify", "Full"]).rowIdentify, "full");
   fails(["--row-identify", "x"], [
     'invalid value "x" for --row-identify: expected one of pk, rowid, full',
+  ]);
+  assert.equal(run(["--id-scheme", "JS-Safe"]).idScheme, "js-safe");
+  assert.equal(run([]).idScheme, "cluster");
+  fails(["--id-scheme", "uuid"], [
+    'invalid value "uuid" for --id-scheme: expected one of cluster, js-safe, sqlite',
   ]);
   fails(["--log-level", "trace"], [
     'invalid value "trace" for --log-level: expected one of debug, info, warn, error',
