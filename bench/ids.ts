@@ -8,6 +8,8 @@
  * Run: `deno task bench ids` (`BENCH_SECONDS` per measurement, default 3; `BENCH_ROUNDS`, 3).
  * @module
  */
+import { type Engine, openEngine } from "../src/engine/mod.ts";
+import { createLogger } from "../src/log/mod.ts";
 import { load, table } from "./stats.ts";
 import type { Cluster as ClusterType, HaNode } from "../tests/integration/helpers/cluster.ts";
 
@@ -42,7 +44,55 @@ async function start(label: string, helpers: string, args: string[]): Promise<Co
   return { label, cluster, node };
 }
 
+/** Engines in one process: without plugins (SQLite's ids) and with the id plugin. */
+export async function inProcess(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ha-bench-ids-" });
+  const plugin = new URL("../src/ids/plugin.ts", import.meta.url).href;
+  const engines: [string, Engine][] = [];
+  try {
+    for (
+      const [label, plugins] of [
+        ["sqlite ids", []],
+        ["cluster ids", [{ url: plugin, options: { scheme: "cluster", slot: 1 } }]],
+      ] as const
+    ) {
+      const e = await openEngine({
+        dsns: [`${dir}/${label.replace(" ", "_")}.db`],
+        memory: false,
+        concurrentQueries: 8,
+        plugins: [...plugins],
+        logger: createLogger("warn"),
+      });
+      await e.defaultDb.execute([{ sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)" }]);
+      engines.push([label, e]);
+    }
+    const best = new Map<string, number>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, e] of engines) {
+        const r = await load(
+          1,
+          SECONDS * 1000,
+          (i) =>
+            e.defaultDb.execute([{ sql: "INSERT INTO t(v) VALUES (?)", params: [`value ${i}`] }])
+              .then(() => {}),
+        );
+        best.set(label, Math.max(best.get(label) ?? 0, r.ops));
+      }
+    }
+    const ref = best.get("sqlite ids")!;
+    console.log(`\nEngine.execute INSERT without an id, in process (best of ${ROUNDS} rounds)`);
+    table(
+      ["ids", "ops/s", "µs/insert", "vs sqlite ids"],
+      [...best].map(([label, ops]) => [label, ops, 1e6 / ops, `${(ops / ref * 100).toFixed(0)}%`]),
+    );
+  } finally {
+    for (const [, e] of engines) await e.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 export async function main(): Promise<void> {
+  await inProcess();
   const own = new URL("../tests/integration/helpers/cluster.ts", import.meta.url).href;
   const base = Deno.env.get("BENCH_BASE");
   const configs: Config[] = [];
