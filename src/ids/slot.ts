@@ -38,8 +38,22 @@ function hex(s: string): string {
 
 const CONFLICT = /wrong last sequence/i;
 
-/** Returns this node's slot, claiming the lowest free one the first time. */
+/**
+ * Returns this node's slot, claiming the lowest free one the first time. JetStream may not be
+ * ready yet right after a server (re)start: other errors are retried for about ten seconds.
+ */
 export async function claimIdSlot(nc: NatsConnection, o: ClaimOptions): Promise<number> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await claim(nc, o);
+    } catch (e) {
+      if (e instanceof HaError || attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function claim(nc: NatsConnection, o: ClaimOptions): Promise<number> {
   const name = slotStreamOf(o.stream);
   const jsm = await jetstreamManager(nc);
   await ensureStream(jsm, name, o.replicas);
