@@ -47,7 +47,13 @@ export async function claimIdSlot(nc: NatsConnection, o: ClaimOptions): Promise<
     try {
       return await claim(nc, o);
     } catch (e) {
-      if (e instanceof HaError || attempt >= 20) throw e;
+      if (e instanceof HaError) throw e;
+      if (attempt >= 20) {
+        throw new HaError(
+          "unavailable",
+          `cannot claim an id slot in stream ${slotStreamOf(o.stream)}: ${(e as Error).message}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   }
