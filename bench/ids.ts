@@ -53,7 +53,7 @@ export async function inProcess(): Promise<void> {
     for (
       const [label, plugins] of [
         ["sqlite ids", []],
-        ["cluster ids", [{ url: plugin, options: { scheme: "cluster", slot: 1 } }]],
+        ["cluster ids", [{ url: plugin, options: { scheme: "cluster", slot: 1, node: "bench" } }]],
       ] as const
     ) {
       const e = await openEngine({

@@ -30,6 +30,6 @@ export async function idPlugin(config: Config, nc: NatsConnection): Promise<Plug
     slots: slotCount(scheme),
     replicas: config.replicas,
   });
-  const options: IdPluginOptions = { scheme, slot };
+  const options: IdPluginOptions = { scheme, slot, node: config.name };
   return { url: new URL("./plugin.ts", import.meta.url).href, options };
 }

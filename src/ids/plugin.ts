@@ -23,6 +23,23 @@ export interface IdPluginOptions {
   scheme: Exclude<IdScheme, "sqlite">;
   /** This node's slot (`slot.ts`). */
   slot: number;
+  /** This node's name (its last recorded write bounds the ids of a restart from below). */
+  node: string;
+}
+
+/**
+ * Wall-clock ms of this node's last write recorded by replication (`_ha_versions`, hybrid
+ * logical clock in µs), or 0 without such a record.
+ */
+function lastWriteMs(db: DatabaseSync, node: string): number {
+  try {
+    const r = db.prepare("SELECT max(hlc) AS h FROM main._ha_versions WHERE node = ?").get(node) as
+      | { h: number | null }
+      | undefined;
+    return r?.h ? Math.floor(Number(r.h) / 1000) : 0;
+  } catch {
+    return 0; // no replication tables (a node without the replication plugin)
+  }
 }
 
 const INTERNAL = /^(sqlite_|_ha_)/i;
@@ -35,6 +52,7 @@ class IdPlugin implements WriterPlugin {
 
   constructor(private readonly db: DatabaseSync, private readonly o: IdPluginOptions) {
     const ids = new IdGenerator(o.scheme, o.slot);
+    ids.after(lastWriteMs(db, o.node));
     db.function("_ha_id", { deterministic: false }, () => ids.next());
     this.version = db.prepare("PRAGMA schema_version");
     this.version.setReadBigInts(true);

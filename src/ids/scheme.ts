@@ -70,6 +70,15 @@ export class IdGenerator {
     this.#slotPart = BigInt(slot) << this.#seqBits;
   }
 
+  /**
+   * Makes every later id's time part greater than `ms` (wall-clock ms): the time of this node's
+   * last write before a restart, so that a clock that stepped back does not repeat its ids.
+   */
+  after(ms: number): void {
+    const t = BigInt(Math.max(0, Math.floor(ms - ID_EPOCH_MS) + 1)) << this.#seqBits;
+    if (t > this.#last) this.#last = t - 1n;
+  }
+
   /** A new id, greater than every id this generator issued before. */
   next(): bigint {
     const t = BigInt(Math.max(0, Math.floor(this.now() - ID_EPOCH_MS))) << this.#seqBits;

@@ -18,6 +18,14 @@ Deno.test("ids: cluster layout is time | 10-bit slot | 12-bit sequence, monotoni
   assert.equal(g.next(), (6n << 22n) | (3n << 12n));
 });
 
+Deno.test("ids: after a restart, ids start above the node's last recorded write", () => {
+  const g = new IdGenerator("cluster", 2, () => ID_EPOCH_MS + 10); // the clock stepped back
+  g.after(ID_EPOCH_MS + 20);
+  assert.equal(g.next(), (21n << 22n) | (2n << 12n));
+  g.after(ID_EPOCH_MS + 5); // older: no effect
+  assert.equal(g.next(), (21n << 22n) | (2n << 12n) | 1n);
+});
+
 Deno.test("ids: a burst beyond the sequence borrows the next millisecond", () => {
   const g = new IdGenerator("js-safe", 63, () => ID_EPOCH_MS + 1);
   const ids = Array.from({ length: 65 }, () => g.next());
