@@ -49,6 +49,9 @@ const SCHEMA = `
     tbl TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+/** The query of the conflicts per table (`tbl`, `n`), for any connection. */
+export const CONFLICT_COUNTS = "SELECT tbl, n FROM main._ha_conflict_counts ORDER BY tbl";
+
 /** Records conflicts on the writer connection (inside the apply transaction). */
 export class ConflictLog {
   constructor(
@@ -90,14 +93,5 @@ export class ConflictLog {
       winner: n.winner.node,
       loser: n.loser.node,
     });
-  }
-
-  /** Conflicts per table. */
-  counts(): Record<string, number> {
-    const rows = this.stmt("SELECT tbl, n FROM main._ha_conflict_counts ORDER BY tbl").all() as {
-      tbl: string;
-      n: bigint | number;
-    }[];
-    return Object.fromEntries(rows.map((r) => [r.tbl, Number(r.n)]));
   }
 }

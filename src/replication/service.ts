@@ -23,6 +23,7 @@ import { consumerOf, subjectOf } from "./naming.ts";
 import { Publisher, type PublisherStatus } from "./publisher.ts";
 import { Subscriber, type SubscriberStatus } from "./subscriber.ts";
 import { tombstoneCutoff } from "./versions.ts";
+import { CONFLICT_COUNTS } from "./conflicts.ts";
 import type { CommitPayload, ReplicationPluginOptions } from "./writer_plugin.ts";
 
 /**
@@ -260,11 +261,14 @@ export class Replication {
     }));
   }
 
-  /** Per database, conflicts per table (see `conflicts.ts`). */
+  /** Per database, conflicts per table (see `conflicts.ts`), read without the writer. */
   async conflicts(): Promise<Record<string, Record<string, number>>> {
     const out: Record<string, Record<string, number>> = {};
     for (const id of this.publishers.keys()) {
-      out[id] = await this.o.engine.get(id).invoke(this.o.pluginIndex, "conflicts", null);
+      const [r] = await this.o.engine.get(id).execute([{ sql: CONFLICT_COUNTS }], {
+        readOnly: true,
+      });
+      out[id] = Object.fromEntries(r.rows.map(([t, n]) => [String(t), Number(n)]));
     }
     return out;
   }

@@ -608,8 +608,6 @@ class ReplicationPlugin implements WriterPlugin {
       case "outboxDelete":
         this.stmt(`DELETE FROM ${this.outbox} WHERE id <= ?`).run(BigInt(args as number));
         return null;
-      case "conflicts":
-        return this.conflictLog.counts();
       case "purgeTombstones":
         return this.versions.purgeTombstones(args as number);
       default:
