@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, freePort, type HaNode, waitFor } from "./helpers/cluster.ts";
-import { psql } from "./pgwire_helpers.ts";
+import { psql, python } from "./pgwire_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -80,6 +80,24 @@ async function psqlClient(pgPort: number, who: string, n: number): Promise<Told[
   return expect.map((e, j) => ({ ...e, id: ids[j] }));
 }
 
+/** One psycopg connection (extended protocol, bound parameters): `n` inserts per table. */
+async function psycopgClient(pgPort: number, who: string, n: number): Promise<Told[]> {
+  const r = await python(`
+import psycopg
+with psycopg.connect("host=127.0.0.1 port=${pgPort} user=ha password=ha dbname=ha", autocommit=True) as c:
+    for i in range(${n}):
+        for t, col in (("auto", "id"), ("ipk", "id"), ("plain", "rowid")):
+            w = "${who}-%d" % i
+            row = c.execute("INSERT INTO " + t + "(who, i) VALUES (%s, %s) RETURNING " + col, (w, i)).fetchone()
+            print(t, w, row[0])
+`);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split("\n").map((l) => {
+    const [table, w, id] = l.split(" ");
+    return { table: table as Table, who: w, id: BigInt(id) };
+  });
+}
+
 /** Every told row is on `node` with its id, and nothing else is. */
 async function assertHolds(node: HaNode, told: Told[]): Promise<void> {
   for (const table of NAMES) {
@@ -113,7 +131,7 @@ async function waitRows(nodes: HaNode[], total: number): Promise<void> {
 const slotOf = (id: bigint) => Number((id >> 12n) & 1023n);
 
 Deno.test(
-  "two nodes: concurrent inserts over HTTP and psql keep every row and its id",
+  "two nodes: concurrent inserts over HTTP, psql and psycopg keep every row and its id",
   opts,
   async () => {
     const cluster = new Cluster();
@@ -141,6 +159,8 @@ Deno.test(
         ...[0, 1, 2].map((c) => httpClient(n2, `n2-http${c}`, 15)),
         psqlClient(pg1, "n1-psql", 15),
         psqlClient(pg2, "n2-psql", 15),
+        psycopgClient(pg1, "n1-psycopg", 15),
+        psycopgClient(pg2, "n2-psycopg", 15),
       ])).flat();
       // Explicit ids are kept as given (also a NULL-free explicit rowid of a table without PK).
       await post(n1, { sql: "INSERT INTO ipk(id, who, i) VALUES (7, 'explicit-7', 0)" });
@@ -150,7 +170,7 @@ Deno.test(
       told.push({ table: "plain", id: 9n, who: "explicit-9" });
       told.push({ table: "auto", id: 11n, who: "explicit-11" });
       const perTable = told.length / NAMES.length;
-      assert.equal(perTable, 8 * 15 + 1);
+      assert.equal(perTable, 10 * 15 + 1);
       await waitRows([n1, n2], perTable);
       for (const n of [n1, n2]) {
         await assertHolds(n, told);
