@@ -11,6 +11,7 @@ import {
   Action,
   type PluginFactory,
   type StatementInfo,
+  tokenize,
   type WriterPlugin,
 } from "../engine/mod.ts";
 import { HaError } from "../errors/mod.ts";
@@ -44,6 +45,7 @@ function lastWriteMs(db: DatabaseSync, node: string): number {
 
 const INTERNAL = /^(sqlite_|_ha_)/i;
 const ROWID_ALIASES = ["rowid", "_rowid_", "oid"];
+const INSERTS = new Set(["INSERT", "REPLACE", "WITH"]);
 
 class IdPlugin implements WriterPlugin {
   private readonly tables = new Map<string, IdTable | null>();
@@ -63,6 +65,8 @@ class IdPlugin implements WriterPlugin {
       a.code === Action.INSERT && a.trigger === null && a.db === "main"
     );
     if (!ins?.arg1 || INTERNAL.test(ins.arg1)) return undefined;
+    // Only INSERT statements insert (not EXPLAIN INSERT, nor CREATE TRIGGER … INSERT).
+    if (!INSERTS.has(tokenize(info.sql)[0]?.text ?? "")) return undefined;
     const table = this.table(ins.arg1);
     if (!table) return undefined;
     const sql = rewriteInsert(info.sql, table);

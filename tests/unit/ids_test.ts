@@ -143,3 +143,48 @@ Deno.test("ids: shapes the rewrite does not understand are reported, not guessed
   assert.equal(rewriteInsert("UPDATE ipk SET name = 'x'", TABLES.ipk), null);
   assert.equal(rewriteInsert("INSERT INTO ipk(name) VALUES ('a', 'b')", TABLES.ipk), null);
 });
+
+Deno.test("ids: the engine with the id plugin (EXPLAIN, triggers, RETURNING, last_insert_id)", async () => {
+  const { openEngine } = await import("../../src/engine/mod.ts");
+  const { createLogger } = await import("../../src/log/mod.ts");
+  const engine = await openEngine({
+    dsns: [],
+    memory: true,
+    concurrentQueries: 4,
+    plugins: [{
+      url: new URL("../../src/ids/plugin.ts", import.meta.url).href,
+      options: { scheme: "js-safe", slot: 5, node: "n" },
+    }],
+    logger: createLogger("error"),
+  });
+  try {
+    const db = engine.defaultDb;
+    const run = async (sql: string, params?: unknown[]) =>
+      (await db.execute([{ sql, params: params as never }]))[0];
+    await run("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+    await run("CREATE TABLE log(t_id INTEGER, note TEXT)");
+    await run(
+      "CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN INSERT INTO log VALUES (NEW.id, 'i'); END",
+    );
+    assert.ok((await run("EXPLAIN INSERT INTO t(v) VALUES ('x')")).rows.length > 0);
+    const r = await run("INSERT INTO t(v) VALUES (?) RETURNING id", ["a"]);
+    const id = r.rows[0][0] as bigint;
+    assert.equal(Number((id >> 6n) & 63n), 5, "the node's slot");
+    assert.equal(r.lastInsertId, id);
+    const w = await run("INSERT INTO t(v) VALUES ('b')");
+    assert.ok(w.lastInsertId > id);
+    const log = await run("SELECT t_id FROM log ORDER BY t_id");
+    assert.deepEqual(log.rows, [[id], [w.lastInsertId]], "triggers see the final id");
+    // A schema change re-derives the rewrite of a cached statement.
+    await run("CREATE TABLE u(id INTEGER PRIMARY KEY, v TEXT)");
+    await run("INSERT INTO u(v) VALUES ('c')");
+    await run("DROP TABLE u");
+    await run("CREATE TABLE u(v TEXT)");
+    const u = await run("INSERT INTO u(v) VALUES ('c')");
+    const c = await run("SELECT rowid FROM u");
+    assert.deepEqual(c.rows, [[u.lastInsertId]]);
+    assert.ok(u.lastInsertId > w.lastInsertId);
+  } finally {
+    await engine.close();
+  }
+});
