@@ -8,6 +8,7 @@ const ALL: Record<string, string> = {
   pgbench: "./pgbench.ts",
   interceptor: "./interceptor.ts",
   snapshot: "./snapshot.ts",
+  ids: "./ids.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

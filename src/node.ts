@@ -24,6 +24,7 @@ import {
 import { HaError } from "./errors/mod.ts";
 import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
+import { claimSlot, idPlugin } from "./ids/mod.ts";
 
 /** The NATS side of a node: the embedded server, the connection, replication. */
 interface NatsParts {
@@ -194,13 +195,18 @@ export class Node {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
       const maxPayload = nats.client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+      const ids = connecting
+        ? idPlugin(config, nats.client ? await claimSlot(config, nats.client.nc) : null)
+        : null;
       engine = await openEngine({
         dsns,
         memory: config.memory,
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         attachDir: config.attachDir,
-        plugins: connecting ? [replicationPlugin(config, incarnation, maxPayload)] : [],
+        plugins: connecting
+          ? [replicationPlugin(config, incarnation, maxPayload), ...(ids ? [ids] : [])]
+          : [],
         logger: log,
       }).finally(() => restored?.cleanup());
       if (connecting) {
@@ -224,6 +230,13 @@ export class Node {
         };
         if (nats.client) startSnapshots(nats.client);
         else connecting.then(startSnapshots, () => {});
+        if (ids && !nats.client) {
+          // Plugin 1: the id plugin after replication's. Claimed once NATS is first reached.
+          connecting.then(async (client) => {
+            const slot = await claimSlot(config, client.nc);
+            for (const db of opened.databases()) await db.invoke(1, "setSlot", slot);
+          }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
+        }
       }
       const replication = nats.replication;
       const snapshots = connecting

@@ -17,6 +17,7 @@ export type {
   ConfigField,
   ConfigIO,
   ConfigSource,
+  IdScheme,
   ParseOutcome,
   ReplicationPolicy,
   RowIdentify,
@@ -35,6 +36,8 @@ export {
 } from "./schema.ts";
 export {
   formatReplicationPolicy,
+  ID_SCHEMES,
+  parseIdScheme,
   parseReplicationPolicy,
   parseRowIdentify,
   parseTimestamp,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ReplicationPolicy, RowIdentify } from "./types.ts";
+import type { IdScheme, ReplicationPolicy, RowIdentify } from "./types.ts";
 import { ValueError } from "./values.ts";
 
 /** Accepted values of `--row-identify`, default first. */
@@ -28,6 +28,25 @@ export function parseRowIdentify(text: string): RowIdentify {
   const t = text.trim().toLowerCase();
   const found = ROW_IDENTIFY_STRATEGIES.find((s) => s === t);
   if (!found) throw new ValueError(`one of ${ROW_IDENTIFY_STRATEGIES.join(", ")}`);
+  return found;
+}
+
+/** Accepted values of `--id-scheme`, default first. */
+export const ID_SCHEMES: readonly IdScheme[] = ["cluster", "js-safe", "sqlite"];
+
+/**
+ * Parses `--id-scheme` (any case).
+ *
+ * @example
+ * ```ts
+ * import { parseIdScheme } from "./policy.ts";
+ * parseIdScheme("JS-SAFE"); // "js-safe"
+ * ```
+ */
+export function parseIdScheme(text: string): IdScheme {
+  const t = text.trim().toLowerCase();
+  const found = ID_SCHEMES.find((s) => s === t);
+  if (!found) throw new ValueError(`one of ${ID_SCHEMES.join(", ")}`);
   return found;
 }
 

@@ -13,7 +13,7 @@
  */
 
 import { LOG_LEVELS, type LogLevel } from "../log/mod.ts";
-import { parseReplicationPolicy, parseRowIdentify } from "./policy.ts";
+import { parseIdScheme, parseReplicationPolicy, parseRowIdentify } from "./policy.ts";
 import type { Config, ConfigField } from "./types.ts";
 import {
   MAX_TIMER_MS,
@@ -574,6 +574,16 @@ export const FLAGS: readonly FlagSpec[] = [
     defaultText: "pk",
     default: () => "pk",
     parse: parseRowIdentify,
+  }),
+  flag({
+    field: "idScheme",
+    long: "id-scheme",
+    metavar: "SCHEME",
+    help: "Ids of rows inserted without one: cluster (63-bit, unique across nodes), js-safe " +
+      "(53-bit) or sqlite (SQLite's own, for a single writer)",
+    defaultText: "cluster",
+    default: () => "cluster",
+    parse: parseIdScheme,
   }),
   flag({
     field: "token",

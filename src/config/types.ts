@@ -43,6 +43,18 @@ export type ReplicationPolicy =
 export type RowIdentify = "pk" | "rowid" | "full";
 
 /**
+ * How the database chooses ids of rows inserted without one (`--id-scheme`): `cluster` (63-bit
+ * ids unique across nodes), `js-safe` (the same in 53 bits) or `sqlite` (SQLite's own choice).
+ *
+ * @example
+ * ```ts
+ * import type { IdScheme } from "./mod.ts";
+ * const scheme: IdScheme = "js-safe";
+ * ```
+ */
+export type IdScheme = "cluster" | "js-safe" | "sqlite";
+
+/**
  * The complete, validated configuration of one node. Durations are in
  * milliseconds, sizes in bytes; `null` means "not set".
  *
@@ -129,6 +141,8 @@ export interface Config {
   readonly replicationPolicy: ReplicationPolicy;
   /** `--row-identify`. */
   readonly rowIdentify: RowIdentify;
+  /** `--id-scheme`. */
+  readonly idScheme: IdScheme;
   /** `--token`: HTTP auth token, or null for no auth. */
   readonly token: string | null;
   /** `--max-body-size`: maximum HTTP request body, bytes. */

@@ -6,7 +6,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Action, AUTH_OK, setAuthorizer } from "./authorizer.ts";
 import { HaError } from "../errors/mod.ts";
-import type { AuthAction } from "./plugin.ts";
+import type { AuthAction, StatementInfo } from "./plugin.ts";
 import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
 import { bindArgs } from "./bind.ts";
 import { internalWrite } from "./internal_tables.ts";
@@ -48,6 +48,8 @@ export interface Prepared {
   kind: StatementKind;
   command: string;
   returnsColumns: boolean;
+  /** For a rewritten statement: the schema version it was rewritten for. */
+  schemaVersion?: bigint;
 }
 
 const READ_ACTIONS = new Set<number>([
@@ -79,6 +81,14 @@ export class Connection {
   private denied: string | null = null;
 
   private readonly allowInternalWrites: boolean;
+  /** Rewrites write statements before they run (writer plugins), or null. */
+  rewrite: ((info: StatementInfo) => string | undefined) | null = null;
+  /**
+   * `last_insert_rowid()` as the user's statements left it, restored before each statement so
+   * that inserts made by plugins (capture logs, outbox, apply) never show through; null = off.
+   */
+  private userLastId: bigint | null = null;
+  private setLastId: StatementSync | null = null;
 
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
@@ -117,7 +127,7 @@ export class Connection {
   /** Prepares (or reuses) `sql`, classifying it. Throws HaError on SQL errors. */
   prepare(sql: string): Prepared {
     const hit = this.cache.get(sql);
-    if (hit) {
+    if (hit && (hit.schemaVersion === undefined || hit.schemaVersion === this.schemaVersion())) {
       this.cache.delete(sql);
       this.cache.set(sql, hit);
       return hit;
@@ -136,9 +146,7 @@ export class Connection {
     if (internal !== null) {
       throw new HaError("bad_request", `${internal} is internal to ha: clients cannot change it`);
     }
-    stmt.setReadBigInts(true);
-    (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
-    stmt.setAllowBareNamedParameters(true);
+    configure(stmt);
     const returnsColumns = stmt.columns().length > 0;
     const prepared: Prepared = {
       stmt,
@@ -147,9 +155,39 @@ export class Connection {
       command: commandOf(sql, actions),
       returnsColumns,
     };
+    const other = prepared.kind === "write" ? this.rewrite?.({ sql, actions }) : undefined;
+    if (other !== undefined) {
+      try {
+        prepared.stmt = this.db.prepare(other);
+      } catch (e) {
+        throw fromSqliteError(e);
+      }
+      configure(prepared.stmt);
+      prepared.schemaVersion = this.schemaVersion();
+    }
     this.cache.set(sql, prepared);
     if (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     return prepared;
+  }
+
+  /** Makes `run` report each statement's own `last_insert_rowid()` (see `userLastId`). */
+  trackLastInsertId(): void {
+    this.exec("CREATE TEMP TABLE IF NOT EXISTS _ha_last_id(x)");
+    this.userLastId = 0n;
+  }
+
+  /** Sets `last_insert_rowid()` back to the user's value when something else changed it. */
+  private restoreLastInsertId(): void {
+    const want = this.userLastId;
+    if (want === null || this.lastInsertRowid() === want) return;
+    // On the raw connection: ha's own statements, not a client's (`internal_tables.ts`).
+    this.setLastId ??= this.db.prepare("INSERT INTO temp._ha_last_id(rowid) VALUES (?)");
+    this.setLastId.run(want);
+    this.db.exec("DELETE FROM temp._ha_last_id");
+  }
+
+  private schemaVersion(): bigint {
+    return this.scalar("PRAGMA schema_version") as bigint;
   }
 
   /** Drops cached statements (after DDL the engine re-prepares anyway; this frees memory). */
@@ -164,7 +202,10 @@ export class Connection {
     // ATTACH inside a transaction, so nothing later in the request could use it anyway.
     const before = p.actions.some((a) => a.code === Action.ATTACH) ? this.schemas() : null;
     try {
-      return this.asClient(() => this.runStatement(p, args));
+      this.restoreLastInsertId();
+      const result = this.asClient(() => this.runStatement(p, args));
+      if (this.userLastId !== null) this.userLastId = result.lastInsertId;
+      return result;
     } finally {
       if (before !== null) this.detachExcept(before);
     }
@@ -256,6 +297,12 @@ export class Connection {
     this.cache.clear();
     if (this.db.isOpen) this.db.close();
   }
+}
+
+function configure(stmt: StatementSync): void {
+  stmt.setReadBigInts(true);
+  (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+  stmt.setAllowBareNamedParameters(true);
 }
 
 function columnsOf(stmt: StatementSync): ColumnInfo[] {

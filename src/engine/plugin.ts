@@ -48,6 +48,11 @@ export interface StatementInfo {
 
 /** Hooks a plugin may implement; all are synchronous except `invoke`. */
 export interface WriterPlugin {
+  /**
+   * When the writer prepares a write statement: other SQL to prepare and run in its place (same
+   * parameters, same result columns), or undefined. Asked again after the schema changed.
+   */
+  rewriteStatement?(info: StatementInfo): string | undefined;
   /** Before a statement runs inside a write transaction. May run SQL on `db`. */
   beforeStatement?(info: StatementInfo): void;
   /** After a statement ran successfully inside a write transaction. */

@@ -53,6 +53,19 @@ async function handle(req: Request): Promise<unknown> {
         await mod.default({ databaseId: req.databaseId, db: conn.db, options: p.options }),
       );
     }
+    if (role === "writer") {
+      conn.trackLastInsertId();
+      const rewriters = plugins.filter((p) => p.rewriteStatement);
+      if (rewriters.length > 0) {
+        conn.rewrite = (info) => {
+          for (const p of rewriters) {
+            const sql = p.rewriteStatement!(info);
+            if (sql !== undefined) return sql;
+          }
+          return undefined;
+        };
+      }
+    }
     return null;
   }
   const c = conn;

@@ -16,12 +16,14 @@ import type { StatementSync } from "node:sqlite";
 import {
   type CdcValue,
   type Change,
+  compareVersion,
   decodeValue,
   encodeValue,
   type WireValue,
 } from "../cdc/mod.ts";
 import type { RowIdentify } from "../config/mod.ts";
 import { q, type TableMeta } from "./capture.ts";
+import type { ConflictLog, ConflictNote } from "./conflicts.ts";
 import type { Versions } from "./versions.ts";
 
 type Row = Record<string, CdcValue>;
@@ -33,6 +35,7 @@ export class Applier {
     private readonly versions: Versions,
     private readonly tables: Map<string, TableMeta>,
     private readonly rowIdentify: RowIdentify,
+    private readonly conflicts?: ConflictLog,
   ) {}
 
   /**
@@ -41,6 +44,8 @@ export class Applier {
    */
   apply(c: Change, hlc: number, node: string, touched: Set<string>): void {
     if (this.rowIdentify === "full") return this.applyFull(c, hlc, node, touched);
+    const conflict = this.conflicts && this.conflictOf(c, hlc, node, touched);
+    if (conflict) this.conflicts!.record(conflict);
     const v = this.versions;
     const wins = (key: string) => v.wins(c.table, key, hlc, node, touched);
     if (c.operation === "DELETE") {
@@ -105,6 +110,46 @@ export class Applier {
     } else return;
     if (nk !== key) v.set(c.table, key, hlc, node, !this.current(c, "old"));
     v.set(c.table, nk, hlc, node, false);
+  }
+
+  /**
+   * The conflict a remote change makes, if any: the row's version is another node's, and one
+   * side's write is lost — the remote change loses (older) and would have made the row
+   * different, or it wins over a local row it did not start from (not its old image; for an
+   * INSERT, a different row under the same key).
+   */
+  private conflictOf(
+    c: Change,
+    hlc: number,
+    node: string,
+    touched: Set<string>,
+  ): ConflictNote | null {
+    const side = c.operation === "INSERT" ? "new" : "old";
+    const key = this.versions.keyOf(c, side);
+    if (touched.has(`${c.table}\u0000${key}`)) return null;
+    const prev = this.versions.get(c.table, key);
+    if (!prev || prev.node === node) return null;
+    const row = this.current(c, side);
+    const local = row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null;
+    const remote = c.operation === "DELETE" ? null : c.new_values ?? null;
+    const eq = (a: WireValue[] | null, b: WireValue[] | null) =>
+      JSON.stringify(a) === JSON.stringify(b);
+    if (eq(local, remote)) return null;
+    const base = { table: c.table, key, resolution: "lww" };
+    if (compareVersion(hlc, node, prev.hlc, prev.node) > 0) {
+      const started = c.operation === "INSERT" ? local === null : eq(local, c.old_values ?? null);
+      if (started) return null;
+      return {
+        ...base,
+        winner: { node, hlc },
+        loser: { node: prev.node, hlc: prev.hlc, values: local },
+      };
+    }
+    return {
+      ...base,
+      winner: { node: prev.node, hlc: prev.hlc },
+      loser: { node, hlc, values: remote },
+    };
   }
 
   /** WHERE clause identifying the row by the old (or new) image. */

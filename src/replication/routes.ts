@@ -17,7 +17,12 @@ export function replicationRoutes(r: Replication): RouteExtension {
   return (app) => {
     app.get(
       "/replications",
-      async (c) => jsonResponse(c, { replications: await r.consumers(), status: r.status() }),
+      async (c) =>
+        jsonResponse(c, {
+          replications: await r.consumers(),
+          status: r.status(),
+          conflicts: await r.conflicts(),
+        }),
     );
     app.get("/replications/:name", async (c) => {
       const { info, status } = await r.consumer(c.req.param("name"));

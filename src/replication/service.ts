@@ -28,6 +28,7 @@ import { consumerOf, subjectOf } from "./naming.ts";
 import { Publisher, type PublisherStatus } from "./publisher.ts";
 import { Subscriber, type SubscriberStatus } from "./subscriber.ts";
 import { tombstoneCutoff } from "./versions.ts";
+import { CONFLICT_COUNTS } from "./conflicts.ts";
 import type { CommitPayload, ReplicationPluginOptions } from "./writer_plugin.ts";
 
 /** NATS's default `max_payload`, assumed until the server is reached. */
@@ -55,6 +56,7 @@ export function replicationPlugin(
     maxPayload,
     clusterKey: config.clusterKey,
     maxClockSkewMs: config.maxClockSkewMs,
+    logLevel: config.logLevel,
   };
   return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
 }
@@ -347,6 +349,18 @@ export class Replication {
       publisher: this.publishers.get(id)!.status(),
       subscriber: this.subscribers.get(id)?.status() ?? null,
     }));
+  }
+
+  /** Per database, conflicts per table (see `conflicts.ts`), read without the writer. */
+  async conflicts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const id of this.publishers.keys()) {
+      const [r] = await this.o.engine.get(id).execute([{ sql: CONFLICT_COUNTS }], {
+        readOnly: true,
+      });
+      out[id] = Object.fromEntries(r.rows.map(([t, n]) => [String(t), Number(n)]));
+    }
+    return out;
   }
 
   /** Problems for `/readyz` (empty = ready). */

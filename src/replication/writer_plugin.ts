@@ -40,6 +40,8 @@ import {
 import type { RowIdentify } from "../config/mod.ts";
 import { HaError } from "../errors/mod.ts";
 import { Applier } from "./apply.ts";
+import { ConflictLog } from "./conflicts.ts";
+import { Logger, type LogLevel } from "../log/mod.ts";
 import {
   lit,
   q,
@@ -81,6 +83,8 @@ export interface ReplicationPluginOptions {
   clusterKey?: string | null;
   /** `--max-clock-skew` in ms (default 60 s): remote HLCs further ahead are refused. */
   maxClockSkewMs?: number;
+  /** `--log-level` of the worker's conflict warnings (default info). */
+  logLevel?: LogLevel;
 }
 
 /** What `beforeCommit` hands to commit listeners. */
@@ -238,6 +242,7 @@ class ReplicationPlugin implements WriterPlugin {
   private readonly deadLetters: DeadLetters;
   /** Columns of the tables remote changes touched in this apply batch (null: no such table). */
   private readonly knownColumns = new Map<string, Set<string> | null>();
+  private readonly conflictLog: ConflictLog;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -275,7 +280,12 @@ class ReplicationPlugin implements WriterPlugin {
     const stmt = (sql: string) => this.stmt(sql);
     this.clock.observe(Versions.init((sql) => db.exec(sql), stmt));
     this.versions = new Versions(stmt, o.rowIdentify);
-    this.applier = new Applier(stmt, this.versions, this.tables, o.rowIdentify);
+    ConflictLog.init((sql) => db.exec(sql));
+    this.conflictLog = new ConflictLog(
+      stmt,
+      new Logger(o.logLevel ?? "info", { node: o.node, db: databaseId, component: "replication" }),
+    );
+    this.applier = new Applier(stmt, this.versions, this.tables, o.rowIdentify, this.conflictLog);
     this.readReplayOwn();
     this.deadLetters = new DeadLetters((sql) => db.exec(sql), stmt);
     this.resync();
@@ -724,6 +734,7 @@ class ReplicationPlugin implements WriterPlugin {
     const side = c.operation === "INSERT" ? "new" : "old";
     const key = v.keyOf(c, side);
     const before = v.get(c.table, key);
+    this.noteResolved(c, r, key, before, hlc, node);
     const force = (ch: Change) => {
       for (const s of ["old", "new"] as const) {
         if ((s === "old" ? ch.old_values : ch.new_values) != null) {
@@ -764,6 +775,33 @@ class ReplicationPlugin implements WriterPlugin {
     const [h, n] = newer ? [before.hlc, before.node] : [hlc, node];
     v.set(c.table, key, h, n, deleted);
     touched.add(`${c.table}\u0000${key}`);
+  }
+
+  /** Records a conflict an interceptor resolved (the loser: the side it did not keep). */
+  private noteResolved(
+    c: Change,
+    r: WireResolution,
+    key: string,
+    before: { hlc: number; node: string } | undefined,
+    hlc: number,
+    node: string,
+  ): void {
+    const row = this.applier.current(c, c.operation === "INSERT" ? "new" : "old");
+    const local = {
+      node: before?.node ?? this.o.node,
+      hlc: before?.hlc ?? 0,
+      values: row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null,
+    };
+    const remote = { node, hlc, values: c.operation === "DELETE" ? null : c.new_values ?? null };
+    const [winner, loser] = r === "local" ? [local, remote] : [remote, local];
+    const how = r === "local" || r === "remote" ? r : "merged";
+    this.conflictLog.record({
+      table: c.table,
+      key,
+      winner: { node: winner.node, hlc: winner.hlc },
+      loser,
+      resolution: `interceptor:${how}`,
+    });
   }
 
   private applyBatch(batch: ApplyMessage[], opts?: InterceptedBatch): ApplyResult {

@@ -102,6 +102,7 @@ Deno.test("defaults", () => {
       replicationUrl: [],
       replicationPolicy: { kind: "all" },
       rowIdentify: "pk",
+      idScheme: "cluster",
       token: null,
       attachDir: null,
       clusterKey: null,
@@ -501,6 +502,11 @@ Deno.test("row identify, log level, replicas, concurrent queries, stream name", 
   assert.equal(run(["--row-identify", "Full"]).rowIdentify, "full");
   fails(["--row-identify", "x"], [
     'invalid value "x" for --row-identify: expected one of pk, rowid, full',
+  ]);
+  assert.equal(run(["--id-scheme", "JS-Safe"]).idScheme, "js-safe");
+  assert.equal(run([]).idScheme, "cluster");
+  fails(["--id-scheme", "uuid"], [
+    'invalid value "uuid" for --id-scheme: expected one of cluster, js-safe, sqlite',
   ]);
   fails(["--log-level", "trace"], [
     'invalid value "trace" for --log-level: expected one of debug, info, warn, error',

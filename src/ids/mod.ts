@@ -1,0 +1,45 @@
+/**
+ * Row ids chosen by the cluster (`--id-scheme`): the bit layout (`scheme.ts`), the rewrite of
+ * INSERTs (`rewrite.ts`), the writer plugin (`plugin.ts`) and node slots (`slot.ts`).
+ *
+ * @example
+ * ```ts
+ * const spec = idPlugin(config, await claimSlot(config, nc)); // null with --id-scheme sqlite
+ * const engine = await openEngine({ ...opts, plugins: [replicationPlugin(...), ...(spec ? [spec] : [])] });
+ * ```
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Config } from "../config/mod.ts";
+import type { PluginSpec } from "../engine/mod.ts";
+import type { IdPluginOptions } from "./plugin.ts";
+import { slotCount } from "./scheme.ts";
+import { claimIdSlot } from "./slot.ts";
+
+export { ID_EPOCH_MS, IdGenerator, LAYOUTS, slotCount } from "./scheme.ts";
+export { type IdTable, rewriteInsert } from "./rewrite.ts";
+export { claimIdSlot, slotStreamOf } from "./slot.ts";
+
+/**
+ * The id writer plugin of a replicating node, or null for `sqlite`. `slot` null: NATS was not
+ * reached yet; the plugin uses the slot its file remembers, else waits for `setSlot` (see
+ * {@link claimSlot}) and refuses inserts that need an id meanwhile.
+ */
+export function idPlugin(config: Config, slot: number | null): PluginSpec | null {
+  const scheme = config.idScheme;
+  if (scheme === "sqlite") return null;
+  const options: IdPluginOptions = { scheme, slot, node: config.name };
+  return { url: new URL("./plugin.ts", import.meta.url).href, options };
+}
+
+/** This node's id slot for `--id-scheme` (claimed the first time); null for `sqlite`. */
+export async function claimSlot(config: Config, nc: NatsConnection): Promise<number | null> {
+  const scheme = config.idScheme;
+  if (scheme === "sqlite") return null;
+  return await claimIdSlot(nc, {
+    stream: config.replicationStream,
+    node: config.name,
+    slots: slotCount(scheme),
+    replicas: config.replicas,
+  });
+}
