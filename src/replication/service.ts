@@ -42,6 +42,7 @@ export function replicationPlugin(
     memory: config.memory,
     outboxDir: config.asyncReplication && config.memory ? config.asyncReplicationStoreDir : null,
     maxPayload,
+    clockOffsetMs: config.testClockOffsetMs ?? 0,
   };
   return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
 }
