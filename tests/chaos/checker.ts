@@ -26,6 +26,8 @@ export interface NodeDump {
   name: string;
   /** Per user table: `HaNode.checksum` (`<rows>:<hash>`). */
   checksums: Record<string, string>;
+  /** Per user table: its columns, in order (a diverging schema shows here). */
+  columns: Record<string, string[]>;
   /** Per checked table: key → value column. */
   rows: Record<string, Map<string, string>>;
   /** `totals`: client → n. */
@@ -100,7 +102,12 @@ export function checkRun(
     const sums = dumps.map((d) => d.checksums[t] ?? "missing");
     if (sums.every((s) => s === sums[0])) continue;
     r.divergent++;
-    note("divergent", `${t}: ${dumps.map((d, i) => `${d.name}=${sums[i]}`).join(" ")}`);
+    note(
+      "divergent",
+      `${t}: ${
+        dumps.map((d, i) => `${d.name}=${sums[i]}(${d.columns[t]?.join(",") ?? ""})`).join(" ")
+      }`,
+    );
   }
 
   for (const [key, want] of hotExpected) {
@@ -162,9 +169,16 @@ export async function dumpNode(node: HaNode): Promise<NodeDump> {
     new Map(
       (await node.sql(sql)).rows.map((r) => [String(r[0]), Number(r[1])] as [string, number]),
     );
+  const columns: Record<string, string[]> = {};
+  for (const t of names) {
+    columns[t] = (await node.sql("SELECT name FROM pragma_table_info(?)", [t])).rows.map((r) =>
+      String(r[0])
+    );
+  }
   return {
     name: node.name,
     checksums,
+    columns,
     rows,
     totals: names.includes("totals") ? await count("SELECT client, n FROM totals") : new Map(),
     ledger: names.includes("ledger")

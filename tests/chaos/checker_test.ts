@@ -36,6 +36,7 @@ const op = (id: number, outcome: Op["outcome"], table: string, key: string, valu
 const dump = (name: string, u: [string, string][], sum = "s"): NodeDump => ({
   name,
   checksums: { u: sum },
+  columns: { u: ["k", "v"] },
   rows: { u: new Map(u), hot: new Map([["h0", "x"]]) },
   totals: new Map([["c0", 2]]),
   ledger: new Map([["c0", name === "node2" ? 1 : 2]]),

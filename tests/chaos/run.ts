@@ -271,6 +271,13 @@ async function writeHistory(
     for (const s of cc.servers?.list ?? []) {
       await Deno.copyFile(s.logFile, `${logs}/${s.name}.log`).catch(() => {});
     }
+    // And each node's database as it ended (internal `_ha_` tables included).
+    for (const n of cc.running()) {
+      const r = await fetch(`${n.proc!.url}/download`).catch(() => null);
+      if (r?.ok) {
+        await Deno.writeFile(`${logs}/${n.spec.name}.db`, new Uint8Array(await r.arrayBuffer()));
+      } else await r?.body?.cancel();
+    }
   }
   return file;
 }
