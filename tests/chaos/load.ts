@@ -235,19 +235,25 @@ async function pgClient(o: LoadOptions, id: string, rng: Prng, done: () => boole
   await conn?.client.end().catch(() => {});
 }
 
-/** Now and then: create a side table, add a column and write a row with it, in one transaction. */
+/**
+ * Now and then: create a side table, add a column and write a row with it, in one transaction.
+ * Each side table's DDL goes to one node (chosen when the table starts): ALTER TABLE ADD COLUMN
+ * sent to different nodes faster than they replicate appends the columns in different orders.
+ */
 async function ddlClient(o: LoadOptions, rng: Prng, done: () => boolean) {
   let table = 0;
   let column = 0;
+  let owner = pickNode(o, rng);
   for (let n = 0; !done(); n++) {
     await sleep(rng.int(1_500, 4_000));
     if (done()) return;
-    if (column >= 5) [table, column] = [table + 1, 0];
+    if (!owner.proc) continue;
+    if (column >= 5) [table, column, owner] = [table + 1, 0, pickNode(o, rng)];
     column++;
     const t = `side_${table}`;
     const c = `c${column}`;
     const key = `d-${n}`;
-    await httpOp(o, "ddl", pickNode(o, rng), "ddl", [
+    await httpOp(o, "ddl", owner, "ddl", [
       { sql: `CREATE TABLE IF NOT EXISTS ${t}(id TEXT PRIMARY KEY, v TEXT)` },
       { sql: `ALTER TABLE ${t} ADD COLUMN ${c} TEXT` },
       { sql: `INSERT INTO ${t}(id, v, ${c}) VALUES (?, ?, ?)`, params: [key, key, c] },
