@@ -64,6 +64,8 @@ export interface ChaosReport extends CheckResult {
   probeP50: number | null;
   probeP99: number | null;
   probes: number;
+  /** Probe writes acknowledged that never reached every node. */
+  probesUnconverged: number;
   /** Every violation, one line each; empty = the run passed. */
   violations: string[];
   historyFile: string;
@@ -165,6 +167,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       probeP50: percentile(latencies, 0.5),
       probeP99: percentile(latencies, 0.99),
       probes: latencies.length,
+      probesUnconverged: convergedAt === null ? probes.pending.length : 0,
       violations,
       historyFile: "",
     };
@@ -294,7 +297,7 @@ export function summary(r: ChaosReport): string {
     `converge after heal=${r.convergeMs ?? "never"} ms; probe write→everywhere p50=${
       r.probeP50 ?? "-"
     } ms ` +
-    `p99=${r.probeP99 ?? "-"} ms (${r.probes} probes)`,
+    `p99=${r.probeP99 ?? "-"} ms (${r.probes} probes, ${r.probesUnconverged} never everywhere)`,
     ...r.findings.map((f) => `  ${f.check}: ${f.detail}`),
     ...r.faultErrors.map((e) => `  fault error: ${e.split("\n")[0].slice(0, 300)}`),
     r.violations.length === 0 ? "PASS" : `FAIL: ${r.violations.join("; ")}`,
