@@ -1,12 +1,14 @@
 /**
  * `deno task chaos [--duration 10m] [--seed N] [--nodes 3..5] [--topology embedded|external|cluster3]
- * [--out FILE]`: one seeded fault-injection run against real `ha` and nats-server processes.
+ * [--faults kill,stop,…] [--converge 120s] [--out FILE]`: one seeded fault-injection run against
+ * real `ha` and nats-server processes (`--faults` narrows the kinds, to bisect a finding).
  * Prints the figures, writes the history (replay it with the same `--seed`, `--nodes`,
  * `--topology`) and exits 1 on any violation, 2 on bad arguments.
  * @module
  */
 import { parseArgs } from "node:util";
 import { parseDuration } from "../../src/config/values.ts";
+import { FAULT_KINDS, type FaultKind } from "./history.ts";
 import { runChaos } from "./run.ts";
 import { TOPOLOGIES, type Topology } from "./topology.ts";
 
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     topology: { type: "string" },
     out: { type: "string" },
     converge: { type: "string", default: "120s" },
+    faults: { type: "string" },
   },
 });
 
@@ -44,6 +47,11 @@ try {
   fail(`bad duration: ${(e as Error).message}`);
 }
 if (durationMs < 15_000) fail("--duration must be at least 15s");
+const kinds = values.faults?.split(",").map((k) => k.trim()) as FaultKind[] | undefined;
+const unknown = kinds?.filter((k) => !FAULT_KINDS.includes(k));
+if (unknown?.length) {
+  fail(`unknown fault kind ${unknown.join(", ")}; kinds: ${FAULT_KINDS.join(", ")}`);
+}
 
 const report = await runChaos({
   seed,
