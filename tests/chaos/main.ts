@@ -59,6 +59,7 @@ const report = await runChaos({
   nodes,
   topology,
   convergeLimitMs,
+  kinds,
   out: values.out,
 });
 console.log(JSON.stringify({

@@ -225,7 +225,7 @@ export class ChaosCluster {
     return true;
   }
 
-  /** Ends every process and proxy; keeps the directory when `keep`. */
+  /** Ends every process (by pid) and proxy; removes the cluster directory. */
   async stop(): Promise<void> {
     for (const n of this.nodes.values()) this.resume(n);
     await this.cluster.stop();
