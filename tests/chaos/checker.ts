@@ -49,6 +49,8 @@ export interface CheckResult {
   phantom: number;
   lww: number;
   doubleApplied: number;
+  /** Acknowledged writes missing (or wrong) per node. */
+  lostByNode: Record<string, number>;
   /** Up to 20 findings per check. */
   findings: Finding[];
 }
@@ -65,6 +67,7 @@ export function checkRun(
     phantom: 0,
     lww: 0,
     doubleApplied: 0,
+    lostByNode: {},
     findings: [],
   };
   const note = (check: Finding["check"], detail: string) => {
@@ -78,6 +81,7 @@ export function checkRun(
         const wrong = dumps.filter((d) => d.rows[w.table]?.get(w.key) !== w.value);
         if (wrong.length === 0) continue;
         r.lost++;
+        for (const d of wrong) r.lostByNode[d.name] = (r.lostByNode[d.name] ?? 0) + 1;
         note(
           "lost",
           `op ${op.id} (${op.client} on ${op.node}, ${op.kind}, ${op.status}, t=${op.start}ms): ` +

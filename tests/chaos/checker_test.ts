@@ -51,6 +51,7 @@ Deno.test("checker: lost, phantom, divergent, lww and double application", () =>
   const dumps = [dump("node1", [["a", "node1"], ["c", "n"]]), dump("node2", [["b", "node1"]], "t")];
   const r = checkRun(ops, dumps, new Map([["h0", "x"], ["h1", null]]));
   assert.equal(r.lost, 1, "a is missing on node2");
+  assert.deepEqual(r.lostByNode, { node2: 1 });
   assert.equal(r.phantom, 1, "b failed but is on node2");
   assert.equal(r.divergent, 1);
   assert.equal(r.lww, 0);

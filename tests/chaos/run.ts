@@ -293,7 +293,8 @@ export function summary(r: ChaosReport): string {
     `ops=${r.ops} acked=${r.acked} unknown=${r.unknown} failed=${r.failed}`,
     `faults: ${faults}${r.faultErrors.length ? ` (errors: ${r.faultErrors.length})` : ""}`,
     `memory nodes rebuilt=${r.memoryRebuilds}`,
-    `lost=${r.lost} divergent=${r.divergent} phantom=${r.phantom} lww=${r.lww} doubleApplied=${r.doubleApplied}`,
+    `lost=${r.lost} divergent=${r.divergent} phantom=${r.phantom} lww=${r.lww} doubleApplied=${r.doubleApplied}` +
+    (r.lost > 0 ? ` (lost by node: ${JSON.stringify(r.lostByNode)})` : ""),
     `converge after heal=${r.convergeMs ?? "never"} ms; probe write→everywhere p50=${
       r.probeP50 ?? "-"
     } ms ` +
