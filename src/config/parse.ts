@@ -141,6 +141,19 @@ function parseEnv(env: Record<string, string | undefined>): RawValues {
   return values;
 }
 
+/** TEST ONLY (the chaos suite's clock jumps): `HA_TEST_CLOCK_OFFSET_MS`, an integer in ms. */
+function testClockOffset(env: Record<string, string | undefined>): Partial<Config> {
+  const raw = env.HA_TEST_CLOCK_OFFSET_MS?.trim();
+  if (!raw) return {};
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms)) {
+    throw configError(
+      `invalid value ${quote(raw)} for HA_TEST_CLOCK_OFFSET_MS: expected an integer`,
+    );
+  }
+  return { testClockOffsetMs: ms };
+}
+
 /**
  * Reads config-file text: one `flag value` or `flag=value` per line, leading dashes
  * optional, `#` full-line and ` #` end-of-line comments, a bare `flag` meaning true,
@@ -377,7 +390,7 @@ export function parseConfig(
     resolve(spec, all, ctx, out, seen);
   }
   const { help: _help, version: _version, ...rest } = out as Settings;
-  const config: Config = { ...rest, dsns };
+  const config: Config = { ...rest, dsns, ...testClockOffset(env) };
   crossValidate(config);
   delete seen.help;
   delete seen.version;

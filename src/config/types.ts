@@ -173,10 +173,15 @@ export interface Config {
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */
   readonly configFile: string | null;
+  /**
+   * TEST ONLY, never a flag: env `HA_TEST_CLOCK_OFFSET_MS` shifts this node's hybrid logical
+   * clock by that many ms (the chaos suite's clock jumps). Absent = the real clock.
+   */
+  readonly testClockOffsetMs?: number;
 }
 
-/** A {@link Config} field that is set by a flag (every field but `dsns`). */
-export type ConfigField = Exclude<keyof Config, "dsns">;
+/** A {@link Config} field that is set by a flag (every field but `dsns` and test-only ones). */
+export type ConfigField = Exclude<keyof Config, "dsns" | "testClockOffsetMs">;
 
 /**
  * Where a field's value came from; fields absent from

@@ -57,6 +57,7 @@ export function replicationPlugin(
     clusterKey: config.clusterKey,
     maxClockSkewMs: config.maxClockSkewMs,
     logLevel: config.logLevel,
+    clockOffsetMs: config.testClockOffsetMs ?? 0,
   };
   return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
 }

@@ -85,6 +85,8 @@ export interface ReplicationPluginOptions {
   maxClockSkewMs?: number;
   /** `--log-level` of the worker's conflict warnings (default info). */
   logLevel?: LogLevel;
+  /** TEST ONLY (`HA_TEST_CLOCK_OFFSET_MS`): shifts the hybrid logical clock's wall time, ms. */
+  clockOffsetMs?: number;
 }
 
 /** What `beforeCommit` hands to commit listeners. */
@@ -212,7 +214,7 @@ function touchedTables(actions: AuthAction[]): string[] {
 }
 
 class ReplicationPlugin implements WriterPlugin {
-  private readonly clock = new Hlc();
+  private readonly clock: Hlc;
   private readonly tables = new Map<string, TableMeta>();
   /** INSTEAD OF trigger name → its view. */
   private readonly triggerView = new Map<string, string>();
@@ -249,6 +251,8 @@ class ReplicationPlugin implements WriterPlugin {
     private readonly databaseId: string,
     private readonly o: ReplicationPluginOptions,
   ) {
+    const offset = o.clockOffsetMs ?? 0;
+    this.clock = new Hlc(offset === 0 ? Date.now : () => Date.now() + offset);
     this.outbox = o.outboxDir ? "ha_outbox._ha_outbox" : "main._ha_outbox";
     db.function("_ha_on", (t: unknown) => this.capturing && this.direct.has(t as string) ? 1 : 0);
     db.function(

@@ -625,3 +625,17 @@ Deno.test("loadConfig reads the real process inputs", () => {
   assert.ok(r.config.natsStoreDir.endsWith("/nats/loaded"));
   assert.deepEqual(r.config.dsns, ["x.db"]);
 });
+
+Deno.test("HA_TEST_CLOCK_OFFSET_MS (test only): integer offset of the clock, else unset", () => {
+  const run = (env: Env) => {
+    const o = parseConfig(["-n", "n"], env, makeIO());
+    assert.ok(o.kind === "run");
+    return o.config.testClockOffsetMs;
+  };
+  assert.equal(run({}), undefined);
+  assert.equal(run({ HA_TEST_CLOCK_OFFSET_MS: "-30000" }), -30000);
+  assert.throws(
+    () => run({ HA_TEST_CLOCK_OFFSET_MS: "soon" }),
+    (e) => e instanceof HaError && /HA_TEST_CLOCK_OFFSET_MS/.test(e.message),
+  );
+});

@@ -101,6 +101,8 @@ export interface NodeOptions {
   args?: string[];
   /** Reuse ports/dirs of a previous run of the same node (restarts). */
   reuse?: HaNode;
+  /** Extra environment variables (added to this process's). */
+  env?: Record<string, string>;
 }
 
 /** A running `ha` process. */
@@ -240,6 +242,7 @@ export class Cluster {
     const child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: ROOT,
+      env: o.env,
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
