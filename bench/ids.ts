@@ -18,7 +18,11 @@ const LEVELS = [1, 8, 32];
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
 
 async function post(n: HaNode, sql: string, params: unknown[]): Promise<void> {
-  const r = await fetch(n.url, { method: "POST", body: JSON.stringify({ sql, params }) });
+  const r = await fetch(n.url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sql, params }),
+  });
   if (!r.ok) throw new Error(`${n.name}: HTTP ${r.status} ${await r.text()}`);
   await r.arrayBuffer();
 }

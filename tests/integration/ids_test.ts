@@ -28,7 +28,11 @@ interface Told {
 
 /** POSTs `body`; JSON integers come back as bigint (63-bit ids are beyond 2^53). */
 async function post(node: HaNode, body: unknown): Promise<{ rows: unknown[][] }> {
-  const res = await fetch(`${node.url}/query`, { method: "POST", body: JSON.stringify(body) });
+  const res = await fetch(`${node.url}/query`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
   // The reviver's third argument (JSON.parse source text access) has the number's digits.
