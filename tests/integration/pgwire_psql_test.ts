@@ -208,23 +208,23 @@ INSERT INTO history(aid, delta) VALUES (:aid, :delta);
           mode,
           "-c",
           "2",
-          "-T",
-          "2",
+          "-t",
+          "20",
           "-f",
           script,
           "ha",
         ]);
         assert.equal(r.code, 0, `${mode}: ${r.stderr}\n${r.stdout}`);
-        const tps = Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1]);
-        assert.ok(tps > 10, `${mode}: tps ${tps}\n${r.stdout}`);
+        // A fixed count, not a rate: the machine's speed must not decide the outcome.
+        assert.match(r.stdout, /number of transactions actually processed: 40\/40/, r.stdout);
         assert.match(r.stdout, /number of failed transactions: 0 /);
       }
       const r = await psql(pg.port, [
         "-tA",
         "-c",
-        "SELECT (SELECT count(*) FROM history) > 0, (SELECT sum(abalance) FROM accounts) = (SELECT sum(delta) FROM history)",
+        "SELECT (SELECT count(*) FROM history), (SELECT sum(abalance) FROM accounts) = (SELECT sum(delta) FROM history)",
       ]);
-      assert.equal(r.stdout.trim(), "1|1");
+      assert.equal(r.stdout.trim(), "120|1"); // 3 modes × 40 transactions
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
