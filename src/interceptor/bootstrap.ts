@@ -1,13 +1,17 @@
 /**
- * The code that runs inside the sandbox worker. {@link bootstrapSource} turns
- * {@link workerMain} into the worker's module text with `Function.prototype.toString`, so the
- * worker needs no file of its own (works from source and from `deno compile` alike) while this
- * code is still type-checked. `workerMain` must therefore stay self-contained: no imports, no
- * references to anything outside its body.
+ * The code that runs inside the sandbox worker (in the sandbox process, see `child.ts`).
+ * {@link bootstrapSource} turns {@link workerMain} into the worker's module text with
+ * `Function.prototype.toString`, so the worker needs no file of its own (works from source and
+ * from `deno compile` alike) while this code is still type-checked. `workerMain` must therefore
+ * stay self-contained: no imports, no references to anything outside its body and its `codec`.
+ *
+ * Messages leave the worker already encoded (`[type, text]`): the process relay forwards the text
+ * as a frame without parsing it, so each message is encoded and decoded once.
  *
  * @module
  */
 import type { BootstrapInit, WorkerMessage } from "./protocol.ts";
+import { decodeWire, encodeWire } from "./wire.ts";
 
 /** The parts of the worker global scope the bootstrap uses. */
 interface WorkerScope {
@@ -23,14 +27,28 @@ type AnyFn = (...args: unknown[]) => unknown;
  * Runs in the worker: imports the user module, reports its exports, answers hook calls by id,
  * relays `ctx.query`/`ctx.log`/`console.*` to the host and reports crashes.
  */
-export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
-  const post = (m: WorkerMessage): void => scope.postMessage(m);
+export function workerMain(
+  scope: WorkerScope,
+  init: BootstrapInit,
+  codec: { encode: typeof encodeWire; decode: typeof decodeWire },
+): void {
+  const post = (m: WorkerMessage): void => scope.postMessage([m.type, codec.encode(m)]);
   const hookNames = ["beforeApply", "afterApply", "resolveConflict"];
+
+  // No nested workers: they would escape the per-isolate heap limit and the call deadline.
+  class Refused {
+    constructor() {
+      throw new TypeError("interceptors cannot start workers");
+    }
+  }
+  Object.defineProperty(scope, "Worker", { value: Refused, writable: false, configurable: false });
 
   const wireError = (e: unknown): { name: string; message: string; stack?: string } => {
     try {
       if (e instanceof Error) {
-        return { name: e.name, message: String(e.message), stack: String(e.stack ?? "") };
+        // Name the module as the host knows it, for source maps.
+        const stack = String(e.stack ?? "").replaceAll(init.url, init.stackUrl);
+        return { name: e.name, message: String(e.message), stack };
       }
       return { name: "Error", message: `non-Error thrown: ${String(e)}` };
     } catch {
@@ -141,7 +159,7 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
         // A batch: keep the items that can be sent, report the others.
         const items = value.map((item: { ok: boolean; value?: unknown }) => {
           try {
-            structuredClone(item);
+            codec.encode(item);
             return item;
           } catch (err) {
             return { ok: false, error: cloneError(err) };
@@ -190,7 +208,17 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
   };
 
   const onMessage = (e: MessageEvent): void => {
-    const m = e.data;
+    if (e.data === "ping") {
+      scope.postMessage(["pong", ""]);
+      return;
+    }
+    const m = codec.decode(e.data) as {
+      type: string;
+      qid: number;
+      ok: boolean;
+      value?: unknown;
+      error?: string;
+    };
     if (m.type === "queryResult") {
       const q = queries.get(m.qid);
       if (!q) return;
@@ -198,7 +226,7 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
       if (m.ok) q.resolve(m.value);
       else q.reject(new Error(m.error));
     } else if (m.type === "call") {
-      void onCall(m);
+      void onCall(m as unknown as { id: number; hook: string; db: string; args: unknown[] });
     }
   };
 
@@ -240,10 +268,11 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
  *
  * @example
  * ```ts
- * const src = bootstrapSource({ url: "blob:null/x", node: "node1" });
+ * const src = bootstrapSource({ url: "blob:null/x", stackUrl: "blob:null/y", node: "node1" });
  * new Worker(`data:text/javascript,${encodeURIComponent(src)}`, { type: "module" });
  * ```
  */
 export function bootstrapSource(init: BootstrapInit): string {
-  return `(${workerMain.toString()})(self, ${JSON.stringify(init)});\n`;
+  return `(${workerMain.toString()})(self, ${JSON.stringify(init)}, ` +
+    `{ encode: (${encodeWire.toString()}), decode: (${decodeWire.toString()}) });\n`;
 }

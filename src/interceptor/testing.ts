@@ -67,6 +67,7 @@ export async function testInterceptor(
       query: opts.query ?? noQuery,
       node: opts.node ?? "node1",
       startTimeoutMs: opts.startTimeoutMs,
+      memoryMb: opts.memoryMb,
     });
     return {
       host,
