@@ -14,34 +14,56 @@
 /** Largest frame either side accepts (a batch of big rows fits; a runaway result does not). */
 export const MAX_FRAME_BYTES = 128 * 1024 * 1024;
 
-/** A value as JSON text, with tags for what JSON cannot say. Throws TypeError on the rest. */
+/**
+ * A value as JSON text, with tags for what JSON cannot say. An object or array met again is sent
+ * once and then referred to by its position (`$r`), as structured clone does: conflicts sharing
+ * one changeset stay small, and cycles survive. Throws TypeError on what cannot be sent.
+ */
 export function encodeWire(value: unknown): string {
-  const tags = ["$b", "$u", "$n", "$v", "$o"];
-  return JSON.stringify(value, function (this: Record<string, unknown>, key: string) {
+  const tags = ["$b", "$u", "$n", "$v", "$o", "$r"];
+  const seen = new Map<object, number>();
+  let wrapped: object | null = null;
+  return JSON.stringify({ v: value }, function (this: Record<string, unknown>, key: string) {
     const raw = this[key]; // before toJSON: a Date must not pass as a string
     switch (typeof raw) {
       case "bigint":
         return { $b: raw.toString() };
       case "number":
-        return Number.isFinite(raw) && !Object.is(raw, -0) ? raw : { $n: String(raw) };
+        if (Object.is(raw, -0)) return { $n: "-0" };
+        return Number.isFinite(raw) ? raw : { $n: String(raw) };
       case "undefined":
         return Array.isArray(this) ? { $v: 0 } : undefined;
       case "function":
       case "symbol":
         throw new TypeError(`a ${typeof raw} cannot be sent`);
       case "object": {
-        if (raw === null || Array.isArray(raw)) return raw;
+        if (raw === null) return raw;
         if (raw instanceof Uint8Array) {
           return { $u: (raw as Uint8Array & { toBase64(): string }).toBase64() };
         }
-        const proto = Object.getPrototypeOf(raw);
-        if (proto !== Object.prototype && proto !== null) {
-          const name = (raw as { constructor?: { name?: string } }).constructor?.name ?? "object";
-          throw new TypeError(`a ${name} cannot be sent (plain objects, arrays and SQL values)`);
+        if (raw === wrapped) { // the inside of the $o wrapper returned just before
+          wrapped = null;
+          return raw;
         }
+        const ref = seen.get(raw);
+        if (ref !== undefined) return { $r: ref };
+        if (!Array.isArray(raw)) {
+          const proto = Object.getPrototypeOf(raw);
+          if (proto !== Object.prototype && proto !== null) {
+            const name = (raw as { constructor?: { name?: string } }).constructor?.name ??
+              "object";
+            throw new TypeError(`a ${name} cannot be sent (plain objects, arrays and SQL values)`);
+          }
+        }
+        seen.set(raw, seen.size);
+        if (Array.isArray(raw)) return raw;
         const keys = Object.keys(raw);
         // A plain object that looks like a tag is wrapped so that it decodes as itself.
-        return keys.length === 1 && tags.includes(keys[0]) ? { $o: raw } : raw;
+        if (keys.length === 1 && tags.includes(keys[0])) {
+          wrapped = raw;
+          return { $o: raw };
+        }
+        return raw;
       }
       default:
         return raw;
@@ -49,11 +71,18 @@ export function encodeWire(value: unknown): string {
   });
 }
 
-/** The inverse of {@link encodeWire}. */
+/** The inverse of {@link encodeWire}. Objects are numbered in the same (pre-)order. */
 export function decodeWire(text: string): unknown {
+  const table: object[] = [];
+  const walkObject = (o: Record<string, unknown>): Record<string, unknown> => {
+    table.push(o);
+    for (const k of Object.keys(o)) o[k] = walk(o[k]);
+    return o;
+  };
   const walk = (v: unknown): unknown => {
     if (v === null || typeof v !== "object") return v;
     if (Array.isArray(v)) {
+      table.push(v);
       for (let i = 0; i < v.length; i++) v[i] = walk(v[i]);
       return v;
     }
@@ -72,17 +101,15 @@ export function decodeWire(text: string): unknown {
           return Number(t);
         case "$v":
           return undefined;
-        case "$o": {
-          const inner = t as Record<string, unknown>;
-          for (const k of Object.keys(inner)) inner[k] = walk(inner[k]);
-          return inner;
-        }
+        case "$r":
+          return table[t as number];
+        case "$o":
+          return walkObject(t as Record<string, unknown>);
       }
     }
-    for (const k of keys) o[k] = walk(o[k]);
-    return o;
+    return walkObject(o);
   };
-  return walk(JSON.parse(text));
+  return (walk(JSON.parse(text)) as { v: unknown }).v;
 }
 
 /** `text` as one frame: 4-byte big-endian length, then UTF-8. */
