@@ -10,7 +10,15 @@
  */
 import { bootstrapSource } from "./bootstrap.ts";
 import type { SandboxInit, WorkerMessage } from "./protocol.ts";
-import { decodeWire, encodeWire, frame, LogBudget, readFrames } from "./wire.ts";
+import {
+  decodeWire,
+  encodeWire,
+  frame,
+  LogBudget,
+  rawChunks,
+  readFrames,
+  writeAll,
+} from "./wire.ts";
 
 /** First argument that makes the compiled `ha` binary run as a sandbox process. */
 export const SANDBOX_FLAG = "--ha-interceptor-sandbox";
@@ -21,9 +29,13 @@ export const EXIT_UNRESPONSIVE = 70;
 /** Runs the sandbox process until stdin closes; resolves to the exit code. */
 export async function runSandboxProcess(): Promise<number> {
   revokeAll();
-  const out = Deno.stdout.writable.getWriter();
-  const send = (text: string) => void out.write(frame(text)).catch(() => Deno.exit(0));
-  const frames = readFrames(Deno.stdin.readable);
+  // Raw reads and writes: a stream adds tens of µs to every message.
+  let writing = Promise.resolve();
+  const send = (text: string) => {
+    const bytes = frame(text);
+    writing = writing.then(() => writeAll(Deno.stdout, bytes)).catch(() => Deno.exit(0));
+  };
+  const frames = readFrames(rawChunks(Deno.stdin));
   const first = await frames.next();
   if (first.done) return 0;
   const init = decodeWire(first.value) as SandboxInit;

@@ -131,7 +131,7 @@ export class FrameError extends Error {
 }
 
 /** The frames of a byte stream, as text. Throws {@link FrameError} on an oversized frame. */
-export async function* readFrames(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* readFrames(stream: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buf: Uint8Array = new Uint8Array(0);
   for await (const chunk of stream) {
@@ -146,6 +146,24 @@ export async function* readFrames(stream: ReadableStream<Uint8Array>): AsyncGene
     }
     buf = at === buf.length ? new Uint8Array(0) : buf.slice(at);
   }
+}
+
+/** The chunks of a raw reader (cheaper per message than its ReadableStream). */
+export async function* rawChunks(r: { read(p: Uint8Array): Promise<number | null> }) {
+  const buf = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await r.read(buf);
+    if (n === null) return;
+    yield buf.slice(0, n);
+  }
+}
+
+/** Writes every byte of `data` to a raw writer. */
+export async function writeAll(
+  w: { write(p: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  for (let at = 0; at < data.length;) at += await w.write(data.subarray(at));
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
