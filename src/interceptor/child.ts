@@ -1,99 +1,66 @@
 /**
  * The sandbox process: ha starts it (`sandbox.ts`) as `deno run child.ts` from source, or as its
- * own compiled binary with {@link SANDBOX_FLAG}. Its main thread only relays frames between the
- * pipes and one permission-less worker running the user module, so it stays responsive when the
- * hook spins: it exits when ha's end of stdin closes (ha died), drops log lines over the budget,
- * and exits when the worker stops answering pings (a hook spinning outside any call). ha kills
- * the whole process on a call timeout, which ends every thread and allocation of the hook.
+ * own compiled binary with {@link SANDBOX_FLAG}. It gives up every permission, then runs the
+ * bootstrap and the user module on its main thread, with frames on stdin/stdout. It exits when
+ * ha's end of stdin closes. ha kills the whole process on a call timeout or when it stops
+ * answering pings; if ha itself dies while a hook spins, the CPU lease ha keeps renewing
+ * (RLIMIT_CPU, see `limits.ts`) runs out and the kernel ends it.
  *
  * @module
  */
-import { bootstrapSource } from "./bootstrap.ts";
-import type { SandboxInit, WorkerMessage } from "./protocol.ts";
-import {
-  decodeWire,
-  encodeWire,
-  frame,
-  LogBudget,
-  rawChunks,
-  readFrames,
-  writeAll,
-} from "./wire.ts";
+import { sandboxMain, type SandboxScope } from "./bootstrap.ts";
+import type { SandboxInit } from "./protocol.ts";
+import { decodeWire, encodeWire, frame, LogBudget, rawChunks, readFrames } from "./wire.ts";
 
 /** First argument that makes the compiled `ha` binary run as a sandbox process. */
 export const SANDBOX_FLAG = "--ha-interceptor-sandbox";
 
-/** Exit code when the worker stopped answering pings. */
-export const EXIT_UNRESPONSIVE = 70;
+const PONG = encodeWire({ type: "pong" });
 
 /** Runs the sandbox process until stdin closes; resolves to the exit code. */
 export async function runSandboxProcess(): Promise<number> {
   revokeAll();
-  // Raw reads and writes: a stream adds tens of µs to every message.
-  let writing = Promise.resolve();
+  // Synchronous writes: a frame is out before the next line of user code runs (a hook that
+  // answers and then blocks the thread still delivers its answer); ha always reads.
+  const stdout = Deno.stdout;
   const send = (text: string) => {
     const bytes = frame(text);
-    writing = writing.then(() => writeAll(Deno.stdout, bytes)).catch(() => Deno.exit(0));
+    try {
+      for (let at = 0; at < bytes.length;) at += stdout.writeSync(bytes.subarray(at));
+    } catch {
+      Deno.exit(0); // ha is gone
+    }
   };
   const frames = readFrames(rawChunks(Deno.stdin));
   const first = await frames.next();
   if (first.done) return 0;
   const init = decodeWire(first.value) as SandboxInit;
-  const url = URL.createObjectURL(new Blob([init.code], { type: "text/javascript" }));
-  const src = bootstrapSource({ url, stackUrl: init.stackUrl, node: init.node });
-  const worker = new Worker(
-    `data:text/javascript;base64,${new TextEncoder().encode(src).toBase64()}`,
-    {
-      type: "module",
-      name: "ha-interceptor",
-      deno: { permissions: "none" },
-    } as WorkerOptions,
-  );
+  // The log budget lives here, out of the user module's reach (ha keeps one too).
   const budget = new LogBudget(init.logPerSecond, init.logBurst);
-  let lastPong = performance.now();
-  let pinging: ReturnType<typeof setInterval> | undefined;
-  const report = setInterval(() => {
+  setInterval(() => {
     const lines = budget.takeDropped();
-    if (lines) send(encodeWire({ type: "dropped", lines } satisfies WorkerMessage));
+    if (lines) send(encodeWire({ type: "dropped", lines }));
   }, 1000);
-
-  worker.onmessage = (e: MessageEvent<[string, string]>) => {
-    const [type, text] = e.data;
-    if (type === "pong") {
-      lastPong = performance.now();
-      return;
-    }
-    if (type === "log" && !budget.take()) return;
-    send(text);
-    if (type === "ready" && pinging === undefined) {
-      pinging = setInterval(() => {
-        if (performance.now() - lastPong > init.watchdogMs) {
-          console.error(`interceptor worker did not answer for ${init.watchdogMs} ms`);
-          Deno.exit(EXIT_UNRESPONSIVE);
-        }
-        worker.postMessage("ping");
-      }, Math.max(50, Math.floor(init.watchdogMs / 4)));
-    }
+  const scope: SandboxScope = {
+    postMessage([type, text]) {
+      if (type === "log" && !budget.take()) return;
+      send(type === "pong" ? PONG : text);
+    },
+    onmessage: null,
   };
-  worker.onerror = (e) => {
-    e.preventDefault();
-    const error = { name: "Error", message: `uncaught error in the worker: ${e.message}` };
-    send(encodeWire({ type: "fatal", error } satisfies WorkerMessage));
-  };
+  const url = URL.createObjectURL(new Blob([init.code], { type: "text/javascript" }));
+  sandboxMain(scope, { url, stackUrl: init.stackUrl, node: init.node });
   try {
-    for await (const text of frames) worker.postMessage(text);
+    for await (const text of frames) scope.onmessage?.({ data: text });
   } catch (e) {
     console.error(`sandbox input: ${(e as Error).message}`);
   }
-  clearInterval(report);
-  clearInterval(pinging);
-  worker.terminate();
   return 0;
 }
 
 /**
- * The compiled binary starts with every permission: give them all up before touching user code
- * (the worker has none anyway; this also covers the relay). From source it starts with none.
+ * The compiled binary starts with every permission: give them all up before touching user code.
+ * From source it starts with none.
  */
 function revokeAll(): void {
   const names = ["read", "write", "net", "env", "sys", "run", "ffi", "import"] as const;

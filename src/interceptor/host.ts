@@ -507,10 +507,10 @@ function classify(e: unknown): { kind: FailureKind; message: string; stack?: str
   return { kind: "invalid", message: (e as Error)?.message ?? String(e) };
 }
 
-/** The stack without the sandbox's own frames (the bootstrap runs from a data: URL). */
+/** The stack without the sandbox's own frames (those of bootstrap.ts and below). */
 function userFrames(stack: string): string {
   const lines = stack.split("\n");
-  const end = lines.findIndex((l) => l.includes("data:text/javascript"));
+  const end = lines.findIndex((l) => l.includes("interceptor/bootstrap.ts"));
   return (end < 0 ? lines : lines.slice(0, end)).join("\n");
 }
 

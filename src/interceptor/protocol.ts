@@ -1,17 +1,16 @@
 /**
- * Messages between the host (ha) and the sandbox worker, which runs in a sandbox process
- * (`child.ts` relays them). Everything crosses as tagged JSON frames (`wire.ts`), so `bigint` and
+ * Messages between the host (ha) and the sandbox process (`child.ts`, `bootstrap.ts`). Everything crosses as tagged JSON frames (`wire.ts`), so `bigint` and
  * `Uint8Array` values arrive intact.
  *
  * ```
  * host → process init {code, init, …}      once, first frame (see SandboxInit)
- * worker → host  ready | loadError          once, after importing the user module
- * host → worker  call {id, hook, db, args}  one per hook invocation (resolveConflicts: a batch)
- * worker → host  query {id, qid, sql, params}   ctx.query() during call `id`
- * host → worker  queryResult {qid, ok, …}
- * worker → host  log {level, msg, fields}   ctx.log() and console.*
- * worker → host  result {id, ok, value|error}
- * worker → host  fatal {error}              uncaught error, self.close(), Deno.exit()
+ * sandbox → host  ready | loadError          once, after importing the user module
+ * host → sandbox  call {id, hook, db, args}  one per hook invocation (resolveConflicts: a batch)
+ * sandbox → host  query {id, qid, sql, params}   ctx.query() during call `id`
+ * host → sandbox  queryResult {qid, ok, …}
+ * sandbox → host  log {level, msg, fields}   ctx.log() and console.*
+ * sandbox → host  result {id, ok, value|error}
+ * sandbox → host  fatal {error}              uncaught error, self.close(), Deno.exit()
  * ```
  *
  * @module
@@ -89,7 +88,9 @@ export type WorkerMessage =
   | { type: "log"; level: string; msg: string; fields?: unknown; hook?: string; db?: string }
   | { type: "fatal"; error: WireError }
   /** From the process relay: log lines it dropped over its budget since the last report. */
-  | { type: "dropped"; lines: number };
+  | { type: "dropped"; lines: number }
+  /** The answer to a `ping` frame (raw text, not JSON) from ha. */
+  | { type: "pong" };
 
 /** Static configuration the bootstrap is started with. */
 export interface BootstrapInit {
@@ -109,8 +110,6 @@ export interface SandboxInit {
   /** See {@link BootstrapInit}. */
   stackUrl: string;
   node: string;
-  /** The worker must answer a ping within this (a hook spinning outside any call). */
-  watchdogMs: number;
   /** Log lines the process forwards: `logBurst` at once, `logPerSecond` in the long run. */
   logPerSecond: number;
   logBurst: number;

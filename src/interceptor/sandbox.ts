@@ -1,16 +1,16 @@
 /**
- * One sandbox: a child process of ha (`child.ts`) without permissions, with a V8 heap limit and
- * a cap on its data segment, whose single permission-less worker runs the bootstrap and the user
+ * One sandbox: a child process of ha (`child.ts`) without permissions or environment, with a V8
+ * heap limit, a cap on its data segment and a CPU lease, running the bootstrap and the user
  * bundle. Request/response by id over length-prefixed frames on its stdin/stdout, per-call
- * timeouts, death detection. A timeout kills the whole process group: a spinning hook, its
- * WebAssembly and its memory go with it. The host (`host.ts`) replaces a dead sandbox; a sandbox
- * never comes back to life.
+ * timeouts, a ping watchdog, death detection. A timeout kills the whole process group: a
+ * spinning hook, its WebAssembly and its memory go with it. The host (`host.ts`) replaces a dead
+ * sandbox; a sandbox never comes back to life.
  *
  * @module
  */
 import type { QueryResult } from "../../interceptors/types.ts";
-import { EXIT_UNRESPONSIVE, SANDBOX_FLAG } from "./child.ts";
-import { limitDataSegment } from "./limits.ts";
+import { SANDBOX_FLAG } from "./child.ts";
+import { leaseCpu, limitDataSegment } from "./limits.ts";
 import type {
   CallHook,
   HostMessage,
@@ -77,7 +77,7 @@ export interface SandboxSpec {
   node: string;
   /** Time limit for loading the module. */
   startTimeoutMs: number;
-  /** A worker that does not answer a ping for this long (spinning outside a call) is ended. */
+  /** A sandbox that does not answer a ping for this long (spinning outside a call) is killed. */
   watchdogMs: number;
   /** V8 heap limit, and the growth allowed to the data segment (ArrayBuffers, WebAssembly). */
   memoryMb: number;
@@ -110,6 +110,8 @@ export class Sandbox {
   #stderr = "";
   #nextId = 0;
   #dead = false;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  #lastPong = 0;
   /** Settles when the process has exited and its pipes are drained. */
   readonly closed: Promise<void>;
 
@@ -138,7 +140,6 @@ export class Sandbox {
         code: spec.code,
         stackUrl: spec.stackUrl,
         node: spec.node,
-        watchdogMs: spec.watchdogMs,
         logPerSecond: spec.logPerSecond,
         logBurst: spec.logBurst,
       } satisfies SandboxInit,
@@ -187,6 +188,7 @@ export class Sandbox {
           if (err) {
             events.log("warn", `interceptor memory bounded by the heap limit only: ${err}`, {});
           }
+          sandbox.#watch(spec.watchdogMs);
           resolve({ sandbox, info: m.info });
           return;
         }
@@ -264,7 +266,26 @@ export class Sandbox {
     this.#pending.clear();
   }
 
+  /**
+   * Pings the sandbox; one that stays silent for `ms` is killed (a call past its timeout is
+   * killed earlier). Renews the CPU lease meanwhile.
+   */
+  #watch(ms: number): void {
+    this.#lastPong = performance.now();
+    const leaseSeconds = Math.ceil(Math.max(10_000, 2 * ms) / 1000);
+    leaseCpu(this.pid, leaseSeconds);
+    this.#watchdog = setInterval(() => {
+      if (performance.now() - this.#lastPong > ms) {
+        this.kill(`a hook kept the sandbox busy outside any call for ${ms} ms`);
+        return;
+      }
+      leaseCpu(this.pid, leaseSeconds);
+      this.#write("ping");
+    }, Math.max(50, Math.floor(ms / 4)));
+  }
+
   #terminate(): void {
+    clearInterval(this.#watchdog);
     try {
       Deno.kill(-this.#proc.pid, "SIGKILL");
     } catch { /* already gone */ }
@@ -310,9 +331,7 @@ export class Sandbox {
     if (/out of memory|heap limit|allocation failed/i.test(this.#stderr)) {
       return "memory limit reached";
     }
-    if (status.code === EXIT_UNRESPONSIVE) {
-      return "a hook kept the worker busy outside any call";
-    }
+    if (status.signal === "SIGXCPU") return "CPU lease ran out";
     const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
     const last = this.#stderr.trim().split("\n").slice(-3).join(" | ");
     return `sandbox process ended (${how})${last ? `: ${last}` : ""}`;
@@ -339,6 +358,9 @@ export class Sandbox {
         this.#events.log(m.level, String(m.msg), m.fields, m.hook, m.db);
         return;
       }
+      case "pong":
+        this.#lastPong = performance.now();
+        return;
       case "dropped": {
         const lines = Number(m.lines) + this.#budget.takeDropped();
         this.#events.log("warn", `interceptor log lines dropped over the rate limit`, { lines });
@@ -387,7 +409,7 @@ function failure(e: WireError): HookFailure {
 function sandboxArgs(): string[] {
   if (Deno.build.standalone) return [SANDBOX_FLAG];
   const child = new URL("./child.ts", import.meta.url).href;
-  return ["run", "--no-prompt", "--no-config", "--no-lock", "--unstable-worker-options", child];
+  return ["run", "--no-prompt", "--no-config", "--no-lock", child];
 }
 
 /** The sandbox's environment: the heap limit, and where deno keeps its cache (from source). */

@@ -158,14 +158,6 @@ export async function* rawChunks(r: { read(p: Uint8Array): Promise<number | null
   }
 }
 
-/** Writes every byte of `data` to a raw writer. */
-export async function writeAll(
-  w: { write(p: Uint8Array): Promise<number> },
-  data: Uint8Array,
-): Promise<void> {
-  for (let at = 0; at < data.length;) at += await w.write(data.subarray(at));
-}
-
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
