@@ -7,8 +7,11 @@ import { loadConfig } from "./src/config/mod.ts";
 import { HaError } from "./src/errors/mod.ts";
 import { createLogger } from "./src/log/mod.ts";
 import { Node } from "./src/node.ts";
+import { runSandboxProcess, SANDBOX_FLAG } from "./src/interceptor/child.ts";
 
 async function main(): Promise<number> {
+  // The compiled binary re-runs itself as an interceptor sandbox process (see sandbox.ts).
+  if (Deno.args[0] === SANDBOX_FLAG) return await runSandboxProcess();
   let outcome;
   try {
     outcome = loadConfig(Deno.args);

@@ -118,6 +118,7 @@ export class Node {
       config.interceptor,
       {
         timeoutMs: config.interceptorTimeoutMs,
+        memoryMb: Math.floor(config.interceptorMemoryBytes / 2 ** 20),
         logger: log.child({ component: "interceptor" }),
         node: config.name,
         query: async (db, sql, params) => {

@@ -321,6 +321,19 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: (raw) => parseDuration(raw, { allowZero: false, ...LIMIT_TIMER }),
   }),
   flag({
+    field: "interceptorMemoryBytes",
+    long: "interceptor-memory",
+    metavar: "SIZE",
+    help: "Heap limit of the interceptor sandbox process (as much again outside the heap)",
+    defaultText: "256MiB",
+    default: () => 256 * 2 ** 20,
+    parse: (raw) => {
+      const bytes = parseSize(raw);
+      if (bytes < 16 * 2 ** 20) throw new ValueError("a size of at least 16MiB");
+      return bytes;
+    },
+  }),
+  flag({
     field: "logLevel",
     long: "log-level",
     metavar: "LEVEL",

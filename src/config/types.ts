@@ -79,6 +79,8 @@ export interface Config {
   readonly interceptor: string | null;
   /** `--interceptor-timeout`: time limit of one interceptor hook call, ms (> 0). */
   readonly interceptorTimeoutMs: number;
+  /** `--interceptor-memory`: heap limit of the interceptor sandbox process, bytes. */
+  readonly interceptorMemoryBytes: number;
   /** `--log-level`. */
   readonly logLevel: LogLevel;
   /** `--from-latest-snapshot` (alias `--from-latest-snapsot`). */

@@ -1,36 +1,51 @@
 /**
- * The code that runs inside the sandbox worker. {@link bootstrapSource} turns
- * {@link workerMain} into the worker's module text with `Function.prototype.toString`, so the
- * worker needs no file of its own (works from source and from `deno compile` alike) while this
- * code is still type-checked. `workerMain` must therefore stay self-contained: no imports, no
- * references to anything outside its body.
+ * The code that runs the user module in the sandbox process (`child.ts`), on its main thread:
+ * imports the module, answers hook calls by id, relays `ctx.query`/`ctx.log`/`console.*` to ha,
+ * reports crashes, and locks away what a hook must not use (nested workers).
+ *
+ * Messages leave already encoded (`[type, text]`) for the process to frame.
  *
  * @module
  */
 import type { BootstrapInit, WorkerMessage } from "./protocol.ts";
+import { decodeWire, encodeWire } from "./wire.ts";
 
-/** The parts of the worker global scope the bootstrap uses. */
-interface WorkerScope {
-  postMessage(message: unknown): void;
-  close(): void;
-  onmessage: ((e: MessageEvent) => void) | null;
-  addEventListener(type: string, listener: (e: Event) => void): void;
+/** How the bootstrap talks to ha (the process's pipes). */
+export interface SandboxScope {
+  /** Sends `[type, encoded message]`. */
+  postMessage(message: [string, string]): void;
+  /** Set by the bootstrap: receives every frame from ha as text. */
+  onmessage: ((e: { data: string }) => void) | null;
 }
 
 type AnyFn = (...args: unknown[]) => unknown;
 
-/**
- * Runs in the worker: imports the user module, reports its exports, answers hook calls by id,
- * relays `ctx.query`/`ctx.log`/`console.*` to the host and reports crashes.
- */
-export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
-  const post = (m: WorkerMessage): void => scope.postMessage(m);
+/** Runs the sandbox: see the module documentation. */
+export function sandboxMain(
+  scope: SandboxScope,
+  init: BootstrapInit,
+): void {
+  const post = (m: WorkerMessage): void => scope.postMessage([m.type, encodeWire(m)]);
   const hookNames = ["beforeApply", "afterApply", "resolveConflict"];
+
+  // No nested workers: they would escape the per-isolate heap limit and the call deadline.
+  class Refused {
+    constructor() {
+      throw new TypeError("interceptors cannot start workers");
+    }
+  }
+  Object.defineProperty(globalThis, "Worker", {
+    value: Refused,
+    writable: false,
+    configurable: false,
+  });
 
   const wireError = (e: unknown): { name: string; message: string; stack?: string } => {
     try {
       if (e instanceof Error) {
-        return { name: e.name, message: String(e.message), stack: String(e.stack ?? "") };
+        // Name the module as the host knows it, for source maps.
+        const stack = String(e.stack ?? "").replaceAll(init.url, init.stackUrl);
+        return { name: e.name, message: String(e.message), stack };
       }
       return { name: "Error", message: `non-Error thrown: ${String(e)}` };
     } catch {
@@ -44,17 +59,17 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
   };
 
   // Crashes: report them instead of letting the runtime print and propagate them.
-  scope.addEventListener("error", (e) => {
+  globalThis.addEventListener("error", (e) => {
     e.preventDefault();
     const ev = e as ErrorEvent;
     fatal(wireError(ev.error ?? new Error(ev.message)));
   });
-  scope.addEventListener("unhandledrejection", (e) => {
+  globalThis.addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
     fatal(wireError((e as PromiseRejectionEvent).reason));
   });
-  const realClose = scope.close.bind(scope);
-  Object.defineProperty(scope, "close", {
+  const realClose = globalThis.close.bind(globalThis);
+  Object.defineProperty(globalThis, "close", {
     value: () => {
       fatal({ name: "WorkerExit", message: "the interceptor closed its worker (close())" });
       realClose();
@@ -62,13 +77,12 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
     writable: false,
     configurable: false,
   });
-  const deno = (scope as unknown as { Deno?: { exit?: AnyFn } }).Deno;
-  if (deno && typeof deno.exit === "function") {
-    const realExit = deno.exit;
-    Object.defineProperty(deno, "exit", {
+  {
+    const realExit = Deno.exit;
+    Object.defineProperty(Deno, "exit", {
       value: (code?: unknown) => {
         fatal({ name: "WorkerExit", message: `the interceptor called Deno.exit(${String(code)})` });
-        realExit(code);
+        realExit(code as number | undefined);
       },
       writable: false,
       configurable: false,
@@ -79,8 +93,7 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
   const inspect = (v: unknown): string => {
     if (typeof v === "string") return v;
     try {
-      const d = (scope as unknown as { Deno?: { inspect?: (v: unknown) => string } }).Deno;
-      return d?.inspect ? d.inspect(v) : String(v);
+      return Deno.inspect(v);
     } catch {
       return String(v);
     }
@@ -141,7 +154,7 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
         // A batch: keep the items that can be sent, report the others.
         const items = value.map((item: { ok: boolean; value?: unknown }) => {
           try {
-            structuredClone(item);
+            encodeWire(item);
             return item;
           } catch (err) {
             return { ok: false, error: cloneError(err) };
@@ -189,8 +202,18 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
     }
   };
 
-  const onMessage = (e: MessageEvent): void => {
-    const m = e.data;
+  const onMessage = (e: { data: string }): void => {
+    if (e.data === "ping") {
+      scope.postMessage(["pong", ""]);
+      return;
+    }
+    const m = decodeWire(e.data) as {
+      type: string;
+      qid: number;
+      ok: boolean;
+      value?: unknown;
+      error?: string;
+    };
     if (m.type === "queryResult") {
       const q = queries.get(m.qid);
       if (!q) return;
@@ -198,7 +221,7 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
       if (m.ok) q.resolve(m.value);
       else q.reject(new Error(m.error));
     } else if (m.type === "call") {
-      void onCall(m);
+      void onCall(m as unknown as { id: number; hook: string; db: string; args: unknown[] });
     }
   };
 
@@ -233,17 +256,4 @@ export function workerMain(scope: WorkerScope, init: BootstrapInit): void {
     },
     (e: unknown) => post({ type: "loadError", error: wireError(e) }),
   );
-}
-
-/**
- * The worker module text: {@link workerMain} applied to the worker scope and `init`.
- *
- * @example
- * ```ts
- * const src = bootstrapSource({ url: "blob:null/x", node: "node1" });
- * new Worker(`data:text/javascript,${encodeURIComponent(src)}`, { type: "module" });
- * ```
- */
-export function bootstrapSource(init: BootstrapInit): string {
-  return `(${workerMain.toString()})(self, ${JSON.stringify(init)});\n`;
 }

@@ -17,7 +17,7 @@ import type {
 } from "../../interceptors/types.ts";
 import { HaError } from "../errors/mod.ts";
 import type { Fields, Logger, LogLevel } from "../log/mod.ts";
-import type { BatchItem, CallHook } from "./protocol.ts";
+import type { BatchItem, CallHook, ReadyInfo } from "./protocol.ts";
 import { type FailureKind, HookFailure, Sandbox, type SandboxEvents } from "./sandbox.ts";
 import type { SourceMap } from "./sourcemap.ts";
 import {
@@ -48,7 +48,18 @@ export interface InterceptorOptions {
   startTimeoutMs?: number;
   /** The clock (ms) of the restart backoff; tests drive it. Default `Date.now`. */
   now?: () => number;
+  /**
+   * V8 heap limit of the sandbox process in MiB; as much again may be allocated outside the heap
+   * (ArrayBuffers, WebAssembly). Default {@link DEFAULT_MEMORY_MB}.
+   */
+  memoryMb?: number;
 }
+
+/** Default {@link InterceptorOptions.memoryMb}. */
+export const DEFAULT_MEMORY_MB = 256;
+/** Log lines of the user module passed on at once, then per second (the rest is counted). */
+export const LOG_BURST = 1000;
+export const LOG_PER_SECOND = 100;
 
 /** Counters of an interceptor host (a snapshot). */
 export interface InterceptorStats {
@@ -79,6 +90,9 @@ const MAX_BACKOFF_MS = 30_000;
 /** What {@link InterceptorHost} needs from the loader. */
 export interface HostInit {
   display: string;
+  /** The bundled module. */
+  code: string;
+  /** The module's URL in stack traces (the source map's key). */
   url: string;
   map: SourceMap;
   opts: InterceptorOptions;
@@ -93,7 +107,10 @@ export class InterceptorHost {
   /** The interceptor file as named in messages. */
   readonly file: string;
   readonly #url: string;
+  readonly #code: string;
   readonly #map: SourceMap;
+  /** Every sandbox process not yet reaped; stop() waits for them. */
+  readonly #processes = new Set<Promise<void>>();
   #hooks = new Set<HookName>();
   readonly #opts: InterceptorOptions;
   readonly #log: Logger;
@@ -115,6 +132,7 @@ export class InterceptorHost {
   constructor(init: HostInit) {
     this.file = init.display;
     this.#url = init.url;
+    this.#code = init.code;
     this.#map = init.map;
     this.#opts = init.opts;
     this.#log = init.log;
@@ -296,13 +314,37 @@ export class InterceptorHost {
     if (starting) (await starting)?.stop();
     this.#sandbox?.stop();
     this.#sandbox = null;
-    URL.revokeObjectURL(this.#url);
+    await Promise.all(this.#processes);
+  }
+
+  /** The live sandbox process id, for tests that check it is really gone. */
+  get pid(): number | null {
+    return this.#sandbox && !this.#sandbox.dead ? this.#sandbox.pid : null;
   }
 
   /** @internal the loader hands over the first sandbox and the hooks it found. */
   adopt(sandbox: Sandbox, hooks: Set<HookName>): void {
     this.#sandbox = sandbox;
     this.#hooks = new Set(hooks);
+  }
+
+  /** @internal starts a sandbox process for this host's module. */
+  startSandbox(): Promise<{ sandbox: Sandbox; info: ReadyInfo }> {
+    const o = this.#opts;
+    const started = Sandbox.start({
+      code: this.#code,
+      stackUrl: this.#url,
+      node: o.node ?? "",
+      startTimeoutMs: o.startTimeoutMs ?? Math.max(o.timeoutMs, 10_000),
+      watchdogMs: o.timeoutMs + 1000,
+      memoryMb: o.memoryMb ?? DEFAULT_MEMORY_MB,
+      logBurst: LOG_BURST,
+      logPerSecond: LOG_PER_SECOND,
+    }, this.events());
+    const closed = started.sandbox.closed;
+    this.#processes.add(closed);
+    void closed.then(() => this.#processes.delete(closed));
+    return started.ready;
   }
 
   /** @internal events of every sandbox of this host. */
@@ -407,8 +449,7 @@ export class InterceptorHost {
   }
 
   #respawn(): void {
-    const startMs = this.#opts.startTimeoutMs ?? Math.max(this.#opts.timeoutMs, 10_000);
-    this.#starting = Sandbox.start(this.#url, this.#opts.node ?? "", startMs, this.events())
+    this.#starting = this.startSandbox()
       .then(({ sandbox }) => {
         if (this.#stopped) {
           sandbox.stop();
@@ -473,10 +514,10 @@ function classify(e: unknown): { kind: FailureKind; message: string; stack?: str
   return { kind: "invalid", message: (e as Error)?.message ?? String(e) };
 }
 
-/** The stack without the sandbox's own frames (the bootstrap runs from a data: URL). */
+/** The stack without the sandbox's own frames (those of bootstrap.ts and below). */
 function userFrames(stack: string): string {
   const lines = stack.split("\n");
-  const end = lines.findIndex((l) => l.includes("data:text/javascript"));
+  const end = lines.findIndex((l) => l.includes("interceptor/bootstrap.ts"));
   return (end < 0 ? lines : lines.slice(0, end)).join("\n");
 }
 

@@ -43,15 +43,22 @@ export async function loadInterceptor(
   const bundle = await bundleInterceptor(path);
   const dir = dirname(bundle.file);
   const map = new SourceMap(bundle.map, (s) => displayPath(resolve(dir, s)));
-  const url = URL.createObjectURL(new Blob([bundle.code], { type: "text/javascript" }));
+  // The name stack traces give the module (the sandbox rewrites its own URL to this one).
+  const url = `ha-interceptor:${bundle.display}`;
   const log = opts.logger.child({ interceptor: bundle.display });
-  const host = new InterceptorHost({ display: bundle.display, url, map, opts, log });
+  const host = new InterceptorHost({
+    display: bundle.display,
+    code: bundle.code,
+    url,
+    map,
+    opts,
+    log,
+  });
   let started: { sandbox: Sandbox; info: ReadyInfo };
   try {
-    const startMs = opts.startTimeoutMs ?? Math.max(opts.timeoutMs, 10_000);
-    started = await Sandbox.start(url, opts.node ?? "", startMs, host.events());
+    started = await host.startSandbox();
   } catch (e) {
-    URL.revokeObjectURL(url);
+    await host.stop();
     const f = e as HookFailure;
     const at = f.userStack ? map.firstPosition(f.userStack, url) : null;
     const where = at ? `${at.file}:${at.line}:${at.column}` : bundle.display;
@@ -65,7 +72,7 @@ export async function loadInterceptor(
     hooks = checkExports(started.info, bundle.source, bundle.display);
   } catch (e) {
     started.sandbox.stop();
-    URL.revokeObjectURL(url);
+    await host.stop();
     throw e;
   }
   host.adopt(started.sandbox, hooks);

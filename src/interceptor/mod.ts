@@ -1,6 +1,6 @@
 /**
  * User interceptors (`--interceptor FILE`): the module is bundled with esbuild at start and run
- * in a Deno Worker without permissions; the replication applier calls its hooks through an
+ * in a sandbox process without permissions (sandbox.ts); the replication applier calls its hooks through an
  * {@link InterceptorHost}. Hook types live in `interceptors/` (the public API users import).
  *
  * Order of calls for one remote changeset (the applier's side):

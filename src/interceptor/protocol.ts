@@ -1,15 +1,16 @@
 /**
- * Messages between the host (main thread) and the sandbox worker. Everything crosses by
- * structured clone, so `bigint` and `Uint8Array` values arrive intact.
+ * Messages between the host (ha) and the sandbox process (`child.ts`, `bootstrap.ts`). Everything crosses as tagged JSON frames (`wire.ts`), so `bigint` and
+ * `Uint8Array` values arrive intact.
  *
  * ```
- * worker → host  ready | loadError          once, after importing the user module
- * host → worker  call {id, hook, db, args}  one per hook invocation (resolveConflicts: a batch)
- * worker → host  query {id, qid, sql, params}   ctx.query() during call `id`
- * host → worker  queryResult {qid, ok, …}
- * worker → host  log {level, msg, fields}   ctx.log() and console.*
- * worker → host  result {id, ok, value|error}
- * worker → host  fatal {error}              uncaught error, self.close(), Deno.exit()
+ * host → process init {code, init, …}      once, first frame (see SandboxInit)
+ * sandbox → host  ready | loadError          once, after importing the user module
+ * host → sandbox  call {id, hook, db, args}  one per hook invocation (resolveConflicts: a batch)
+ * sandbox → host  query {id, qid, sql, params}   ctx.query() during call `id`
+ * host → sandbox  queryResult {qid, ok, …}
+ * sandbox → host  log {level, msg, fields}   ctx.log() and console.*
+ * sandbox → host  result {id, ok, value|error}
+ * sandbox → host  fatal {error}              uncaught error, self.close(), Deno.exit()
  * ```
  *
  * @module
@@ -85,12 +86,31 @@ export type WorkerMessage =
   | { type: "result"; id: number; ok: false; error: WireError }
   | { type: "query"; id: number; qid: number; sql: unknown; params: unknown }
   | { type: "log"; level: string; msg: string; fields?: unknown; hook?: string; db?: string }
-  | { type: "fatal"; error: WireError };
+  | { type: "fatal"; error: WireError }
+  /** From the process relay: log lines it dropped over its budget since the last report. */
+  | { type: "dropped"; lines: number }
+  /** The answer to a `ping` frame (raw text, not JSON) from ha. */
+  | { type: "pong" };
 
 /** Static configuration the bootstrap is started with. */
 export interface BootstrapInit {
-  /** blob: URL of the bundled user module. */
+  /** blob: URL of the bundled user module (in the sandbox process). */
   url: string;
+  /** The URL the host knows the module by: stack traces name it instead of `url`. */
+  stackUrl: string;
   /** This node's name (`ctx.node`). */
   node: string;
+}
+
+/** The first frame ha sends to a sandbox process. */
+export interface SandboxInit {
+  type: "init";
+  /** The bundled user module. */
+  code: string;
+  /** See {@link BootstrapInit}. */
+  stackUrl: string;
+  node: string;
+  /** Log lines the process forwards: `logBurst` at once, `logPerSecond` in the long run. */
+  logPerSecond: number;
+  logBurst: number;
 }

@@ -1,13 +1,25 @@
 /**
- * One sandbox worker: a Deno Worker with no permissions running the bootstrap and the user
- * bundle, with request/response by id, per-call timeouts and death detection. The host
- * (`host.ts`) replaces a dead sandbox; a sandbox never comes back to life.
+ * One sandbox: a child process of ha (`child.ts`) without permissions or environment, with a V8
+ * heap limit, a cap on its data segment and a CPU lease, running the bootstrap and the user
+ * bundle. Request/response by id over length-prefixed frames on its stdin/stdout, per-call
+ * timeouts, a ping watchdog, death detection. A timeout kills the whole process group: a
+ * spinning hook, its WebAssembly and its memory go with it. The host (`host.ts`) replaces a dead
+ * sandbox; a sandbox never comes back to life.
  *
  * @module
  */
 import type { QueryResult } from "../../interceptors/types.ts";
-import { bootstrapSource } from "./bootstrap.ts";
-import type { CallHook, HostMessage, ReadyInfo, WireError, WorkerMessage } from "./protocol.ts";
+import { SANDBOX_FLAG } from "./child.ts";
+import { leaseCpu, limitDataSegment } from "./limits.ts";
+import type {
+  CallHook,
+  HostMessage,
+  ReadyInfo,
+  SandboxInit,
+  WireError,
+  WorkerMessage,
+} from "./protocol.ts";
+import { decodeWire, encodeWire, frame, LogBudget, readFrames } from "./wire.ts";
 
 /** Why a call did not produce a result. */
 export type FailureKind =
@@ -55,6 +67,25 @@ export interface SandboxEvents {
   dead(reason: string): void;
 }
 
+/** How to start a sandbox. */
+export interface SandboxSpec {
+  /** The bundled user module. */
+  code: string;
+  /** The URL stack traces name the module by (the host's source-map key). */
+  stackUrl: string;
+  /** `ctx.node`. */
+  node: string;
+  /** Time limit for loading the module. */
+  startTimeoutMs: number;
+  /** A sandbox that does not answer a ping for this long (spinning outside a call) is killed. */
+  watchdogMs: number;
+  /** V8 heap limit, and the growth allowed to the data segment (ArrayBuffers, WebAssembly). */
+  memoryMb: number;
+  /** Log lines passed on at once, and per second in the long run. */
+  logBurst: number;
+  logPerSecond: number;
+}
+
 interface Pending {
   hook: CallHook;
   db: string;
@@ -63,75 +94,119 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** A running sandbox worker. */
+/** Bytes of the process's stderr kept to explain its death. */
+const STDERR_TAIL = 2048;
+
+/** A running sandbox process. */
 export class Sandbox {
-  readonly #worker: Worker;
+  readonly #proc: Deno.ChildProcess;
+  readonly #in: WritableStreamDefaultWriter<Uint8Array>;
   readonly #pending = new Map<number, Pending>();
   readonly #events: SandboxEvents;
+  readonly #budget: LogBudget;
+  #onFrame: (m: WorkerMessage) => void = () => {};
+  /** Called instead of `events.dead` while starting. */
+  #onDeath: ((reason: string) => void) | null = null;
+  #stderr = "";
   #nextId = 0;
   #dead = false;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  /** A pong came since the last ping. */
+  #ponged = true;
+  /** Settles when the process has exited and its pipes are drained. */
+  readonly closed: Promise<void>;
 
-  private constructor(worker: Worker, events: SandboxEvents) {
-    this.#worker = worker;
+  private constructor(spec: SandboxSpec, events: SandboxEvents) {
     this.#events = events;
+    this.#budget = new LogBudget(spec.logPerSecond, spec.logBurst);
+    this.#proc = new Deno.Command(Deno.execPath(), {
+      args: sandboxArgs(),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own process group (killed as one), and none of ha's environment (tokens, passwords).
+      detached: true,
+      clearEnv: true,
+      env: sandboxEnv(spec.memoryMb),
+    }).spawn();
+    this.#in = this.#proc.stdin.getWriter();
+    this.closed = Promise.all([this.#pump(), this.#drainStderr(), this.#proc.status]).then(
+      ([, , status]) => {
+        this.kill(this.#deathReason(status));
+      },
+    );
+    this.#send(
+      {
+        type: "init",
+        code: spec.code,
+        stackUrl: spec.stackUrl,
+        node: spec.node,
+        logPerSecond: spec.logPerSecond,
+        logBurst: spec.logBurst,
+      } satisfies SandboxInit,
+    );
+  }
+
+  /** The sandbox process id. */
+  get pid(): number {
+    return this.#proc.pid;
   }
 
   /**
-   * Starts a worker on the user bundle at `url` and waits until the module is loaded.
-   * Rejects with the module's load error (top-level throw) or a startup timeout.
+   * Starts a sandbox process on the user bundle; `ready` settles when the module is loaded, or
+   * rejects with its load error (top-level throw) or a startup timeout.
    */
   static start(
-    url: string,
-    node: string,
-    startTimeoutMs: number,
+    spec: SandboxSpec,
     events: SandboxEvents,
-  ): Promise<{ sandbox: Sandbox; info: ReadyInfo }> {
-    const src = bootstrapSource({ url, node });
-    const worker = new Worker(`data:text/javascript;base64,${toBase64(src)}`, {
-      type: "module",
-      name: "ha-interceptor",
-      deno: { permissions: "none" },
-    } as WorkerOptions);
-    const sandbox = new Sandbox(worker, events);
-    return new Promise((resolve, reject) => {
+  ): { sandbox: Sandbox; ready: Promise<{ sandbox: Sandbox; info: ReadyInfo }> } {
+    const sandbox = new Sandbox(spec, events);
+    const ready = new Promise<{ sandbox: Sandbox; info: ReadyInfo }>((resolve, reject) => {
+      const fail = (f: HookFailure) => {
+        clearTimeout(timer);
+        sandbox.#onFrame = () => {};
+        sandbox.stop();
+        reject(f);
+      };
       const timer = setTimeout(() => {
-        worker.terminate();
-        reject(
+        fail(
           new HookFailure(
             "timeout",
-            `module did not finish loading within ${startTimeoutMs} ms ` +
+            `module did not finish loading within ${spec.startTimeoutMs} ms ` +
               `(top-level code must not block)`,
           ),
         );
-      }, startTimeoutMs);
-      worker.onerror = (e) => {
-        e.preventDefault();
-        clearTimeout(timer);
-        worker.terminate();
-        reject(new HookFailure("crash", `worker failed to start: ${e.message}`));
-      };
-      worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
-        const m = e.data;
-        clearTimeout(timer);
+      }, spec.startTimeoutMs);
+      sandbox.#onDeath = (reason) => fail(new HookFailure("crash", reason));
+      sandbox.#onFrame = (m) => {
+        if (m.type === "log" || m.type === "dropped") return sandbox.#onMessage(m);
         if (m.type === "ready") {
-          sandbox.#attach();
+          clearTimeout(timer);
+          sandbox.#onDeath = null;
+          sandbox.#onFrame = (m) => sandbox.#onMessage(m);
+          // The heap grows inside the data segment too: room for the heap and as much again outside.
+          const err = limitDataSegment(sandbox.pid, 2 * spec.memoryMb * 1024 * 1024);
+          if (err) {
+            events.log("warn", `interceptor memory bounded by the heap limit only: ${err}`, {});
+          }
+          sandbox.#watch(spec.watchdogMs);
           resolve({ sandbox, info: m.info });
-        } else {
-          worker.terminate();
-          const err = m.type === "loadError" || m.type === "fatal" ? m.error : null;
-          reject(
-            new HookFailure(
-              "crash",
-              err ? `${err.name}: ${err.message}` : "unexpected message",
-              err?.stack,
-            ),
-          );
+          return;
         }
+        const err = m.type === "loadError" || m.type === "fatal" ? m.error : null;
+        fail(
+          new HookFailure(
+            "crash",
+            err ? `${err.name}: ${err.message}` : "unexpected message",
+            err?.stack,
+          ),
+        );
       };
     });
+    return { sandbox, ready };
   }
 
-  /** Whether the sandbox is gone (terminated or crashed). */
+  /** Whether the sandbox is gone (killed or crashed). */
   get dead(): boolean {
     return this.#dead;
   }
@@ -147,6 +222,14 @@ export class Sandbox {
   call(hook: CallHook, db: string, args: unknown[], timeoutMs: number): Promise<unknown> {
     if (this.#dead) return Promise.reject(new HookFailure("crash", "worker is gone"));
     const id = ++this.#nextId;
+    let text: string;
+    try {
+      text = encodeWire({ type: "call", id, hook, db, args });
+    } catch (e) {
+      return Promise.reject(
+        new HookFailure("invalid", `arguments cannot be sent: ${(e as Error).message}`),
+      );
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
@@ -154,34 +237,29 @@ export class Sandbox {
         this.kill(`${hook} timed out after ${timeoutMs} ms`);
       }, timeoutMs);
       this.#pending.set(id, { hook, db, resolve, reject, timer });
-      try {
-        this.#worker.postMessage({ type: "call", id, hook, db, args } as HostMessage);
-      } catch (e) {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(new HookFailure("invalid", `arguments cannot be sent: ${(e as Error).message}`));
-      }
+      this.#write(text);
     });
   }
 
-  /** Terminates the worker and fails every pending call with `reason`. Idempotent. */
+  /** Kills the process group and fails every pending call with `reason`. Idempotent. */
   kill(reason: string): void {
     if (this.#dead) return;
     this.#dead = true;
-    this.#worker.terminate();
+    this.#terminate();
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(new HookFailure("crash", `worker replaced: ${reason}`));
     }
     this.#pending.clear();
-    this.#events.dead(reason);
+    if (this.#onDeath) this.#onDeath(reason);
+    else this.#events.dead(reason);
   }
 
-  /** Terminates without reporting death (shutdown). Pending calls fail as "stopped". */
+  /** Kills without reporting death (shutdown). Pending calls fail as "stopped". */
   stop(): void {
     if (this.#dead) return;
     this.#dead = true;
-    this.#worker.terminate();
+    this.#terminate();
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(new HookFailure("stopped", "interceptor stopped"));
@@ -189,13 +267,79 @@ export class Sandbox {
     this.#pending.clear();
   }
 
-  #attach(): void {
-    this.#worker.onerror = (e) => {
-      e.preventDefault();
-      this.kill(`uncaught error in the worker: ${e.message}`);
-    };
-    this.#worker.onmessageerror = () => this.kill("a message from the worker could not be read");
-    this.#worker.onmessage = (e: MessageEvent<WorkerMessage>) => this.#onMessage(e.data);
+  /**
+   * Pings the sandbox every `ms / 4`; one that misses 4 pings in a row (spinning outside a call;
+   * a call past its timeout is killed earlier) is killed. Misses are counted in ticks, not wall
+   * time, so a stall of ha's own event loop is not blamed on the sandbox. Renews the CPU lease.
+   */
+  #watch(ms: number): void {
+    const leaseSeconds = Math.ceil(Math.max(10_000, 2 * ms) / 1000);
+    leaseCpu(this.pid, leaseSeconds);
+    let missed = 0;
+    this.#ponged = true;
+    this.#watchdog = setInterval(() => {
+      missed = this.#ponged ? 0 : missed + 1;
+      if (missed >= 4) {
+        this.kill(`a hook kept the sandbox busy outside any call for ${ms} ms`);
+        return;
+      }
+      this.#ponged = false;
+      leaseCpu(this.pid, leaseSeconds);
+      this.#write("ping");
+    }, Math.max(50, Math.floor(ms / 4)));
+  }
+
+  #terminate(): void {
+    clearInterval(this.#watchdog);
+    try {
+      Deno.kill(-this.#proc.pid, "SIGKILL");
+    } catch { /* already gone */ }
+    this.#in.close().catch(() => {});
+  }
+
+  #send(m: SandboxInit | HostMessage): void {
+    this.#write(encodeWire(m));
+  }
+
+  #write(text: string): void {
+    if (this.#dead) return;
+    this.#in.write(frame(text)).catch(() => {/* the process is gone: #pump reports it */});
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for await (const text of readFrames(this.#proc.stdout)) {
+        if (this.#dead) continue;
+        let m: WorkerMessage;
+        try {
+          m = decodeWire(text) as WorkerMessage;
+        } catch (e) {
+          throw new Error(`unreadable message from the sandbox: ${(e as Error).message}`);
+        }
+        if (m === null || typeof m !== "object") throw new Error("malformed message");
+        this.#onFrame(m);
+      }
+    } catch (e) {
+      this.kill(`protocol error: ${(e as Error).message}`);
+      for await (const _ of this.#proc.stdout) { /* drain until the process is gone */ }
+    }
+  }
+
+  async #drainStderr(): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of this.#proc.stderr) {
+      this.#stderr = (this.#stderr + decoder.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
+    }
+  }
+
+  #deathReason(status: Deno.CommandStatus): string {
+    if (/out of memory|heap limit|allocation failed/i.test(this.#stderr)) {
+      return "memory limit reached";
+    }
+    if (status.signal === "SIGXCPU") return "CPU lease ran out";
+    const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+    const last = this.#stderr.trim().split("\n").slice(-3).join(" | ");
+    return `sandbox process ended (${how})${last ? `: ${last}` : ""}`;
   }
 
   #onMessage(m: WorkerMessage): void {
@@ -214,7 +358,17 @@ export class Sandbox {
         void this.#onQuery(m.id, m.qid, m.sql, m.params);
         return;
       case "log": {
+        // The process enforces the same budget; this one holds if user code writes frames itself.
+        if (!this.#budget.take()) return;
         this.#events.log(m.level, String(m.msg), m.fields, m.hook, m.db);
+        return;
+      }
+      case "pong":
+        this.#ponged = true;
+        return;
+      case "dropped": {
+        const lines = Number(m.lines) + this.#budget.takeDropped();
+        this.#events.log("warn", `interceptor log lines dropped over the rate limit`, { lines });
         return;
       }
       case "fatal":
@@ -238,16 +392,15 @@ export class Sandbox {
         reply = { type: "queryResult", qid, ok: false, error: (e as Error).message };
       }
     }
-    if (this.#dead) return;
     try {
-      this.#worker.postMessage(reply);
+      this.#send(reply);
     } catch (e) {
-      this.#worker.postMessage({
+      this.#send({
         type: "queryResult",
         qid,
         ok: false,
         error: `query result cannot be sent: ${(e as Error).message}`,
-      } as HostMessage);
+      });
     }
   }
 }
@@ -257,11 +410,25 @@ function failure(e: WireError): HookFailure {
   return new HookFailure(kind, `${e.name}: ${e.message}`, e.stack);
 }
 
-function toBase64(s: string): string {
-  const bytes = new TextEncoder().encode(s);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+/** Arguments of the sandbox process: the compiled binary re-runs itself; from source, child.ts. */
+function sandboxArgs(): string[] {
+  if (Deno.build.standalone) return [SANDBOX_FLAG];
+  const child = new URL("./child.ts", import.meta.url).href;
+  return ["run", "--no-prompt", "--no-config", "--no-lock", child];
+}
+
+/** The sandbox's environment: the heap limit, and where deno keeps its cache (from source). */
+function sandboxEnv(memoryMb: number): Record<string, string> {
+  const env: Record<string, string> = {
+    DENO_V8_FLAGS: `--max-old-space-size=${memoryMb}`,
+    NO_COLOR: "1",
+  };
+  // PATH only so that a denied subprocess says "not capable" rather than "not found"; the
+  // cache locations so that `deno run` finds its cache.
+  const keep = Deno.build.standalone ? ["PATH"] : ["PATH", "DENO_DIR", "HOME", "XDG_CACHE_HOME"];
+  for (const k of keep) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
   }
-  return btoa(bin);
+  return env;
 }

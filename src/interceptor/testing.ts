@@ -73,6 +73,7 @@ export async function testInterceptor(
       query: opts.query ?? noQuery,
       node: opts.node ?? "node1",
       startTimeoutMs: opts.startTimeoutMs,
+      memoryMb: opts.memoryMb,
       now: opts.now,
     };
     const host = await loadInterceptor(join(dir, name), options);

@@ -71,6 +71,7 @@ Deno.test("defaults", () => {
       memory: false,
       interceptor: null,
       interceptorTimeoutMs: 5_000,
+      interceptorMemoryBytes: 256 * 2 ** 20,
       logLevel: "info",
       fromLatestSnapshot: false,
       snapshotIntervalMs: 0,
