@@ -36,8 +36,10 @@ Deno.test("the host keeps serving HTTP while a hook spins until its timeout", as
       assert.equal(await res.text(), "ok");
     }
     assert.equal(settled, false, "the hook still spins");
+    const outcome = hook.then(() => null, (e: unknown) => e); // handled before stop() rejects it
     await t.host.stop();
-    await assert.rejects(hook, (e: Error) => e instanceof HaError && e.code === "cancelled");
+    const e = await outcome;
+    assert.ok(e instanceof HaError && e.code === "cancelled", String(e));
   } finally {
     await server.shutdown();
   }
