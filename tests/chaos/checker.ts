@@ -10,7 +10,9 @@
  *   every change to it in the replication stream;
  * - `doubleApplied`: a node's `totals` count of a client's ledger rows (kept by a trigger that runs
  *   on each node for each applied insert) differs from its number of ledger rows: a changeset
- *   was applied twice (or a trigger effect was replicated).
+ *   was applied twice (or a trigger effect was replicated);
+ * - `deadLettered`: a node refused a stream message as invalid (`_ha_dead_letters`): every
+ *   message of the load is legitimate, so its writes are lost on that node.
  *
  * {@link checkRun} is pure; {@link dumpNode} and {@link readHotFromStream} gather its inputs.
  * @module
@@ -34,11 +36,13 @@ export interface NodeDump {
   totals: Map<string, number>;
   /** `ledger`: client → number of rows. */
   ledger: Map<string, number>;
+  /** `_ha_dead_letters`: `seq: reason` of each refused message. */
+  deadLetters?: string[];
 }
 
 /** One violation, for the report. */
 export interface Finding {
-  check: "lost" | "divergent" | "phantom" | "lww" | "doubleApplied";
+  check: "lost" | "divergent" | "phantom" | "lww" | "doubleApplied" | "deadLettered";
   detail: string;
 }
 
@@ -49,6 +53,7 @@ export interface CheckResult {
   phantom: number;
   lww: number;
   doubleApplied: number;
+  deadLettered: number;
   /** Acknowledged writes missing (or wrong) per node. */
   lostByNode: Record<string, number>;
   /** Up to 20 findings per check. */
@@ -67,6 +72,7 @@ export function checkRun(
     phantom: 0,
     lww: 0,
     doubleApplied: 0,
+    deadLettered: 0,
     lostByNode: {},
     findings: [],
   };
@@ -133,6 +139,13 @@ export function checkRun(
       note("doubleApplied", `${d.name}: totals[${c}]=${n} but ${rows} ledger rows`);
     }
   }
+
+  for (const d of dumps) {
+    for (const x of d.deadLetters ?? []) {
+      r.deadLettered++;
+      note("deadLettered", `${d.name}: ${x}`);
+    }
+  }
   return r;
 }
 
@@ -179,8 +192,13 @@ export async function dumpNode(node: HaNode): Promise<NodeDump> {
       String(r[0])
     );
   }
+  // The table exists once replication started; a node that never applied may lack it.
+  const deadLetters = await node.sql("SELECT seq, reason FROM _ha_dead_letters ORDER BY id")
+    .then((r) => r.rows.map((x) => `${x[0]}: ${x[1]}`))
+    .catch((e: Error) => /no such table/.test(e.message) ? [] : Promise.reject(e));
   return {
     name: node.name,
+    deadLetters,
     checksums,
     columns,
     rows,
