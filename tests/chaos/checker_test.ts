@@ -69,6 +69,13 @@ Deno.test("checker: lost, phantom, divergent, lww and double application", () =>
     new Map(),
   );
   assert.equal(r3.deadLettered, 1, "a refused message of the load is a loss");
+  const r4 = checkRun(
+    [],
+    [dump("node1", []), { ...dump("node2", []), columns: { u: ["v", "k"] } }],
+    new Map(),
+  );
+  assert.equal(r4.columnOrder, 1, "reported");
+  assert.equal(r4.divergent, 0, "same content by column name");
 });
 
 Deno.test("checker: LWW over the stream picks the highest (hlc, node), deletes included", () => {

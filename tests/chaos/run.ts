@@ -294,7 +294,7 @@ export function summary(r: ChaosReport): string {
     `chaos seed=${r.seed} topology=${r.topology} nodes=${r.nodes.map(describe).join(" ")}`,
     `ops=${r.ops} acked=${r.acked} unknown=${r.unknown} failed=${r.failed}`,
     `faults: ${faults}${r.faultErrors.length ? ` (errors: ${r.faultErrors.length})` : ""}`,
-    `memory nodes rebuilt=${r.memoryRebuilds}`,
+    `memory nodes rebuilt=${r.memoryRebuilds}; tables with columns in another order=${r.columnOrder}`,
     `lost=${r.lost} divergent=${r.divergent} phantom=${r.phantom} lww=${r.lww} doubleApplied=${r.doubleApplied} deadLettered=${r.deadLettered}` +
     (r.lost > 0 ? ` (lost by node: ${JSON.stringify(r.lostByNode)})` : ""),
     `converge after heal=${r.convergeMs ?? "never"} ms; probe write→everywhere p50=${
