@@ -51,7 +51,7 @@ export interface Change {
 
 /** All changes of one committed transaction on one database. */
 export interface ChangeSet {
-  /** Stable, unique id (`<db>:<node>:<hlc>`), sent as `Nats-Msg-Id`. */
+  /** Stable, unique id (`<db>:<node>:<incarnation>:<hlc>`), sent as `Nats-Msg-Id`. */
   id: string;
   /** Origin node name. */
   node: string;

@@ -590,7 +590,10 @@ class ReplicationPlugin implements WriterPlugin {
       this.recordLocal(c, hlc);
     }
     const cs: ChangeSet = {
-      id: `${this.databaseId}:${this.o.node}:${hlc}`,
+      // The incarnation makes the id (JetStream's Nats-Msg-Id) unique: a memory node restarted
+      // with a clock that went back reuses HLCs of its previous run, and within the duplicate
+      // window JetStream would drop such a changeset while acknowledging it.
+      id: `${this.databaseId}:${this.o.node}:${this.o.incarnation}:${hlc}`,
       node: this.o.node,
       incarnation: this.o.incarnation,
       db: this.databaseId,

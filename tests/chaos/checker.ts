@@ -3,14 +3,16 @@
  *
  * - `lost`: an acknowledged write (200, or 503 "committed locally") of a unique key is missing,
  *   or has another value, on some node;
- * - `divergent`: a table whose checksum is not the same on every node;
+ * - `divergent`: a table whose checksum (columns by name) is not the same on every node;
  * - `phantom`: a write of an operation that certainly failed (4xx, refused, rolled back) is
  *   present;
  * - `lww`: a hot key's value on a node is not the one last-writer-wins by (hlc, node) picks among
  *   every change to it in the replication stream;
  * - `doubleApplied`: a node's `totals` count of a client's ledger rows (kept by a trigger that runs
  *   on each node for each applied insert) differs from its number of ledger rows: a changeset
- *   was applied twice (or a trigger effect was replicated).
+ *   was applied twice (or a trigger effect was replicated);
+ * - `deadLettered`: a node refused a stream message as invalid (`_ha_dead_letters`): every
+ *   message of the load is legitimate, so its writes are lost on that node.
  *
  * {@link checkRun} is pure; {@link dumpNode} and {@link readHotFromStream} gather its inputs.
  * @module
@@ -34,11 +36,13 @@ export interface NodeDump {
   totals: Map<string, number>;
   /** `ledger`: client → number of rows. */
   ledger: Map<string, number>;
+  /** `_ha_dead_letters`: `seq: reason` of each refused message. */
+  deadLetters?: string[];
 }
 
 /** One violation, for the report. */
 export interface Finding {
-  check: "lost" | "divergent" | "phantom" | "lww" | "doubleApplied";
+  check: "lost" | "divergent" | "phantom" | "lww" | "doubleApplied" | "deadLettered";
   detail: string;
 }
 
@@ -49,6 +53,9 @@ export interface CheckResult {
   phantom: number;
   lww: number;
   doubleApplied: number;
+  deadLettered: number;
+  /** Tables whose columns are in different orders on different nodes (not a violation). */
+  columnOrder: number;
   /** Acknowledged writes missing (or wrong) per node. */
   lostByNode: Record<string, number>;
   /** Up to 20 findings per check. */
@@ -67,6 +74,8 @@ export function checkRun(
     phantom: 0,
     lww: 0,
     doubleApplied: 0,
+    deadLettered: 0,
+    columnOrder: 0,
     lostByNode: {},
     findings: [],
   };
@@ -114,6 +123,11 @@ export function checkRun(
     );
   }
 
+  for (const t of tables) {
+    const orders = new Set(dumps.map((d) => d.columns[t]?.join(",")));
+    if (orders.size > 1) r.columnOrder++;
+  }
+
   for (const [key, want] of hotExpected) {
     for (const d of dumps) {
       const have = d.rows.hot?.get(key) ?? null;
@@ -133,6 +147,13 @@ export function checkRun(
       note("doubleApplied", `${d.name}: totals[${c}]=${n} but ${rows} ledger rows`);
     }
   }
+
+  for (const d of dumps) {
+    for (const x of d.deadLetters ?? []) {
+      r.deadLettered++;
+      note("deadLettered", `${d.name}: ${x}`);
+    }
+  }
   return r;
 }
 
@@ -149,7 +170,8 @@ export async function checksumsOf(node: HaNode): Promise<Record<string, string>>
       "AND name NOT LIKE '\\_ha\\_%' ESCAPE '\\' ORDER BY name",
   )).rows.map((r) => String(r[0]));
   const checksums: Record<string, string> = {};
-  for (const t of names) checksums[t] = await node.checksum(t);
+  // By column name: concurrent ADD COLUMNs leave the columns in different orders (see load.ts).
+  for (const t of names) checksums[t] = await node.checksum(t, true);
   return checksums;
 }
 
@@ -179,8 +201,13 @@ export async function dumpNode(node: HaNode): Promise<NodeDump> {
       String(r[0])
     );
   }
+  // The table exists once replication started; a node that never applied may lack it.
+  const deadLetters = await node.sql("SELECT seq, reason FROM _ha_dead_letters ORDER BY id")
+    .then((r) => r.rows.map((x) => `${x[0]}: ${x[1]}`))
+    .catch((e: Error) => /no such table/.test(e.message) ? [] : Promise.reject(e));
   return {
     name: node.name,
+    deadLetters,
     checksums,
     columns,
     rows,

@@ -60,8 +60,22 @@ Deno.test("checker: lost, phantom, divergent, lww and double application", () =>
     r.findings.find((f) => f.check === "lost")!.detail,
     /u\[a\]=node1 missing or wrong on node2\(absent\)/,
   );
+  assert.equal(r.deadLettered, 0);
   const r2 = checkRun([], [dump("node1", [])], new Map([["h0", null]]));
   assert.equal(r2.lww, 1);
+  const r3 = checkRun(
+    [],
+    [{ ...dump("node1", []), deadLetters: ["7: change 0: hlc …"] }],
+    new Map(),
+  );
+  assert.equal(r3.deadLettered, 1, "a refused message of the load is a loss");
+  const r4 = checkRun(
+    [],
+    [dump("node1", []), { ...dump("node2", []), columns: { u: ["v", "k"] } }],
+    new Map(),
+  );
+  assert.equal(r4.columnOrder, 1, "reported");
+  assert.equal(r4.divergent, 0, "same content by column name");
 });
 
 Deno.test("checker: LWW over the stream picks the highest (hlc, node), deletes included", () => {

@@ -142,7 +142,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       violations.push(`could not read the stream: ${(e as Error).message}`);
     }
     const check = checkRun(history.ops, dumps, hot);
-    for (const k of ["lost", "divergent", "phantom", "lww", "doubleApplied"] as const) {
+    for (
+      const k of ["lost", "divergent", "phantom", "lww", "doubleApplied", "deadLettered"] as const
+    ) {
       if (check[k] > 0) violations.push(`${k} = ${check[k]}`);
     }
 
@@ -292,8 +294,8 @@ export function summary(r: ChaosReport): string {
     `chaos seed=${r.seed} topology=${r.topology} nodes=${r.nodes.map(describe).join(" ")}`,
     `ops=${r.ops} acked=${r.acked} unknown=${r.unknown} failed=${r.failed}`,
     `faults: ${faults}${r.faultErrors.length ? ` (errors: ${r.faultErrors.length})` : ""}`,
-    `memory nodes rebuilt=${r.memoryRebuilds}`,
-    `lost=${r.lost} divergent=${r.divergent} phantom=${r.phantom} lww=${r.lww} doubleApplied=${r.doubleApplied}` +
+    `memory nodes rebuilt=${r.memoryRebuilds}; tables with columns in another order=${r.columnOrder}`,
+    `lost=${r.lost} divergent=${r.divergent} phantom=${r.phantom} lww=${r.lww} doubleApplied=${r.doubleApplied} deadLettered=${r.deadLettered}` +
     (r.lost > 0 ? ` (lost by node: ${JSON.stringify(r.lostByNode)})` : ""),
     `converge after heal=${r.convergeMs ?? "never"} ms; probe write→everywhere p50=${
       r.probeP50 ?? "-"

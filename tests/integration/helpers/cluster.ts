@@ -166,9 +166,14 @@ export class HaNode {
   /**
    * A checksum of a table's content, exact per storage class: every column as
    * `typeof(c)`/`quote(c)`, rows ordered by their full quoted image. Missing table → "missing".
+   * `byName`: columns in name order, so a table whose columns were added in another order (two
+   * nodes' concurrent ALTER TABLE ADD COLUMN) compares by content.
    */
-  async checksum(table: string): Promise<string> {
-    const cols = (await this.sql(`SELECT name FROM pragma_table_info(?)`, [table])).rows;
+  async checksum(table: string, byName = false): Promise<string> {
+    const cols = (await this.sql(
+      `SELECT name FROM pragma_table_info(?)${byName ? " ORDER BY name" : ""}`,
+      [table],
+    )).rows;
     if (cols.length === 0) return "missing";
     const qi = (s: string) => `"${s.replaceAll('"', '""')}"`;
     const expr = cols.map((c) => `typeof(${qi(String(c[0]))}) || ':' || quote(${qi(String(c[0]))})`)
