@@ -12,7 +12,7 @@ import { bindArgs } from "./bind.ts";
 import { internalWrite } from "./internal_tables.ts";
 import { leadingCommand } from "./split.ts";
 import { fromSqliteError } from "./sqlite_error.ts";
-import { clientDenial, SQLITE_AUTH, type SqlPolicy } from "./sql_policy.ts";
+import { ARGUMENT_READS, clientDenial, SQLITE_AUTH, type SqlPolicy } from "./sql_policy.ts";
 
 /** How the engine must route a statement. */
 export type StatementKind =
@@ -310,22 +310,10 @@ function columnsOf(stmt: StatementSync): ColumnInfo[] {
 }
 
 /**
- * PRAGMAs that only read what every connection sees alike (the schema, the database header), so
- * a reader answers them as the writer would. Other PRAGMAs read or set per-connection state and
- * go to the writer.
+ * Schema PRAGMAs (`ARGUMENT_READS`) and these header reads only read what every connection sees
+ * alike, so a reader answers them as the writer would. Other PRAGMAs read or set per-connection
+ * state and go to the writer.
  */
-const SCHEMA_PRAGMAS = new Set([
-  "table_info",
-  "table_xinfo",
-  "table_list",
-  "index_info",
-  "index_xinfo",
-  "index_list",
-  "foreign_key_list",
-  "foreign_key_check",
-  "integrity_check",
-  "quick_check",
-]);
 const HEADER_PRAGMAS = new Set([
   "user_version",
   "application_id",
@@ -339,7 +327,7 @@ function readsOnly(a: AuthAction): boolean {
   if (READ_ACTIONS.has(a.code)) return true;
   if (a.code !== Action.PRAGMA || a.arg1 === null) return false;
   const name = a.arg1.toLowerCase();
-  return SCHEMA_PRAGMAS.has(name) || (a.arg2 === null && HEADER_PRAGMAS.has(name));
+  return ARGUMENT_READS.has(name) || (a.arg2 === null && HEADER_PRAGMAS.has(name));
 }
 
 function classify(actions: AuthAction[]): StatementKind {

@@ -32,8 +32,11 @@ export interface SqlPolicy {
 /** `SQLITE_AUTH`: the extended code carried by policy errors (SQLSTATE 42501 on PG). */
 export const SQLITE_AUTH = 23;
 
-/** PRAGMAs whose argument names a table or index, or a row limit: they only read. */
-const ARGUMENT_READS = new Set([
+/**
+ * PRAGMAs whose argument names a table or index, or a row limit: they only read, and only what
+ * every connection sees alike (the schema), so a reader answers them as the writer would.
+ */
+export const ARGUMENT_READS: ReadonlySet<string> = new Set([
   "table_info",
   "table_xinfo",
   "table_list",
