@@ -25,6 +25,18 @@ export class InvalidMessage extends Error {
   }
 }
 
+/**
+ * A valid message whose table or column does not exist here yet: its DDL may still come later in
+ * the stream (a changeset whose publication was retried lands after its successors), so it is
+ * parked in `_ha_dead_letters` and applied again after each later DDL.
+ */
+export class SchemaMisfit extends InvalidMessage {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "SchemaMisfit";
+  }
+}
+
 /** What {@link checkMessage} checks against. */
 export interface MessageRules {
   /** `--cluster-key`: messages must be signed with it; null = no signature needed. */

@@ -31,6 +31,7 @@ import {
   type ChangeSet,
   compareVersion,
   ddlRefusal,
+  decodeChangeSet,
   encodeChangeSet,
   encodeValue,
   Hlc,
@@ -55,7 +56,7 @@ import {
 import { headerBytes, utf8Length } from "./headers.ts";
 import { Versions } from "./versions.ts";
 import { DeadLetters } from "./dead_letters.ts";
-import { checkMessage, InvalidMessage } from "./validate.ts";
+import { checkMessage, InvalidMessage, SchemaMisfit } from "./validate.ts";
 import { tokenize } from "../engine/lexer.ts";
 
 /** Options the main thread gives the plugin (structured-cloned). */
@@ -875,12 +876,15 @@ class ReplicationPlugin implements WriterPlugin {
             break;
           }
           this.knownColumns.clear();
-          this.deadLetters.add({ seq: m.seq, subject, reason: e.message, payload: m.data });
-          result.deadLetters!.push({ seq: m.seq, reason: e.message });
+          const park = e instanceof SchemaMisfit;
+          const reason = park ? `parked until its schema arrives: ${e.message}` : e.message;
+          this.deadLetters.add({ seq: m.seq, subject, reason, payload: m.data }, park);
+          result.deadLetters!.push({ seq: m.seq, reason });
         }
         done = m.seq;
         result.through = m.seq;
       }
+      if (ddl) result.applied += this.applyParked(subject);
       if (result.through > 0) {
         this.stmt(
           `INSERT INTO main._ha_progress(subject, seq) VALUES (?, ?)
@@ -899,6 +903,32 @@ class ReplicationPlugin implements WriterPlugin {
     }
     if (ddl) this.resync();
     return result;
+  }
+
+  /**
+   * Applies the parked changesets of `subject` whose schema now exists (inside the batch's
+   * transaction, after its DDL); returns how many applied. Their signature and shape were checked
+   * when they were parked.
+   */
+  private applyParked(subject: string): number {
+    let applied = 0;
+    for (const p of this.deadLetters.parked(subject)) {
+      this.knownColumns.clear();
+      this.db.exec("SAVEPOINT ha_parked");
+      try {
+        const cs = decodeChangeSet(p.payload);
+        if (!this.isOwn(cs, subject, p.seq)) this.applyChangeSet(cs);
+        this.deadLetters.remove(p.id);
+        this.db.exec("RELEASE ha_parked");
+        applied++;
+      } catch {
+        // Still does not fit (or fails): stays parked until the next DDL.
+        this.db.exec("ROLLBACK TO ha_parked");
+        this.db.exec("RELEASE ha_parked");
+      }
+    }
+    this.knownColumns.clear();
+    return applied;
   }
 
   /** Applies one changeset; returns whether it contained DDL. */
@@ -960,7 +990,7 @@ class ReplicationPlugin implements WriterPlugin {
     if (missing === null) return;
     const why = `change ${i}: ${missing} in table ${JSON.stringify(c.table)}`;
     if (this.o.disableDdlSync) throw new Error(why);
-    throw new InvalidMessage(why);
+    throw new SchemaMisfit(why);
   }
 
   private applyDdl(sql: string): void {

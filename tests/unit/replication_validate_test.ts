@@ -200,3 +200,32 @@ export const beforeApply = (cs) => {
     await engine.close();
   }
 });
+
+Deno.test("a change that arrives before its DDL is parked and applied once the DDL comes", async () => {
+  const hlc = Date.now() * 1000;
+  const data = cs({ ...row, new_rowid: 1, new_values: [1, "a"] }, hlc);
+  // The DDL's changeset was published later (a retried publication lands after its successor).
+  const ddl = cs({
+    table: "t",
+    columns: [],
+    pk_columns: [],
+    operation: "SQL",
+    command: "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)",
+  }, hlc - 1);
+  const engine = await pluginEngine(false);
+  try {
+    const db = engine.defaultDb;
+    const r = await db.invoke<ApplyResult>(0, "apply", [{ seq: 1, subject: "s", data }]);
+    assert.equal(r.error, null);
+    assert.match(r.deadLetters![0].reason, /parked until its schema arrives: .*no table "t"/);
+    const r2 = await db.invoke<ApplyResult>(0, "apply", [{ seq: 2, subject: "s", data: ddl }]);
+    assert.equal(r2.error, null);
+    assert.equal(r2.through, 2);
+    const [t] = await db.execute([{ sql: "SELECT id, v FROM t" }]);
+    assert.deepEqual(t.rows, [[1n, "a"]]);
+    const [d] = await db.execute([{ sql: "SELECT count(*) FROM _ha_dead_letters" }]);
+    assert.deepEqual(d.rows, [[0n]]);
+  } finally {
+    await engine.close();
+  }
+});
