@@ -379,7 +379,7 @@ async function scramFinal(password: string, serverFirst: string, clientFirstBare
   return `${withoutProof},p=${btoa(String.fromCharCode(...proof))}`;
 }
 
-/** A self-signed certificate and key in a temp dir (openssl). */
+/** A self-signed certificate for localhost and 127.0.0.1, and its key, in a temp dir (openssl). */
 export async function selfSignedCert(): Promise<{ dir: string; cert: string; key: string }> {
   const dir = await Deno.makeTempDir({ prefix: "ha-pg-tls-" });
   const cert = `${dir}/cert.pem`;
@@ -398,6 +398,8 @@ export async function selfSignedCert(): Promise<{ dir: string; cert: string; key
     key,
     "-out",
     cert,
+    "-addext",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
   ]);
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return { dir, cert, key };

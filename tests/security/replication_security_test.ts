@@ -15,6 +15,7 @@ import { rawConnect } from "../../src/nats/transport.ts";
 import { subjectOf } from "../../src/replication/naming.ts";
 import { SIGNATURE_HEADER, signPayload } from "../../src/replication/signature.ts";
 import { waitFor } from "../integration/helpers/cluster.ts";
+import { selfSignedCert } from "../integration/pgwire_helpers.ts";
 import { freePort, type HaProcess, post, startHa } from "../integration/helpers/ha.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -341,35 +342,12 @@ Deno.test(
   "--nats-tls-cert/--nats-tls-key: NATS requires TLS; nodes replicate over it",
   opts,
   async () => {
-    const certDir = await Deno.makeTempDir({ prefix: "ha-sec-tls-" });
-    const gen = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        `${certDir}/key.pem`,
-        "-out",
-        `${certDir}/cert.pem`,
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert.ok(gen.success, "openssl generated a certificate");
-    const cert = `${certDir}/cert.pem`;
+    const { dir: certDir, cert, key } = await selfSignedCert();
     const s1 = await startNode("sec-tls1", [
       "--nats-tls-cert",
       cert,
       "--nats-tls-key",
-      `${certDir}/key.pem`,
+      key,
     ]);
     const dir2 = await Deno.makeTempDir({ prefix: "ha-sec-" });
     let n2: HaProcess | null = null;
