@@ -80,7 +80,8 @@ export class Node {
   private constructor(
     readonly config: Config,
     readonly engine: Engine,
-    readonly http: HttpServer,
+    /** The HTTP API, or null when the library runs the node without one (port 0). */
+    readonly http: HttpServer | null,
     /** The PostgreSQL wire server, or null with `--pg-port 0`. */
     readonly pg: PgServer | null,
     private readonly logger: Logger,
@@ -178,6 +179,7 @@ export class Node {
           stream: config.replicationStream,
           replicas: config.replicas,
           nodeName: config.name,
+          readOnly: config.readOnly,
           logger: log,
           subjectOf: (id) => subjectOf(config.replicationStream, id),
           seqOf: (id) =>
@@ -196,7 +198,8 @@ export class Node {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
       const maxPayload = nats.client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-      const ids = connecting
+      // A read-only follower inserts nothing: it claims no id slot.
+      const ids = connecting && !config.readOnly
         ? idPlugin(config, nats.client ? await claimSlot(config, nats.client.nc) : null)
         : null;
       engine = await openEngine({
@@ -205,6 +208,7 @@ export class Node {
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         attachDir: config.attachDir,
+        readOnly: config.readOnly,
         plugins: connecting
           ? [replicationPlugin(config, incarnation, maxPayload), ...(ids ? [ids] : [])]
           : [],
@@ -243,7 +247,7 @@ export class Node {
       const snapshots = connecting
         ? lateBound(() => nats.snapshots, "snapshots unavailable: NATS not reached yet")
         : null;
-      http = new HttpServer({
+      http = config.port === 0 ? null : new HttpServer({
         engine,
         logger: log,
         port: config.port,
@@ -260,7 +264,7 @@ export class Node {
           ...(snapshots ? [snapshotRoutes(snapshots)] : []),
         ],
       });
-      await http.start();
+      await http?.start();
       if (config.pgPort !== 0) {
         pg = new PgServer({
           engine,
@@ -285,15 +289,20 @@ export class Node {
       await engine?.close();
       throw e;
     }
-    log.info("node started", { databases: engine.ids(), http: http!.port, pg: pg?.port ?? 0 });
-    return new Node(config, engine, http!, pg, log, nats, interceptor);
+    log.info("node started", {
+      databases: engine.ids(),
+      http: http?.port ?? 0,
+      pg: pg?.port ?? 0,
+      readOnly: config.readOnly,
+    });
+    return new Node(config, engine, http, pg, log, nats, interceptor);
   }
 
   /** Stops accepting, finishes in-flight work, closes databases. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
-      await Promise.all([this.http.stop(), this.pg?.stop()]);
+      await Promise.all([this.http?.stop(), this.pg?.stop()]);
       await stopNats(this.nats);
       await this.interceptor?.stop();
       await this.engine.close();

@@ -41,8 +41,21 @@ export interface ErrorDetails {
   [key: string]: unknown;
 }
 
-/** An error value with a machine-readable code and context. */
+/**
+ * An error value with a machine-readable code and context.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await db.query("INSERT INTO t VALUES (1)");
+ * } catch (e) {
+ *   if (e instanceof HaError && e.code === "constraint") console.warn(e.message);
+ *   else throw e;
+ * }
+ * ```
+ */
 export class HaError extends Error {
+  /** An error of kind `code`; `details` carry context such as SQLite's result code. */
   constructor(
     readonly code: ErrorCode,
     message: string,

@@ -1,0 +1,68 @@
+/**
+ * Values crossing the library's API: parameters in the HTTP API's forms (plus `Uint8Array`), and
+ * result values with nothing lost (INTEGER beyond 2^53 as `bigint`, BLOB as `Uint8Array`).
+ *
+ * @example
+ * ```ts
+ * import { toParams, toValue } from "./values.ts";
+ * toParams([1, { base64: "AAE=" }]); // [1, Uint8Array [0, 1]]
+ * toValue(9007199254740993n, false); // 9007199254740993n (too large for a number)
+ * toValue(42n, false); // 42
+ * ```
+ * @module
+ */
+import type { Params, ParamValue, SqlValue } from "../engine/mod.ts";
+import { HaError } from "../errors/mod.ts";
+import { decodeBase64 } from "../http/json.ts";
+
+/** One SQLite value as a query returns it. */
+export type Value = null | number | bigint | string | Uint8Array;
+
+/**
+ * One parameter: `null`, a number (a safe integer binds as INTEGER, any other as REAL), a
+ * `bigint` (INTEGER), a string, a boolean (INTEGER 0/1), a `Uint8Array` or `{ base64 }` (BLOB).
+ */
+export type Param = null | number | bigint | string | boolean | Uint8Array | { base64: string };
+
+/**
+ * Statement parameters: an array binds positionally (`?`, `?NNN`, `$N`); an object binds by
+ * name, with or without the prefix (`id`, `:id`, `@id` and `$id` all bind `:id`).
+ */
+export type QueryParams = Param[] | Record<string, Param>;
+
+/** Checks and converts parameters for the engine; throws `HaError("bad_request")`. */
+export function toParams(params: QueryParams | undefined): Params | undefined {
+  if (params === undefined || params === null) return undefined;
+  if (Array.isArray(params)) return params.map((v, i) => toParam(v, `parameter ${i + 1}`));
+  if (typeof params === "object") {
+    const out: Record<string, ParamValue> = {};
+    for (const [k, v] of Object.entries(params)) out[k] = toParam(v, `parameter "${k}"`);
+    return out;
+  }
+  throw new HaError("bad_request", "params must be an array or an object");
+}
+
+function toParam(v: Param, where: string): ParamValue {
+  if (
+    v === null || typeof v === "number" || typeof v === "bigint" || typeof v === "string" ||
+    typeof v === "boolean" || v instanceof Uint8Array
+  ) return v;
+  if (typeof v === "object" && typeof (v as { base64?: unknown }).base64 === "string") {
+    try {
+      return decodeBase64(v.base64);
+    } catch {
+      throw new HaError("bad_request", `${where}: invalid base64`);
+    }
+  }
+  throw new HaError(
+    "bad_request",
+    `${where}: expected null, a number, a bigint, a string, a boolean, a Uint8Array or ` +
+      `{ base64: "..." }, got ${v === undefined ? "undefined" : typeof v}`,
+  );
+}
+
+/** An engine value for the caller: INTEGER as `number` when exact (unless `bigints`). */
+export function toValue(v: SqlValue, bigints: boolean): Value {
+  if (typeof v !== "bigint" || bigints) return v;
+  return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+}
