@@ -165,7 +165,9 @@ export async function configOf(options: OpenOptions): Promise<LibraryConfig> {
   flag("id-scheme", options.idScheme);
   if (options.readOnly) args.push("--read-only");
   flag("cluster-key", options.clusterKey);
-  flag("port", options.http?.port);
+  // Without `http` a placeholder the listener checks accept (no other port may equal it).
+  const taken = [options.pg?.port, nats?.port];
+  flag("port", options.http?.port ?? [8080, 8081, 8082].find((p) => !taken.includes(p)));
   flag("http-addr", options.http?.hostname);
   flag("token", options.http?.token);
   flag("pg-port", options.pg ? options.pg.port : 0);
