@@ -57,6 +57,7 @@ Deno.test("library: two in-process nodes replicate exact values; close leaks not
     path: ":memory:",
     name: "lib-a",
     nats: { port: natsPort, storeDir: `${dir}/nats` },
+    interceptor: "interceptors/keep_highest_version.ts", // its sandbox process must end too
     logLevel: "error",
   });
   const b = await openDatabase({
