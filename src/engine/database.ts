@@ -226,7 +226,7 @@ export class Database {
     return this.opts.limiter;
   }
 
-  /** @internal True for a read-only follower (client writes refused). */
+  /** True for a read-only follower's database (client writes refused). */
   get readOnly(): boolean {
     return this.opts.readOnly ?? false;
   }

@@ -72,9 +72,21 @@ export interface PgDescription {
   kind?: string;
 }
 
+/**
+ * What a read-only follower reports, as a PostgreSQL hot standby does: libpq's
+ * `target_session_attrs=read-write` then skips it, `=standby` / `prefer-standby` pick it.
+ */
+const FOLLOWER_SETTINGS = {
+  default_transaction_read_only: "on",
+  transaction_read_only: "on",
+  in_hot_standby: "on",
+};
+
 /** The part of an engine database the wire protocol uses. */
 export interface PgDatabase {
   readonly id: string;
+  /** A read-only follower's database: sessions report `transaction_read_only = on`. */
+  readonly readOnly?: boolean;
   execute(stmts: Statement[], opts?: ExecuteOptions): Promise<StatementResult[]>;
   describe(sql: string): Promise<PgDescription>;
   session(): Session;
@@ -458,7 +470,10 @@ export class Connection {
     this.user = user;
     this.db = this.resolveDatabase(startup.params.database ?? user);
     this.session = this.db.session();
-    this.settings = new Settings(user, startup.params, { ssl: this.opts.tls ? "on" : "off" });
+    this.settings = new Settings(user, startup.params, {
+      ssl: this.opts.tls ? "on" : "off",
+      ...(this.db.readOnly ? FOLLOWER_SETTINGS : {}),
+    });
     const keys = this.opts.registry.register(this);
     this.pid = keys.pid;
     this.out.authOk();

@@ -28,7 +28,11 @@ Deno.test(
   async () => {
     const cluster = new Cluster();
     try {
-      const n1 = await cluster.start("node1", { embeddedNats: true });
+      const n1Pg = freePort();
+      const n1 = await cluster.start("node1", {
+        embeddedNats: true,
+        args: ["--pg-port", String(n1Pg)],
+      });
       await n1.sql("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)");
       await n1.sql("INSERT INTO users(name) VALUES (?)", ["first"]);
 
@@ -121,6 +125,23 @@ print(",".join(map(str, seen)))
       assert.match(inTx.stderr, /25006: read-only node: UPDATE refused/);
       assert.match(inTx.stdout, /ROLLBACK\nBEGIN\nu9\nCOMMIT/);
 
+      // It reports itself as a hot standby would: libpq's target_session_attrs=read-write skips it.
+      const show = await psql(pgPort, ["-At", "-c", "SHOW transaction_read_only"]);
+      assert.equal(show.stdout.trim(), "on", show.stderr);
+      const pick = async (attrs: string) => {
+        const r = await run("/usr/bin/psql", [
+          "-X",
+          "-At",
+          "-c",
+          "SHOW transaction_read_only",
+          `host=127.0.0.1,127.0.0.1 port=${pgPort},${n1Pg} user=ha target_session_attrs=${attrs}`,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout.trim();
+      };
+      assert.equal(await pick("read-write"), "off", "node1 chosen for writes");
+      assert.equal(await pick("standby"), "on", "the follower chosen as standby");
+
       // It published nothing, and node1 still has exactly its own 41 rows.
       const { status } = (await f.get("/replications")).body as {
         status: { database: string; publisher: { published: number; pending: number } }[];
@@ -132,7 +153,7 @@ print(",".join(map(str, seen)))
         ],
       );
       assert.deepEqual((await n1.sql("SELECT count(*), max(name) FROM users")).rows, [[41, "u9"]]);
-      } finally {
+    } finally {
       await cluster.stop();
     }
   },
