@@ -47,6 +47,7 @@ Deno.test(
         args: ["--pg-port", String(pgPort)],
         env: { HA_READ_ONLY: "true" },
       });
+      await waitFor("the follower is ready", async () => (await f.get("/readyz")).status === 200);
       await waitFor(
         "the follower has node1's row",
         async () => (await f.sql("SELECT count(*) FROM users")).rows[0][0] === 1,
