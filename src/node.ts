@@ -18,11 +18,10 @@ import {
   DEFAULT_MAX_PAYLOAD,
   Replication,
   replicationPlugin,
-  replicationRoutes,
   subjectOf,
 } from "./replication/mod.ts";
 import { HaError } from "./errors/mod.ts";
-import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
+import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 import { claimSlot, idPlugin } from "./ids/mod.ts";
 
@@ -255,10 +254,8 @@ export class Node {
         bodyTimeoutMs: config.httpBodyTimeoutMs,
         idleTimeoutMs: config.httpIdleTimeoutMs,
         readiness: () => replication?.readiness() ?? [],
-        extensions: [
-          ...(replication ? [replicationRoutes(replication)] : []),
-          ...(snapshots ? [snapshotRoutes(snapshots)] : []),
-        ],
+        replication,
+        snapshots,
       });
       await http.start();
       if (config.pgPort !== 0) {
