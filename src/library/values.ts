@@ -13,7 +13,9 @@
  */
 import type { Params, ParamValue, SqlValue } from "../engine/mod.ts";
 import { HaError } from "../errors/mod.ts";
-import { decodeBase64 } from "../http/json.ts";
+
+/** `Uint8Array.fromBase64` (in Deno's V8; not yet in TypeScript's lib). */
+const fromBase64 = (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64;
 
 /** One SQLite value as a query returns it. */
 export type Value = null | number | bigint | string | Uint8Array;
@@ -49,7 +51,8 @@ function toParam(v: Param, where: string): ParamValue {
   ) return v;
   if (typeof v === "object" && typeof (v as { base64?: unknown }).base64 === "string") {
     try {
-      return decodeBase64(v.base64);
+      // Standard or URL-safe, as the HTTP API accepts.
+      return fromBase64(v.base64.replace(/-/g, "+").replace(/_/g, "/"));
     } catch {
       throw new HaError("bad_request", `${where}: invalid base64`);
     }

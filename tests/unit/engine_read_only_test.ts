@@ -4,8 +4,8 @@ import { DatabaseSync } from "node:sqlite";
 import { openEngine } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
-import { toPgError } from "../../src/pgwire/errors.ts";
-import { statusOf } from "../../src/http/errors.ts";
+import { toPgError } from "../../src/pgwire/mod.ts";
+import { statusOf } from "../../src/http/mod.ts";
 
 const logger = createLogger("error");
 
