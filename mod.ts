@@ -5,8 +5,9 @@
  * own. It is the same node as `ha`'s, with the same defaults; only the HTTP API and the
  * PostgreSQL server are off unless asked for.
  *
- * Needs `--allow-all` (or read, write, net, env, run, sys, ffi) and `--unstable-worker-options`
- * (each database's connections run in workers); `nats-server` on `PATH` for an embedded server.
+ * Run with `-A` (it reads and writes files, listens and connects, starts `nats-server` for an
+ * embedded server and a sandbox process for an interceptor); `nats-server` must be on `PATH`
+ * (or `nats.serverBin`) for an embedded server.
  *
  * @example A local replica of a cluster
  * ```ts

@@ -15,7 +15,6 @@ function deno(script: string, args: string[]) {
   return run(Deno.execPath(), [
     "run",
     "-A",
-    "--unstable-worker-options",
     "--config",
     `${ROOT}deno.json`,
     script,
