@@ -38,17 +38,20 @@
  * ```
  * @module
  */
-import { HaDatabase } from "./src/library/database.ts";
-import type { OpenOptions } from "./src/library/options.ts";
+import { HaDatabase, type OpenOptions } from "./src/library/mod.ts";
 
-export { HaDatabase, type QueryResult, type Transaction } from "./src/library/database.ts";
-export type {
-  EmbeddedNatsOptions,
-  HttpOptions,
-  OpenOptions,
-  PgOptions,
-} from "./src/library/options.ts";
-export type { Param, QueryParams, Value } from "./src/library/values.ts";
+export {
+  type EmbeddedNatsOptions,
+  HaDatabase,
+  type HttpOptions,
+  type OpenOptions,
+  type Param,
+  type PgOptions,
+  type QueryParams,
+  type QueryResult,
+  type Transaction,
+  type Value,
+} from "./src/library/mod.ts";
 export type { IdScheme, RowIdentify } from "./src/config/mod.ts";
 export type { LogLevel } from "./src/log/mod.ts";
 export { type ErrorCode, type ErrorDetails, HaError } from "./src/errors/mod.ts";

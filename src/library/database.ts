@@ -19,7 +19,16 @@ import { Node } from "../node.ts";
 import { configOf, type OpenOptions } from "./options.ts";
 import { type QueryParams, toParams, toValue, type Value } from "./values.ts";
 
-/** What a statement returned. */
+/**
+ * What a statement returned.
+ *
+ * @example
+ * ```ts
+ * const r: QueryResult = await db.query("INSERT INTO t(a) VALUES (1) RETURNING id");
+ * r.columns; // ["id"]
+ * r.rowsAffected; // 1
+ * ```
+ */
 export interface QueryResult {
   /** Result column names; empty for a statement that returns no rows (plain INSERT, DDL…). */
   columns: string[];
@@ -34,6 +43,15 @@ export interface QueryResult {
 /**
  * The statements of one transaction, given to the callback of
  * {@link HaDatabase.transaction}.
+ *
+ * @example
+ * ```ts
+ * async function transfer(tx: Transaction, from: number, to: number, amount: number) {
+ *   await tx.query("UPDATE accounts SET balance = balance - ? WHERE id = ?", [amount, from]);
+ *   await tx.query("UPDATE accounts SET balance = balance + ? WHERE id = ?", [amount, to]);
+ * }
+ * await db.transaction((tx) => transfer(tx, 1, 2, 10));
+ * ```
  */
 export interface Transaction {
   /**
@@ -52,7 +70,15 @@ export interface Transaction {
   query(sql: string, params?: QueryParams): Promise<QueryResult>;
 }
 
-/** A database served by a node running in this process; see {@link openDatabase}. */
+/**
+ * A database served by a node running in this process; see {@link openDatabase}.
+ *
+ * @example
+ * ```ts
+ * await using db = await openDatabase({ path: ":memory:", name: "app" });
+ * console.info(db.name, db.database, db.readOnly); // app ha.db false
+ * ```
+ */
 export class HaDatabase implements AsyncDisposable {
   #closing: Promise<void> | null = null;
   readonly #node: Node;

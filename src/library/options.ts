@@ -19,6 +19,11 @@ import type { LogLevel } from "../log/mod.ts";
 /**
  * An embedded nats-server started (as a child process) and stopped with the database: other
  * nodes connect to it with `--replication-url nats://host:port`.
+ *
+ * @example
+ * ```ts
+ * const nats: EmbeddedNatsOptions = { port: 4222, storeDir: "/var/lib/app/nats" };
+ * ```
  */
 export interface EmbeddedNatsOptions {
   /** Client port (`--nats-port`). */
@@ -37,7 +42,14 @@ export interface EmbeddedNatsOptions {
   serverBin?: string;
 }
 
-/** The HTTP API, served only when asked for. */
+/**
+ * The HTTP API, served only when asked for.
+ *
+ * @example
+ * ```ts
+ * const http: HttpOptions = { port: 8080 }; // curl -d '{"sql": "SELECT 1"}' localhost:8080
+ * ```
+ */
 export interface HttpOptions {
   /** TCP port (`--port`). */
   port: number;
@@ -47,7 +59,14 @@ export interface HttpOptions {
   token?: string;
 }
 
-/** The PostgreSQL wire server, served only when asked for. */
+/**
+ * The PostgreSQL wire server, served only when asked for.
+ *
+ * @example
+ * ```ts
+ * const pg: PgOptions = { port: 5432, user: "app", password: "secret" }; // psql -h localhost -U app
+ * ```
+ */
 export interface PgOptions {
   /** TCP port (`--pg-port`). */
   port: number;
@@ -63,6 +82,17 @@ export interface PgOptions {
  * What {@link openDatabase} runs. Everything not given takes the `ha` command's default; the
  * options without a CLI counterpart are `path` (one database), `http`/`pg` (off unless given)
  * and `logLevel` (default `warn`: a library stays quiet).
+ *
+ * @example
+ * ```ts
+ * const options: OpenOptions = {
+ *   path: "data/app.db",
+ *   name: "app-1",
+ *   replicationUrl: ["nats://10.0.0.5:4222", "nats://10.0.0.6:4222"],
+ *   asyncReplication: true,
+ *   flags: ["--replication-timeout", "5s"],
+ * };
+ * ```
  */
 export interface OpenOptions {
   /**
@@ -122,14 +152,29 @@ export interface OpenOptions {
   bigints?: boolean;
 }
 
-/** The node configuration of `options`, and a private directory removed at close (or null). */
+/**
+ * The node configuration of `options`, and a private directory removed at close (or null).
+ *
+ * @example
+ * ```ts
+ * const { config, tempDir }: LibraryConfig = await configOf({ path: "app.db" });
+ * ```
+ */
 export interface LibraryConfig {
   config: Config;
   /** Holds the never-loaded file path of a `":memory:"` database. */
   tempDir: string | null;
 }
 
-/** Builds and validates the configuration, as the CLI would for the equivalent flags. */
+/**
+ * Builds and validates the configuration, as the CLI would for the equivalent flags.
+ *
+ * @example
+ * ```ts
+ * const { config } = await configOf({ path: "app.db", readOnly: true });
+ * config.readOnly; // true
+ * ```
+ */
 export async function configOf(options: OpenOptions): Promise<LibraryConfig> {
   if (typeof options?.path !== "string" || options.path.trim() === "") {
     throw new HaError(
