@@ -39,10 +39,8 @@ import { abortedTransaction, PgError, toPgError } from "./errors.ts";
 import {
   BodyReader,
   CANCEL_REQUEST,
-  type FieldDescription,
   FrameReader,
   GSSENC_REQUEST,
-  MessageWriter,
   parseBind,
   parseExecute,
   parseParse,
@@ -53,6 +51,8 @@ import {
   type StartupMessage,
   utf8,
 } from "./messages.ts";
+import { type FieldDescription, MessageWriter } from "./backend.ts";
+import { Backend } from "./codes.ts";
 import { isBlank, shapeOf } from "./sql.ts";
 import {
   columnOid,
@@ -778,7 +778,7 @@ export class Connection {
         const cells = fields.map((f, i) =>
           formats[i] === 1 ? encodeBinary(row[i] ?? null, f.oid) : encodeText(row[i] ?? null, f.oid)
         );
-        this.out.begin("D").int16(n);
+        this.out.begin(Backend.DataRow).int16(n);
         for (const c of cells) {
           if (c === null) this.out.int32(-1);
           else if (typeof c === "string") this.out.textField(c);
@@ -786,7 +786,7 @@ export class Connection {
         }
         this.out.end();
       } else {
-        this.out.begin("D").int16(n);
+        this.out.begin(Backend.DataRow).int16(n);
         for (let i = 0; i < n; i++) {
           const s = encodeText(row[i] ?? null, fields[i].oid);
           if (s === null) this.out.int32(-1);
