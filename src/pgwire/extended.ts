@@ -15,7 +15,8 @@ import { PgError } from "./errors.ts";
 import { parseBind, parseExecute, parseParse, parseTarget } from "./messages.ts";
 import type { Portal, PreparedStore } from "./prepared.ts";
 import { describeField, type Field, type Outcome, resultFormats, writeRows } from "./results.ts";
-import { decodeParam, describedOid, OID } from "./types.ts";
+import { decodeParam } from "./params.ts";
+import { describedOid, OID } from "./types.ts";
 
 /** The extended-protocol messages of one connection. */
 export class ExtendedProtocol {
