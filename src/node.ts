@@ -24,7 +24,7 @@ import {
 import { HaError } from "./errors/mod.ts";
 import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
-import { claimSlot, idPlugin } from "./ids/mod.ts";
+import { claimSlot, idClient, idPlugin } from "./ids/mod.ts";
 
 /** The NATS side of a node: the embedded server, the connection, replication. */
 interface NatsParts {
@@ -217,7 +217,6 @@ export class Node {
           nats: connecting,
           maxPayload,
           incarnation,
-          pluginIndex: 0,
           logger: log,
           interceptor,
         });
@@ -232,10 +231,11 @@ export class Node {
         if (nats.client) startSnapshots(nats.client);
         else connecting.then(startSnapshots, () => {});
         if (ids && !nats.client) {
-          // Plugin 1: the id plugin after replication's. Claimed once NATS is first reached.
+          // Claimed once NATS is first reached.
           connecting.then(async (client) => {
             const slot = await claimSlot(config, client.nc);
-            for (const db of opened.databases()) await db.invoke(1, "setSlot", slot);
+            if (slot === null) return; // --id-scheme sqlite: no id plugin (`ids` is null then)
+            for (const db of opened.databases()) await idClient(db).call("setSlot", slot);
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }

@@ -22,14 +22,13 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { INCARNATION_HEADER, NODE_HEADER, utf8Length } from "./headers.ts";
 import { SIGNATURE_HEADER, signPayload } from "./signature.ts";
-import type { CommitPayload, OutboxRow } from "./writer_plugin.ts";
+import { type CommitPayload, replicationClient } from "./plugin_api.ts";
 
 /** Options of {@link Publisher}. */
 export interface PublisherOptions {
   subject: string;
+  /** Its replication plugin holds the outbox. */
   db: Database;
-  /** Index of the replication plugin in the engine's plugin list. */
-  pluginIndex: number;
   /** Per-publish timeout (`--replication-timeout`). */
   timeoutMs: number;
   logger: Logger;
@@ -97,7 +96,7 @@ export class Publisher {
   async load(): Promise<void> {
     let after = 0;
     for (;;) {
-      const rows = await this.o.db.invoke<OutboxRow[]>(this.o.pluginIndex, "outboxPending", {
+      const rows = await replicationClient(this.o.db).call("outboxPending", {
         after,
         limit: 1000,
       });
@@ -286,7 +285,7 @@ export class Publisher {
     const upTo = this.deleteUpTo;
     if (upTo <= this.deleted) return;
     try {
-      await this.o.db.invoke(this.o.pluginIndex, "outboxDelete", upTo);
+      await replicationClient(this.o.db).call("outboxDelete", upTo);
       this.deleted = upTo;
     } catch (e) {
       this.o.logger.debug("outbox cleanup failed", { error: (e as Error).message });

@@ -29,7 +29,12 @@ import { Publisher, type PublisherStatus } from "./publisher.ts";
 import { Subscriber, type SubscriberStatus } from "./subscriber.ts";
 import { tombstoneCutoff } from "./versions.ts";
 import { CONFLICT_COUNTS } from "./conflicts.ts";
-import type { CommitPayload, ReplicationPluginOptions } from "./writer_plugin.ts";
+import {
+  type CommitPayload,
+  REPLICATION_PLUGIN,
+  replicationClient,
+  type ReplicationPluginOptions,
+} from "./plugin_api.ts";
 
 /** NATS's default `max_payload`, assumed until the server is reached. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -59,7 +64,11 @@ export function replicationPlugin(
     logLevel: config.logLevel,
     clockOffsetMs: config.testClockOffsetMs ?? 0,
   };
-  return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
+  return {
+    name: REPLICATION_PLUGIN,
+    url: new URL("./writer_plugin.ts", import.meta.url).href,
+    options,
+  };
 }
 
 /** Options of {@link Replication}. */
@@ -72,8 +81,6 @@ export interface ReplicationOptions {
   maxPayload: number;
   /** The process incarnation given to {@link replicationPlugin}. */
   incarnation: string;
-  /** Index of {@link replicationPlugin} in the engine's plugin list. */
-  pluginIndex: number;
   logger: Logger;
   /** The loaded `--interceptor` (its hooks run on remote changesets), or null. */
   interceptor?: InterceptorHost | null;
@@ -117,7 +124,6 @@ export class Replication {
       const pub = new Publisher({
         subject: subjectOf(config.replicationStream, db.id),
         db,
-        pluginIndex: this.o.pluginIndex,
         timeoutMs: config.replicationTimeoutMs,
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: this.log.child({ db: db.id }),
@@ -185,7 +191,7 @@ export class Replication {
     const maxPayload = nats.nc.info?.max_payload ?? 0;
     if (maxPayload > 0 && maxPayload !== this.o.maxPayload) {
       for (const db of engine.databases()) {
-        await db.invoke(this.o.pluginIndex, "setMaxPayload", maxPayload);
+        await replicationClient(db).call("setMaxPayload", maxPayload);
       }
     }
     const js = jetstream(nats.nc);
@@ -219,7 +225,6 @@ export class Replication {
       subject: subjectOf(config.replicationStream, id),
       consumer: consumerOf(id, config.name),
       db: this.o.engine.get(id),
-      pluginIndex: this.o.pluginIndex,
       policy: config.replicationPolicy,
       self: { node: config.name, incarnation: this.o.incarnation },
       logger: this.log.child({ db: id }),
@@ -242,7 +247,7 @@ export class Replication {
     if (cutoff === null) return;
     for (const db of this.o.engine.databases()) {
       try {
-        const n = await db.invoke<number>(this.o.pluginIndex, "purgeTombstones", cutoff);
+        const n = await replicationClient(db).call("purgeTombstones", cutoff);
         if (n > 0) this.log.debug("tombstones purged", { db: db.id, count: n });
       } catch (e) {
         this.log.warn("tombstone purge failed", { db: db.id, error: (e as Error).message });

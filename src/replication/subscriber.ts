@@ -40,13 +40,15 @@ import {
   type WireValue,
 } from "../cdc/mod.ts";
 import { type InterceptorHost, toHookChangeSet, toWireChangeSet } from "../interceptor/mod.ts";
-import type {
-  ApplyMessage,
-  ApplyResult,
-  InterceptedBatch,
-  WireConflict,
-  WireResolution,
-} from "./writer_plugin.ts";
+import {
+  type ApplyMessage,
+  type ApplyResult,
+  type InterceptedBatch,
+  type ReplicationClient,
+  replicationClient,
+  type WireConflict,
+  type WireResolution,
+} from "./plugin_api.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import { checkMessage, type MessageRules } from "./validate.ts";
@@ -71,7 +73,6 @@ export interface SubscriberOptions {
   /** The consumer's name: `<db>_<node>` (see `naming.ts`). */
   consumer: string;
   db: Database;
-  pluginIndex: number;
   /** Where to start when the database has no recorded progress. */
   policy: ReplicationPolicy;
   logger: Logger;
@@ -155,7 +156,11 @@ export class Subscriber {
   private restarts = 0;
   private lastRestart: { reason: string; at: string } | null = null;
 
-  constructor(private readonly o: SubscriberOptions) {}
+  private readonly plugin: ReplicationClient;
+
+  constructor(private readonly o: SubscriberOptions) {
+    this.plugin = replicationClient(o.db);
+  }
 
   /** Reads the local progress and starts consuming from it. */
   async start(): Promise<void> {
@@ -190,7 +195,7 @@ export class Subscriber {
   async skip(seq?: number): Promise<number> {
     const target = seq ?? this.failing?.seq ?? 0;
     if (target <= this.appliedSeq) return 0;
-    await this.o.db.invoke(this.o.pluginIndex, "skip", { subject: this.o.subject, seq: target });
+    await this.plugin.call("skip", { subject: this.o.subject, seq: target });
     this.o.logger.warn("changesets skipped by the operator", {
       subject: this.o.subject,
       upTo: target,
@@ -227,7 +232,7 @@ export class Subscriber {
   }
 
   private async progress(): Promise<number | null> {
-    return await this.o.db.invoke<number | null>(this.o.pluginIndex, "progress", this.o.subject);
+    return await this.plugin.call("progress", this.o.subject);
   }
 
   /**
@@ -397,7 +402,7 @@ export class Subscriber {
     if (this.policyPending) {
       // The server resolved the policy's start: record it so it is never evaluated again.
       const before = ci.delivered.stream_seq;
-      await this.o.db.invoke(this.o.pluginIndex, "skip", { subject: this.o.subject, seq: before });
+      await this.plugin.call("skip", { subject: this.o.subject, seq: before });
       this.policyPending = false;
       this.appliedSeq = this.receivedSeq = Math.max(this.appliedSeq, before);
       this.o.logger.info("replication policy resolved", {
@@ -492,7 +497,7 @@ export class Subscriber {
       try {
         r = single
           ? await applyIntercepted({ ...this.o, host: this.o.host! }, msgs)
-          : await this.o.db.invoke<ApplyResult>(this.o.pluginIndex, "apply", msgs);
+          : await this.plugin.call("apply", msgs);
       } catch (e) {
         if (this.stopped) return;
         r = {
@@ -538,7 +543,6 @@ export class Subscriber {
 export interface InterceptedApply {
   host: InterceptorHost;
   db: Database;
-  pluginIndex: number;
   self: { node: string };
   logger: Logger;
   /** Named in log lines. */
@@ -563,7 +567,8 @@ export async function applyIntercepted(
   o: InterceptedApply,
   batch: ApplyMessage[],
 ): Promise<ApplyResult> {
-  const { host, db, pluginIndex } = o;
+  const { host, db } = o;
+  const plugin = replicationClient(db);
   const views = new Map<number, ChangeSet>();
   const remote: { at: number; wire: WireChangeSet; cs: ChangeSet }[] = [];
   batch.forEach((m, at) => {
@@ -597,14 +602,14 @@ export async function applyIntercepted(
   const detect = host.has("resolveConflict");
   const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null, deadLetters: [] };
   const applied: number[] = [];
-  await db.invokeLocked(pluginIndex, async (call) => {
+  await plugin.locked(async (call) => {
     let rest = msgs;
     let resolved: Pick<InterceptedBatch, "resolvedSeq" | "resolutions"> = {};
     while (rest.length > 0) {
       let r: ApplyResult;
       try {
         const args: InterceptedBatch = { msgs: rest, detect, ...resolved };
-        r = await call("applyIntercepted", args) as ApplyResult;
+        r = await call("applyIntercepted", args);
       } catch (e) {
         r = { through: 0, applied: 0, skipped: 0, error: { seq: rest[0].seq, message: String(e) } };
       }
@@ -641,7 +646,7 @@ export async function applyIntercepted(
   if (!failed || !cs) return total;
   const err = outcomes[outcomes.length - 1];
   if (err !== null) return { ...total, error: { seq: failed.seq, message: err.message } };
-  await db.invoke(pluginIndex, "skip", { subject: batch[0].subject, seq: failed.seq });
+  await plugin.call("skip", { subject: batch[0].subject, seq: failed.seq });
   o.logger.warn("changeset failed; error swallowed by the interceptor", {
     consumer: o.consumer,
     seq: failed.seq,

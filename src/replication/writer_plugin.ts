@@ -15,7 +15,7 @@
  * - `beforeCommit`: stamps the transaction with the hybrid logical clock, records per-row
  *   versions (deletes as tombstones), refuses a changeset larger than the NATS max payload,
  *   writes it to the outbox in the same transaction and hands `{id, data}` to the main thread.
- * - `invoke("apply", …)`: applies changesets from the stream in one transaction with capture
+ * - the `apply` command (`plugin_api.ts`): applies changesets from the stream in one transaction with capture
  *   suppressed (`apply.ts`), last-writer-wins by (hlc, node) per row, and records the stream
  *   sequence. User triggers fire on the replica and make their side effects there.
  *
@@ -23,7 +23,24 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { Action } from "../engine/authorizer.ts";
-import type { AuthAction, PluginFactory, StatementInfo, WriterPlugin } from "../engine/plugin.ts";
+import type {
+  AuthAction,
+  CommandHandlers,
+  PluginFactory,
+  StatementInfo,
+  WriterPlugin,
+} from "../engine/plugin.ts";
+import type {
+  ApplyMessage,
+  ApplyResult,
+  CommitPayload,
+  InterceptedBatch,
+  OutboxRow,
+  ReplicationCommands,
+  ReplicationPluginOptions,
+  WireConflict,
+  WireResolution,
+} from "./plugin_api.ts";
 import {
   alreadyApplied,
   type CdcValue,
@@ -36,13 +53,11 @@ import {
   encodeValue,
   Hlc,
   idempotentDdl,
-  type WireValue,
 } from "../cdc/mod.ts";
-import type { RowIdentify } from "../config/mod.ts";
 import { HaError } from "../errors/mod.ts";
 import { Applier } from "./apply.ts";
 import { ConflictLog } from "./conflicts.ts";
-import { Logger, type LogLevel } from "../log/mod.ts";
+import { Logger } from "../log/mod.ts";
 import {
   lit,
   q,
@@ -58,121 +73,6 @@ import { Versions } from "./versions.ts";
 import { DeadLetters } from "./dead_letters.ts";
 import { checkMessage, InvalidMessage, SchemaMisfit } from "./validate.ts";
 import { tokenize } from "../engine/lexer.ts";
-
-/** Options the main thread gives the plugin (structured-cloned). */
-export interface ReplicationPluginOptions {
-  /** This node's name. */
-  node: string;
-  /** Random per process start: own changesets of an earlier run are applied on memory databases. */
-  incarnation: string;
-  rowIdentify: RowIdentify;
-  /** Do not capture DDL (`--disable-ddl-sync`). */
-  disableDdlSync: boolean;
-  /** The database lives in memory (own changesets of earlier runs must be replayed). */
-  memory: boolean;
-  /**
-   * Directory of a durable outbox file for memory databases in async mode
-   * (`--async-replication-store-dir`); null keeps the outbox in the database itself.
-   */
-  outboxDir: string | null;
-  /**
-   * The NATS server's `max_payload` in bytes: a transaction whose changeset message would be
-   * larger is refused before COMMIT (it could never be published). 0 = no limit.
-   */
-  maxPayload: number;
-  /** `--cluster-key`: remote changesets must be signed with it (and own ones are). */
-  clusterKey?: string | null;
-  /** `--max-clock-skew` in ms (default 60 s): remote HLCs further ahead are refused. */
-  maxClockSkewMs?: number;
-  /** `--log-level` of the worker's conflict warnings (default info). */
-  logLevel?: LogLevel;
-  /** TEST ONLY (`HA_TEST_CLOCK_OFFSET_MS`): shifts the hybrid logical clock's wall time, ms. */
-  clockOffsetMs?: number;
-}
-
-/** What `beforeCommit` hands to commit listeners. */
-export interface CommitPayload {
-  kind: "changeset";
-  /** Outbox row id (ordering, deletion after publication). */
-  outboxId: number;
-  /** The changeset id (`Nats-Msg-Id`). */
-  id: string;
-  /** Encoded changeset. */
-  data: string;
-}
-
-/** One stream message given to `invoke("apply")`. */
-export interface ApplyMessage {
-  seq: number;
-  subject: string;
-  data: string;
-  /** Record the message as done without applying it (an interceptor skipped it). */
-  skip?: boolean;
-  /** The `Ha-Signature` header (`--cluster-key`). */
-  sig?: string;
-  /** The text the signature covers, when an interceptor rewrote `data`. */
-  signed?: string;
-}
-
-/** Result of `invoke("apply")`. */
-export interface ApplyResult {
-  /** Highest sequence committed (applied or skipped); 0 when none. */
-  through: number;
-  applied: number;
-  skipped: number;
-  /** The first message that failed (nothing after it was applied). */
-  error: { seq: number; message: string } | null;
-  /** Messages refused as invalid and recorded in `_ha_dead_letters` (replication went on). */
-  deadLetters?: { seq: number; reason: string }[];
-  /** `applyIntercepted`: the sequences of the changesets applied (not skipped). */
-  appliedSeqs?: number[];
-  /**
-   * `applyIntercepted` with `detect`: the first message with row conflicts, not applied
-   * (nothing after it either); resolve them and call again with its `resolutions`.
-   */
-  conflicts?: { seq: number; list: WireConflict[] };
-}
-
-/**
- * A row conflict found by `invoke("conflicts")` (wire values): the local row is not what the
- * remote change started from. See `interceptors/types.ts` `Conflict`.
- */
-export interface WireConflict {
-  change_index: number;
-  table: string;
-  columns: string[];
-  pk_columns: string[];
-  local: { values: WireValue[] | null; hlc: number | null; node: string | null };
-  remote: {
-    operation: "INSERT" | "UPDATE" | "DELETE";
-    values: WireValue[] | null;
-    old_values: WireValue[] | null;
-    hlc: number;
-    node: string;
-  };
-}
-
-/** How one conflicting change is applied (`invoke("applyResolved")`). */
-export type WireResolution = "local" | "remote" | { values: WireValue[] };
-
-/**
- * Arguments of `invoke("applyIntercepted")`: messages applied in one transaction like `apply`;
- * with `detect`, a message with row conflicts stops the batch (see `ApplyResult.conflicts`)
- * unless it is `resolvedSeq`, which is applied with `resolutions` (by change index).
- */
-export interface InterceptedBatch {
-  msgs: ApplyMessage[];
-  detect: boolean;
-  resolvedSeq?: number;
-  resolutions?: [number, WireResolution][];
-}
-
-/** Outbox rows for the publisher. */
-export interface OutboxRow {
-  outboxId: number;
-  id: string;
-  data: string;
-}
 
 /** What a statement marker in the log says about the changes after it. */
 interface Marker {
@@ -643,40 +543,33 @@ class ReplicationPlugin implements WriterPlugin {
 
   // -- apply -----------------------------------------------------------------------------------
 
-  invoke(method: string, args: unknown): unknown {
-    switch (method) {
-      case "apply":
-        return this.applyBatch(args as ApplyMessage[]);
-      case "applyIntercepted":
-        return this.applyBatch((args as InterceptedBatch).msgs, args as InterceptedBatch);
-      case "progress": {
-        const r = this.stmt("SELECT seq FROM main._ha_progress WHERE subject = ?")
-          .get(args as string) as { seq: bigint } | undefined;
-        // null: nothing recorded yet (the replication policy decides where to start).
-        return r ? Number(r.seq) : null;
-      }
-      case "skip":
-        return this.skip(args as { subject: string; seq: number });
-      case "outboxPending": {
-        const a = args as { after: number; limit: number };
-        const rows = this.stmt(
-          `SELECT id, csid, data FROM ${this.outbox} WHERE id > ? ORDER BY id LIMIT ?`,
-        ).all(BigInt(a.after), BigInt(a.limit)) as { id: bigint; csid: string; data: string }[];
-        return rows.map((r): OutboxRow => ({ outboxId: Number(r.id), id: r.csid, data: r.data }));
-      }
-      case "outboxDelete":
-        this.stmt(`DELETE FROM ${this.outbox} WHERE id <= ?`).run(BigInt(args as number));
-        return null;
-      case "setMaxPayload":
-        // Known once NATS is reached (a node may start while it is down).
-        this.o.maxPayload = args as number;
-        return null;
-      case "purgeTombstones":
-        return this.versions.purgeTombstones(args as number);
-      default:
-        throw new Error(`replication plugin: unknown method ${method}`);
-    }
-  }
+  readonly commands: CommandHandlers<ReplicationCommands> = {
+    apply: (msgs) => this.applyBatch(msgs),
+    applyIntercepted: (batch) => this.applyBatch(batch.msgs, batch),
+    progress: (subject) => {
+      const r = this.stmt("SELECT seq FROM main._ha_progress WHERE subject = ?")
+        .get(subject) as { seq: bigint } | undefined;
+      // null: nothing recorded yet (the replication policy decides where to start).
+      return r ? Number(r.seq) : null;
+    },
+    skip: (a) => this.skip(a),
+    outboxPending: (a) => {
+      const rows = this.stmt(
+        `SELECT id, csid, data FROM ${this.outbox} WHERE id > ? ORDER BY id LIMIT ?`,
+      ).all(BigInt(a.after), BigInt(a.limit)) as { id: bigint; csid: string; data: string }[];
+      return rows.map((r): OutboxRow => ({ outboxId: Number(r.id), id: r.csid, data: r.data }));
+    },
+    outboxDelete: (upTo) => {
+      this.stmt(`DELETE FROM ${this.outbox} WHERE id <= ?`).run(BigInt(upTo));
+      return null;
+    },
+    setMaxPayload: (bytes) => {
+      // Known once NATS is reached (a node may start while it is down).
+      this.o.maxPayload = bytes;
+      return null;
+    },
+    purgeTombstones: (cutoff) => this.versions.purgeTombstones(cutoff),
+  };
 
   private skip(a: { subject: string; seq: number }): null {
     this.stmt(
