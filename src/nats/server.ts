@@ -20,6 +20,7 @@ import {
 } from "./server_config.ts";
 import { rawConnect } from "./transport.ts";
 import { describeExit, WatchedProcess, within } from "./watchdog.ts";
+import { Backoff } from "../retry/mod.ts";
 
 /** Options of {@link EmbeddedNatsServer}. */
 export interface EmbeddedNatsServerOptions {
@@ -77,9 +78,12 @@ export interface EmbeddedNatsServerOptions {
   readyTimeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL at stop. Default 10 s. */
   stopTimeoutMs?: number;
-  /** First restart delay after a crash, doubling up to `maxRestartDelayMs`. Default 250 ms. */
+  /**
+   * First restart delay after a crash, doubling up to `maxRestartDelayMs`. Default
+   * {@link DEFAULT_RESTART_DELAY_MS}.
+   */
   restartDelayMs?: number;
-  /** Upper bound of the restart delay. Default 5 s. */
+  /** Upper bound of the restart delay. Default {@link DEFAULT_MAX_RESTART_DELAY_MS}. */
   maxRestartDelayMs?: number;
   /** Called with the new status whenever it changes (for `/readyz`). */
   onStatusChange?: (status: NatsServerStatus) => void;
@@ -115,6 +119,10 @@ export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 
 /** The server ran this long before dying: restart backoff starts over. */
 const STABLE_MS = 30_000;
+/** Default {@link EmbeddedNatsServerOptions.restartDelayMs}. */
+export const DEFAULT_RESTART_DELAY_MS = 250;
+/** Default {@link EmbeddedNatsServerOptions.maxRestartDelayMs}. */
+export const DEFAULT_MAX_RESTART_DELAY_MS = 5_000;
 
 /**
  * Runs nats-server as a supervised child process.
@@ -145,7 +153,7 @@ export class EmbeddedNatsServer {
   #lastError: string | null = null;
   #url: string | null = null;
   #readyAt = 0;
-  #nextDelay: number;
+  readonly #restartBackoff: Backoff;
   #stopping = false;
   #wake = new AbortController();
   #startPromise: Promise<void> | null = null;
@@ -157,7 +165,10 @@ export class EmbeddedNatsServer {
     this.#serverName = normaliseServerName(options.serverName);
     this.#log = options.logger.child({ component: "nats" });
     this.#serverLog = options.logger.child({ component: "nats-server" });
-    this.#nextDelay = options.restartDelayMs ?? 250;
+    this.#restartBackoff = new Backoff({
+      initialMs: options.restartDelayMs ?? DEFAULT_RESTART_DELAY_MS,
+      maxMs: options.maxRestartDelayMs ?? DEFAULT_MAX_RESTART_DELAY_MS,
+    });
   }
 
   /** The current status. */
@@ -404,18 +415,14 @@ export class EmbeddedNatsServer {
     const reason = `nats-server ${describeExit(dead.exitStatus!)} unexpectedly`;
     this.#lastError = reason;
     this.#setState("restarting");
-    const base = this.#o.restartDelayMs ?? 250;
-    const max = this.#o.maxRestartDelayMs ?? 5_000;
-    if (Date.now() - this.#readyAt >= STABLE_MS) this.#nextDelay = base;
+    if (Date.now() - this.#readyAt >= STABLE_MS) this.#restartBackoff.reset();
     this.#log.warn(reason + "; restarting", {
-      retryInMs: this.#nextDelay,
+      retryInMs: this.#restartBackoff.peek(),
       lastOutput: dead.tail.lines().slice(-10),
     });
     await dead.terminate(this.#stopGrace());
     while (!this.#stopping) {
-      const wait = this.#nextDelay;
-      this.#nextDelay = Math.min(wait * 2, max);
-      await this.#sleep(wait);
+      await this.#sleep(this.#restartBackoff.next());
       if (this.#stopping) return;
       let proc: WatchedProcess | null = null;
       try {
@@ -428,7 +435,7 @@ export class EmbeddedNatsServer {
         const tail = e instanceof HaError ? e.details.logTail : undefined;
         this.#log.warn("nats-server restart failed", {
           error: this.#lastError,
-          retryInMs: this.#nextDelay,
+          retryInMs: this.#restartBackoff.peek(),
           lastOutput: Array.isArray(tail) ? tail.slice(-10) : undefined,
         });
         this.#notify();

@@ -21,12 +21,13 @@ import type { Capture } from "./capture_hooks.ts";
 import { type CaptureSchema, INTERNAL } from "./capture_schema.ts";
 import type { ConflictResolver } from "./conflict_resolution.ts";
 import type { DeadLetters } from "./dead_letters.ts";
-import type {
-  ApplyMessage,
-  ApplyResult,
-  InterceptedBatch,
-  ReplicationPluginOptions,
-  WireResolution,
+import {
+  type ApplyMessage,
+  type ApplyResult,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  type InterceptedBatch,
+  type ReplicationPluginOptions,
+  type WireResolution,
 } from "./plugin_api.ts";
 import type { Progress } from "./progress.ts";
 import { checkMessage, InvalidMessage, SchemaMisfit } from "./validate.ts";
@@ -118,7 +119,7 @@ export class BatchApply {
         try {
           const cs = checkMessage(m, {
             clusterKey: o.clusterKey ?? null,
-            maxClockSkewMs: o.maxClockSkewMs ?? 60_000,
+            maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
           });
           if (this.isOwn(cs, subject, m.seq)) result.skipped++;
           else {

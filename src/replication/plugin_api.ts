@@ -14,6 +14,9 @@ import type { LogLevel } from "../log/mod.ts";
 /** The plugin's `PluginSpec.name`. */
 export const REPLICATION_PLUGIN = "replication";
 
+/** Default {@link ReplicationPluginOptions.maxClockSkewMs}: `--max-clock-skew`'s default. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000;
+
 /** Options the main thread gives the plugin (structured-cloned). */
 export interface ReplicationPluginOptions {
   /** This node's name. */

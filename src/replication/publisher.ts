@@ -23,6 +23,19 @@ import type { Logger } from "../log/mod.ts";
 import { INCARNATION_HEADER, NODE_HEADER, utf8Length } from "./headers.ts";
 import { SIGNATURE_HEADER, signPayload } from "./signature.ts";
 import { type CommitPayload, replicationClient } from "./plugin_api.ts";
+import { isPayloadTooLarge } from "../nats/mod.ts";
+import { Backoff } from "../retry/mod.ts";
+
+/** Default {@link PublisherOptions.window}: publishes in flight before waiting for acks. */
+export const DEFAULT_PUBLISH_WINDOW = 256;
+/** Outbox rows read per round trip when loading what an earlier run left. */
+const OUTBOX_LOAD_BATCH = 1000;
+/** Retry of failed publishes: from this delay, doubling up to {@link PUBLISH_RETRY_MAX_MS}. */
+const PUBLISH_RETRY_INITIAL_MS = 250;
+/** The longest wait between publish retries. */
+const PUBLISH_RETRY_MAX_MS = 5_000;
+/** Acknowledged changesets are deleted from the outbox in batches, this long after an ack. */
+const OUTBOX_DELETE_DELAY_MS = 100;
 
 /** Options of {@link Publisher}. */
 export interface PublisherOptions {
@@ -34,7 +47,7 @@ export interface PublisherOptions {
   logger: Logger;
   /** This node and process incarnation, sent as headers so subscribers skip own changesets cheaply. */
   self: { node: string; incarnation: string };
-  /** Maximum publishes in flight. Default 256. */
+  /** Maximum publishes in flight. Default {@link DEFAULT_PUBLISH_WINDOW}. */
   window?: number;
   /** `--cluster-key`: each message gets an `Ha-Signature` header (HMAC-SHA256 of its payload). */
   clusterKey?: string | null;
@@ -76,7 +89,10 @@ export class Publisher {
   private published = 0;
   private dropped = 0;
   private lastError: string | null = null;
-  private backoff = 250;
+  private readonly backoff = new Backoff({
+    initialMs: PUBLISH_RETRY_INITIAL_MS,
+    maxMs: PUBLISH_RETRY_MAX_MS,
+  });
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private deleteUpTo = 0;
   private deleted = 0;
@@ -86,7 +102,7 @@ export class Publisher {
   private readonly idle: (() => void)[] = [];
 
   constructor(private readonly o: PublisherOptions) {
-    this.window = o.window ?? 256;
+    this.window = o.window ?? DEFAULT_PUBLISH_WINDOW;
   }
 
   /**
@@ -98,10 +114,10 @@ export class Publisher {
     for (;;) {
       const rows = await replicationClient(this.o.db).call("outboxPending", {
         after,
-        limit: 1000,
+        limit: OUTBOX_LOAD_BATCH,
       });
       for (const r of rows) this.push({ ...r, incarnation: committedBy(r.data) });
-      if (rows.length < 1000) break;
+      if (rows.length < OUTBOX_LOAD_BATCH) break;
       after = rows[rows.length - 1].outboxId;
     }
     if (this.queue.length > 0) {
@@ -200,7 +216,7 @@ export class Publisher {
         this.published++;
       },
       (e: unknown) => {
-        if (e instanceof Error && /max_payload/i.test(e.message)) return this.drop(item);
+        if (isPayloadTooLarge(e)) return this.drop(item);
         item.sent = false;
         if (!this.failed) {
           this.failed = true;
@@ -268,17 +284,16 @@ export class Publisher {
       this.retryTimer = null;
       this.failed = false;
       this.kick();
-    }, this.backoff);
-    this.backoff = Math.min(this.backoff * 2, 5_000);
+    }, this.backoff.next());
   }
 
   private scheduleDelete(): void {
     if (this.deleteTimer !== null || this.stopped) return;
     this.deleteTimer = setTimeout(() => {
       this.deleteTimer = null;
-      this.backoff = 250;
+      this.backoff.reset();
       this.deleting = this.flushDeletes();
-    }, 100);
+    }, OUTBOX_DELETE_DELAY_MS);
   }
 
   private async flushDeletes(): Promise<void> {

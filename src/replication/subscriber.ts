@@ -52,6 +52,8 @@ import {
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import { checkMessage, type MessageRules } from "./validate.ts";
+import { isNotFound } from "../nats/mod.ts";
+import { Backoff } from "../retry/mod.ts";
 
 /**
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
@@ -63,6 +65,26 @@ const INTERCEPTED_BATCH = 256;
 const HIGH_WATER = 10_000;
 /** The paused consumer is recreated when the backlog is down to this. */
 const LOW_WATER = 1_000;
+
+/** Default {@link SubscriberOptions.maxBatch}: changesets applied in one transaction. */
+export const DEFAULT_APPLY_BATCH = 500;
+/** Messages a pull asks for at once (`max_messages` of `consume`). */
+const PULL_MAX_MESSAGES = 1000;
+/**
+ * Lifetime of one pull request, ms: short pulls carry heartbeats every half of it (2.5 s), so
+ * a lost consumer (its server stopped, deleted by an operator) is noticed within seconds.
+ */
+const PULL_EXPIRES_MS = 5_000;
+/** A consumer left by a killed process goes away by itself after this long (ns). */
+const CONSUMER_INACTIVE_THRESHOLD_NS = 60_000_000_000;
+/** A consumer that lived this long ended for a reason: recreate it without waiting. */
+const CONSUMER_HEALTHY_MS = 1_000;
+/** Waits between consumer recreations: first delay, doubling up to the cap. */
+const CONSUMER_RETRY_INITIAL_MS = 250;
+const CONSUMER_RETRY_MAX_MS = 5_000;
+/** Waits between attempts to apply a failing changeset: first delay, doubling up to the cap. */
+const APPLY_RETRY_INITIAL_MS = 250;
+const APPLY_RETRY_MAX_MS = 30_000;
 
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
@@ -83,7 +105,7 @@ export interface SubscriberOptions {
    * the consumer is recreated); returns its removal.
    */
   onReconnect: (listener: () => void) => () => void;
-  /** Largest batch applied in one transaction. Default 500. */
+  /** Largest batch applied in one transaction. Default {@link DEFAULT_APPLY_BATCH}. */
   maxBatch?: number;
   /** `--cluster-key` and `--max-clock-skew`: messages interceptor hooks may see. */
   rules?: MessageRules;
@@ -264,7 +286,10 @@ export class Subscriber {
 
   /** Creates consumers and receives from them until stopped. */
   private async consumeLoop(): Promise<void> {
-    let backoff = 250;
+    const backoff = new Backoff({
+      initialMs: CONSUMER_RETRY_INITIAL_MS,
+      maxMs: CONSUMER_RETRY_MAX_MS,
+    });
     let reason = "start";
     while (!this.stopped) {
       if (this.buffer.length >= HIGH_WATER) {
@@ -276,21 +301,18 @@ export class Subscriber {
         const began = Date.now();
         reason = await this.consumeOnce(reason);
         // A consumer that keeps ending at once must not be recreated in a busy loop.
-        if (Date.now() - began >= 1_000) backoff = 250;
-        else {
-          await this.pause(backoff);
-          backoff = Math.min(backoff * 2, 5_000);
-        }
+        if (Date.now() - began >= CONSUMER_HEALTHY_MS) backoff.reset();
+        else await this.pause(backoff.next());
       } catch (e) {
         if (this.stopped) break;
         reason = (e as Error).message;
+        const wait = backoff.next();
         this.o.logger.warn("replication consumer failed; recreating it", {
           consumer: this.o.consumer,
           error: reason,
-          retryInMs: backoff,
+          retryInMs: wait,
         });
-        await this.pause(backoff);
-        backoff = Math.min(backoff * 2, 5_000);
+        await this.pause(wait);
       }
     }
   }
@@ -310,10 +332,8 @@ export class Subscriber {
       });
     }
     const messages = await this.o.js.consumers.getConsumerFromInfo(ci).consume({
-      max_messages: 1000,
-      // Short pulls: heartbeats every 2.5 s, so a lost consumer (its server stopped, deleted
-      // by an operator) is noticed and recreated within seconds.
-      expires: 5_000,
+      max_messages: PULL_MAX_MESSAGES,
+      expires: PULL_EXPIRES_MS,
       abort_on_missing_resource: true,
     });
     this.messages = messages;
@@ -377,7 +397,7 @@ export class Subscriber {
     try {
       await jsm.consumers.delete(stream, consumer);
     } catch (e) {
-      if (!/not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e)) throw e;
     }
     const cfg: Partial<ConsumerConfig> = {
       name: consumer,
@@ -385,8 +405,7 @@ export class Subscriber {
       ack_policy: AckPolicy.None,
       mem_storage: true,
       num_replicas: 1,
-      // A consumer left by a killed process goes away by itself.
-      inactive_threshold: 60_000_000_000,
+      inactive_threshold: CONSUMER_INACTIVE_THRESHOLD_NS,
       ...(this.policyPending ? startOf(this.o.policy) : {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.receivedSeq + 1,
@@ -454,11 +473,11 @@ export class Subscriber {
 
   /** Applies received messages in stream order until stopped. */
   private async applyLoop(): Promise<void> {
-    let backoff = 250;
+    const backoff = new Backoff({ initialMs: APPLY_RETRY_INITIAL_MS, maxMs: APPLY_RETRY_MAX_MS });
     while (!this.stopped) {
       if (this.resetRequests.length > 0) {
         await this.applyResets();
-        backoff = 250;
+        backoff.reset();
         continue;
       }
       if (this.skipTo > 0) {
@@ -467,7 +486,7 @@ export class Subscriber {
         this.buffer.splice(0, i < 0 ? this.buffer.length : i);
         this.skipTo = 0;
         this.failing = null;
-        backoff = 250;
+        backoff.reset();
       }
       if (this.buffer.length <= LOW_WATER) this.drained?.();
       if (this.buffer.length === 0) {
@@ -486,7 +505,10 @@ export class Subscriber {
       }
       // Through an interceptor: smaller batches (its calls are in flight together).
       const single = this.o.host != null;
-      const batch = this.buffer.slice(0, single ? INTERCEPTED_BATCH : this.o.maxBatch ?? 500);
+      const batch = this.buffer.slice(
+        0,
+        single ? INTERCEPTED_BATCH : this.o.maxBatch ?? DEFAULT_APPLY_BATCH,
+      );
       const msgs: ApplyMessage[] = batch.map((m) => ({
         seq: m.seq,
         subject: this.o.subject,
@@ -529,11 +551,10 @@ export class Subscriber {
           attempts: this.failing.attempts,
           error: r.error.message,
         });
-        await this.pause(backoff);
-        backoff = Math.min(backoff * 2, 30_000);
+        await this.pause(backoff.next());
       } else {
         this.failing = null;
-        backoff = 250;
+        backoff.reset();
       }
     }
   }

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { InvalidArgumentError } from "@nats-io/transport-node";
 import type { Database } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
@@ -17,7 +18,7 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
     publish(_subject: string, data: string, o: { msgID: string }) {
       // nats.js refuses before sending: "'payload' max_payload size exceeded"
       if (data.length > 100) {
-        return Promise.reject(new Error("'payload' max_payload size exceeded"));
+        return Promise.reject(InvalidArgumentError.format("payload", "max_payload size exceeded"));
       }
       published.push(o.msgID);
       return Promise.resolve({ stream: "s", seq: published.length, duplicate: false });
