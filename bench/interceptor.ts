@@ -19,7 +19,7 @@ import type { ChangeSet as WireChangeSet } from "../src/cdc/mod.ts";
 import { encodeValue } from "../src/cdc/mod.ts";
 import { percentile, table } from "./stats.ts";
 import { createLogger } from "../src/log/mod.ts";
-import { applyIntercepted } from "../src/replication/subscriber.ts";
+import { applyIntercepted } from "../src/replication/apply_intercepted.ts";
 import { type ApplyMessage, replicationClient } from "../src/replication/plugin_api.ts";
 import { close, node, sql, type TestNode } from "../tests/unit/helpers/plugin_nodes.ts";
 

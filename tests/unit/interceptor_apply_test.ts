@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../src/log/mod.ts";
 import { testInterceptor } from "../../src/interceptor/testing.ts";
 import type { InterceptorHost } from "../../src/interceptor/mod.ts";
-import { applyIntercepted } from "../../src/replication/subscriber.ts";
+import { applyIntercepted } from "../../src/replication/apply_intercepted.ts";
 import {
   type ApplyMessage,
   type ApplyResult,

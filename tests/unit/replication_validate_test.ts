@@ -11,7 +11,7 @@ import {
 import { openEngine } from "../../src/engine/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { testInterceptor } from "../../src/interceptor/testing.ts";
-import { applyIntercepted } from "../../src/replication/subscriber.ts";
+import { applyIntercepted } from "../../src/replication/apply_intercepted.ts";
 
 const PLUGIN = new URL("../../src/replication/writer_plugin.ts", import.meta.url).href;
 
