@@ -92,8 +92,8 @@ export interface ApplyResult {
 }
 
 /**
- * A row conflict found by conflict detection (`applyIntercepted` with `detect`) (wire values): the local row is not what the
- * remote change started from. See `interceptors/types.ts` `Conflict`.
+ * A row conflict (wire values) found by `applyIntercepted` with `detect`: the local row is not
+ * what the remote change started from. See `interceptors/types.ts` `Conflict`.
  */
 export interface WireConflict {
   change_index: number;

@@ -3,9 +3,9 @@
  * publishes in flight, one connection keeps their order), each with `Nats-Msg-Id` = changeset id
  * so a resend is de-duplicated. Changesets stay in the outbox table until stored by JetStream;
  * failures are retried with backoff from the first unacknowledged one. A changeset the server
- * refuses as larger than its `max_payload` (possible only when the server's limit shrank after the
- * writer checked it, see `writer_plugin.ts`) can never be published: it is dropped with an error
- * instead of blocking every later changeset.
+ * refuses as larger than its `max_payload` (possible only when the server's limit shrank after
+ * the writer checked it, see `changeset_builder.ts`) can never be published: it is dropped with
+ * an error instead of blocking every later changeset.
  *
  * Each message carries the node and the process incarnation that committed the changeset (not
  * the one publishing it): a changeset committed by an earlier run of a memory database, left in
