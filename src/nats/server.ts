@@ -72,11 +72,12 @@ export interface EmbeddedNatsServerOptions {
    */
   maxPayload?: number;
   /**
-   * How long to wait for JetStream to answer at start and after a restart. Default 20 s, 60 s with
-   * `configFile` (a cluster needs a quorum of peers before JetStream answers).
+   * How long to wait for JetStream to answer at start and after a restart. Default
+   * {@link DEFAULT_READY_TIMEOUT_MS}, {@link DEFAULT_READY_TIMEOUT_CLUSTER_MS} with `configFile`
+   * (a cluster needs a quorum of peers before JetStream answers).
    */
   readyTimeoutMs?: number;
-  /** Grace between SIGTERM and SIGKILL at stop. Default 10 s. */
+  /** Grace between SIGTERM and SIGKILL at stop. Default {@link DEFAULT_STOP_TIMEOUT_MS}. */
   stopTimeoutMs?: number;
   /**
    * First restart delay after a crash, doubling up to `maxRestartDelayMs`. Default
@@ -119,6 +120,12 @@ export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 
 /** The server ran this long before dying: restart backoff starts over. */
 const STABLE_MS = 30_000;
+/** Default {@link EmbeddedNatsServerOptions.readyTimeoutMs} of a server ha configures itself. */
+export const DEFAULT_READY_TIMEOUT_MS = 20_000;
+/** Default readiness timeout with `--nats-config` (a cluster needs a quorum of peers first). */
+export const DEFAULT_READY_TIMEOUT_CLUSTER_MS = 60_000;
+/** Default {@link EmbeddedNatsServerOptions.stopTimeoutMs}. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** Default {@link EmbeddedNatsServerOptions.restartDelayMs}. */
 export const DEFAULT_RESTART_DELAY_MS = 250;
 /** Default {@link EmbeddedNatsServerOptions.maxRestartDelayMs}. */
@@ -314,7 +321,8 @@ export class EmbeddedNatsServer {
 
   /** Waits until `proc` accepts a NATS connection and JetStream answers; sets {@link url}. */
   async #waitReady(proc: WatchedProcess): Promise<void> {
-    const timeoutMs = this.#o.readyTimeoutMs ?? (this.#o.configFile ? 60_000 : 20_000);
+    const timeoutMs = this.#o.readyTimeoutMs ??
+      (this.#o.configFile ? DEFAULT_READY_TIMEOUT_CLUSTER_MS : DEFAULT_READY_TIMEOUT_MS);
     const deadline = Date.now() + timeoutMs;
     const fail = (reason: string, code: "unavailable" | "config" = "unavailable") => {
       const tail = proc.tail.lines();
@@ -464,7 +472,7 @@ export class EmbeddedNatsServer {
   }
 
   #stopGrace(): number {
-    return this.#o.stopTimeoutMs ?? 10_000;
+    return this.#o.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   }
 
   async #removeRunDir(): Promise<void> {
