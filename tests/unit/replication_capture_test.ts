@@ -13,7 +13,15 @@ import { resolvesByReplace, statementScope } from "../../src/replication/capture
 import { headerBytes, INCARNATION_HEADER, NODE_HEADER } from "../../src/replication/headers.ts";
 import { replicationClient } from "../../src/replication/plugin_api.ts";
 import { tombstoneCutoff } from "../../src/replication/versions.ts";
-import { close, node, redeliver, rows, ship, sql, type TestNode } from "./helpers/plugin_nodes.ts";
+import {
+  close,
+  node,
+  redeliver,
+  rows,
+  ship,
+  sql,
+  type TestNode,
+} from "./helpers/replication_plugin_nodes.ts";
 
 /** The changes of the changesets a node committed and did not ship yet. */
 function pending(n: TestNode) {

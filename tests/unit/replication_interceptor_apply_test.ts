@@ -13,7 +13,7 @@ import {
   type ApplyResult,
   replicationClient,
 } from "../../src/replication/plugin_api.ts";
-import { close, node, rows, sql, type TestNode } from "./helpers/plugin_nodes.ts";
+import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
 
 const logger = createLogger("error");
 let seq = 1000;
