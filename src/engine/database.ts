@@ -16,6 +16,7 @@ import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
+import { InterruptLib } from "./native/interrupt.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -41,6 +42,10 @@ export interface DatabaseOptions {
   allowInternalWrites?: boolean;
   /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
   policy?: SqlPolicy;
+  /** Path of `ha_interrupt.so`: statements can be timed out and cancelled; null = they cannot. */
+  interrupt?: string | null;
+  /** `--statement-timeout` in ms for client statements (0 = none). */
+  statementTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -56,7 +61,10 @@ export class Database {
   private readonly kinds = new Map<string, StatementKind>();
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
+  private readonly native: InterruptLib | null;
   private closed = false;
+  /** Set at shutdown: client statements are refused (ha's own work goes on until close). */
+  private refusing = false;
 
   private constructor(private readonly opts: DatabaseOptions, memName: string) {
     this.id = opts.source.id;
@@ -71,8 +79,10 @@ export class Database {
       extensions: opts.extensions,
       allowInternalWrites: opts.allowInternalWrites ?? false,
       policy: opts.policy,
+      ...(opts.interrupt ? { interrupt: opts.interrupt } : {}),
     };
-    this.writer = new WorkerClient(`writer:${this.id}`);
+    this.native = opts.interrupt ? InterruptLib.open(opts.interrupt) : null;
+    this.writer = new WorkerClient(`writer:${this.id}`, { native: this.native });
   }
 
   /** Opens the writer (creating or loading the database). */
@@ -81,7 +91,7 @@ export class Database {
     const db = new Database(opts, memName);
     const loadFrom = opts.source.memory ? opts.source.path : undefined;
     try {
-      await db.writer.request({
+      await db.writer.open({
         t: "open",
         databaseId: db.id,
         spec: { ...db.spec, loadFrom },
@@ -108,15 +118,16 @@ export class Database {
     if (stmts.length === 0) throw new HaError("bad_request", "no statements to execute");
     const release = await this.opts.limiter.acquire();
     try {
-      this.checkOpen();
+      this.checkAccepting();
+      const timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);
       if (route === "read" || route === "unknown") {
-        const r = await this.onReader<ExecReply>({ t: "exec", stmts }, opts.signal);
+        const r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal);
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
       }
       if (opts.readOnly) throw readOnlyError();
-      return await this.write(stmts);
+      return await this.write(stmts, timeoutMs, opts.signal);
     } finally {
       release();
     }
@@ -124,7 +135,7 @@ export class Database {
 
   /** Prepares `sql` without running it: result columns, parameter count, kind. */
   async describe(sql: string): Promise<Description> {
-    this.checkOpen();
+    this.checkAccepting();
     const r = await this.onReader<DescribeReply>({ t: "describe", sql });
     this.kinds.set(sql, r.kind);
     return { ...r, paramCount: countParameters(sql) };
@@ -173,6 +184,16 @@ export class Database {
     await this.onReader<null>({ t: "backup", path });
   }
 
+  /**
+   * Shutdown: refuses client statements from now on and stops those running (their requests
+   * fail with `unavailable`); replication and backups go on until {@link close}.
+   */
+  stopClients(): void {
+    this.refusing = true;
+    this.writer.interrupt("shutdown");
+    for (const r of this.readers) r.interrupt("shutdown");
+  }
+
   /** Stops accepting work, waits for the writer, closes every connection. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -216,14 +237,40 @@ export class Database {
     return this.opts.limiter;
   }
 
+  /**
+   * @internal The statement timeout of a client call: `opts.timeoutMs` may lower the node's
+   * `--statement-timeout` (0 or absent = the node's); with no node limit it applies as given.
+   */
+  timeoutOf(opts: ExecuteOptions): number {
+    const node = this.opts.statementTimeoutMs ?? 0;
+    const own = opts.timeoutMs ?? 0;
+    if (node === 0) return own;
+    return own === 0 ? node : Math.min(own, node);
+  }
+
+  /** @internal Throws when client statements are refused (closed, or shutting down). */
+  checkAccepting(): void {
+    this.checkOpen();
+    if (this.refusing) {
+      throw new HaError("unavailable", `database ${this.id}: the node is shutting down`);
+    }
+  }
+
   /** @internal Awaits commit listeners for a committed transaction's payloads. */
   async committed(payloads: unknown[]): Promise<void> {
     if (payloads.length === 0) return;
     for (const l of this.listeners) await l(payloads);
   }
 
-  private async write(stmts: Statement[]): Promise<StatementResult[]> {
-    const r = await this.withWriter((w) => w.request<ExecReply>({ t: "exec", stmts }));
+  private async write(
+    stmts: Statement[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<StatementResult[]> {
+    const r = await this.withWriter((w) => {
+      this.checkAccepting();
+      return w.request<ExecReply>({ t: "exec", stmts, timeoutMs }, signal);
+    });
     this.remember(r.kinds);
     await this.committed(r.payloads);
     return r.results;
@@ -252,17 +299,7 @@ export class Database {
   ): Promise<T> {
     if (signal?.aborted) throw cancelled();
     const reader = await this.pickReader();
-    if (!signal) return reader.request<T>(body);
-    const onAbort = () => {
-      this.readers.splice(this.readers.indexOf(reader), 1);
-      reader.terminate(cancelled());
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      return await reader.request<T>(body);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    return await reader.request<T>(body, signal);
   }
 
   private async pickReader(): Promise<WorkerClient> {
@@ -272,10 +309,10 @@ export class Database {
     const idle = alive.find((r) => r.inflight === 0);
     if (idle) return idle;
     if (alive.length < Math.max(1, this.opts.readers)) {
-      const r = new WorkerClient(`reader:${this.id}`);
+      const r = new WorkerClient(`reader:${this.id}`, { native: this.native, killable: true });
       this.readers.push(r);
       try {
-        await r.request({
+        await r.open({
           t: "open",
           databaseId: this.id,
           spec: { ...this.spec, readOnly: true },
@@ -324,6 +361,7 @@ class DatabaseSession implements Session {
 
   async execute(stmt: Statement, opts: ExecuteOptions = {}): Promise<StatementResult> {
     if (this.closing) throw new HaError("unavailable", "session is closed");
+    this.db.checkAccepting();
     if (!this.release) {
       switch (transactionControl(stmt.sql)) {
         case "begin":
@@ -342,7 +380,10 @@ class DatabaseSession implements Session {
     const releasePermit = await this.db.limiter.acquire();
     let r: TxExecReply;
     try {
-      r = await this.db.writerClient.request<TxExecReply>({ t: "txExec", stmt });
+      r = await this.db.writerClient.request<TxExecReply>(
+        { t: "txExec", stmt, timeoutMs: this.db.timeoutOf(opts) },
+        opts.signal,
+      );
     } catch (e) {
       // The writer may have ended the transaction itself (a failed COMMIT rolls back).
       const open = e instanceof HaError && e.details.txOpen === true;

@@ -22,4 +22,5 @@ export type {
   WriterPlugin,
 } from "./plugin.ts";
 export { Action } from "./authorizer.ts";
+export { BUILD_HINT, EXTENSION_URL, findInterruptExtension } from "./native/locate.ts";
 export { type Token, tokenize } from "./lexer.ts";
