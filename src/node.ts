@@ -9,7 +9,14 @@
  * ```
  */
 import type { Config } from "./config/mod.ts";
-import { type Engine, openEngine, type Params } from "./engine/mod.ts";
+import {
+  BUILD_HINT,
+  type Engine,
+  EXTENSION_URL,
+  findInterruptExtension,
+  openEngine,
+  type Params,
+} from "./engine/mod.ts";
 import { HttpServer } from "./http/mod.ts";
 import { PgServer } from "./pgwire/mod.ts";
 import type { Logger } from "./log/mod.ts";
@@ -73,6 +80,30 @@ function lateBound<T extends object>(value: () => T | null, why: string): T {
   });
 }
 
+/**
+ * The statement-interrupt extension (`ha_interrupt.so`), or null when it is missing and
+ * `--statement-timeout 0` says the node may run without stoppable statements.
+ */
+async function interruptExtension(config: Config, log: Logger): Promise<string | null> {
+  const path = await findInterruptExtension();
+  if (path !== null) return path;
+  const where = decodeURIComponent(EXTENSION_URL.pathname);
+  if (config.statementTimeoutMs > 0) {
+    throw new HaError(
+      "config",
+      `the SQLite extension that stops statements is missing (${where}): ${BUILD_HINT}; or ` +
+        "start with --statement-timeout 0 to run without statement timeouts, cancel and " +
+        "disconnect handling",
+    );
+  }
+  log.warn(
+    "ha_interrupt.so missing: running statements cannot be stopped (no PG cancel, HTTP " +
+      "disconnects do not stop them, shutdown waits for them)",
+    { path: where, hint: BUILD_HINT },
+  );
+  return null;
+}
+
 /** A running node. */
 export class Node {
   private stopping: Promise<void> | null = null;
@@ -112,6 +143,8 @@ export class Node {
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
+    // Checked first: a node that cannot stop statements must not start half-way.
+    const interrupt = await interruptExtension(config, log);
     let engine: Engine | null = null;
     // Load the interceptor first: a broken resolver stops the node before anything opens.
     const interceptor = config.interceptor === null ? null : await loadInterceptor(
@@ -205,6 +238,8 @@ export class Node {
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         attachDir: config.attachDir,
+        interrupt,
+        statementTimeoutMs: config.statementTimeoutMs,
         plugins: connecting
           ? [replicationPlugin(config, incarnation, maxPayload), ...(ids ? [ids] : [])]
           : [],
@@ -293,6 +328,9 @@ export class Node {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
+      // Like PostgreSQL's default (fast) shutdown: running client statements are stopped and
+      // roll back, so a runaway one cannot hold the stop.
+      this.engine.stopClients();
       await Promise.all([this.http.stop(), this.pg?.stop()]);
       await stopNats(this.nats);
       await this.interceptor?.stop();
