@@ -32,6 +32,12 @@ export interface RoutesOptions {
   extensions?: RouteExtension[];
 }
 
+/** What the server hands each request besides the request itself. */
+export interface RouteEnv {
+  /** Aborted when the client's connection ends (`front.ts`): its statement stops. */
+  clientGone?: AbortSignal;
+}
+
 /** Sends `{"error": ...}` with the status of the error's code. */
 export function errorResponse(c: Context, e: unknown): Response {
   const h = toHaError(e);
@@ -144,7 +150,10 @@ export function buildApp(opts: RoutesOptions): Hono {
       throw new HaError("bad_request", `invalid JSON: ${(e as Error).message}`);
     }
     const req = decodeQueryRequest(body);
-    const results = await db.execute(req.statements);
+    // A client that goes away stops its statement. Not `request.signal`: Deno also aborts it
+    // after every successful response (and warns about that legacy behaviour).
+    const signal = (c.env as RouteEnv | undefined)?.clientGone;
+    const results = await db.execute(req.statements, { signal });
     const encoded = results.map(encodeResult);
     return jsonResponse(c, req.array ? { results: encoded } : encoded[0]);
   };
