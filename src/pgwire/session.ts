@@ -54,6 +54,7 @@ import {
   utf8,
 } from "./messages.ts";
 import { isBlank, shapeOf } from "./sql.ts";
+import { formatTimeout, sessionTimeoutMs, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 import {
   columnOid,
   decodeParam,
@@ -85,6 +86,8 @@ export interface PgEngine {
   ids(): string[];
   get(id: string): PgDatabase;
   readonly defaultDb: PgDatabase;
+  /** `--statement-timeout` in ms: what `SHOW statement_timeout` starts with (absent = 0). */
+  readonly statementTimeoutMs?: number;
 }
 
 /** Cancel keys of live connections, shared by a server's connections. */
@@ -458,7 +461,10 @@ export class Connection {
     this.user = user;
     this.db = this.resolveDatabase(startup.params.database ?? user);
     this.session = this.db.session();
-    this.settings = new Settings(user, startup.params, { ssl: this.opts.tls ? "on" : "off" });
+    this.settings = new Settings(user, startup.params, {
+      ssl: this.opts.tls ? "on" : "off",
+      [STATEMENT_TIMEOUT]: formatTimeout(this.opts.engine.statementTimeoutMs ?? 0),
+    });
     const keys = this.opts.registry.register(this);
     this.pid = keys.pid;
     this.out.authOk();
@@ -579,9 +585,11 @@ export class Connection {
   /** Executes one SQL statement in the session (or autocommit through the database). */
   private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
+    const timeoutMs = sessionTimeoutMs(this.settings);
     return this.cancellable(async (signal) => {
-      if (this.session?.inTransaction) return await this.session.execute(stmt, { signal });
-      return (await this.db.execute([stmt], { signal }))[0];
+      const opts = { signal, timeoutMs };
+      if (this.session?.inTransaction) return await this.session.execute(stmt, opts);
+      return (await this.db.execute([stmt], opts))[0];
     });
   }
 
@@ -657,14 +665,17 @@ export class Connection {
         }
         await this.runTxSql(c.sql);
         return done(c.tag);
-      case "rollback":
+      case "rollback": {
+        // A failed block may be gone already (SQLite rolls back an interrupted write's transaction).
+        const failed = this.failed;
         this.failed = false;
         if (!inTx) {
-          this.notice("25P01", "there is no transaction in progress");
+          if (!failed) this.notice("25P01", "there is no transaction in progress");
           return done(c.tag);
         }
         await this.runTxSql(c.sql);
         return done(c.tag);
+      }
       case "rollback_to":
       case "savepoint":
       case "release":
