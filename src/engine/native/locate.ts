@@ -17,10 +17,14 @@ export const EXTENSION_URL: URL = new URL("../../../vendor/ha_interrupt.so", imp
 export const BUILD_HINT = "build it with `bash scripts/build-extension.sh` (needs gcc and npm; " +
   "./install.sh does it)";
 
-/** The path SQLite and FFI can load the extension from, or null when it is not there. */
+/**
+ * The path SQLite and FFI can load the extension from, or null when it is not there.
+ * `compiled`: copy it out of a compiled binary; `cacheDir`: where to (default `…/.cache/ha`).
+ */
 export async function findInterruptExtension(
   url: URL = EXTENSION_URL,
   compiled = import.meta.url.includes("/deno-compile-"),
+  cacheDir?: string,
 ): Promise<string | null> {
   const path = decodeURIComponent(url.pathname);
   let bytes: Uint8Array;
@@ -32,9 +36,8 @@ export async function findInterruptExtension(
   }
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
   const hash = Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-  const home = Deno.env.get("HOME");
-  const base = Deno.env.get("XDG_CACHE_HOME") ?? (home ? `${home}/.cache` : null);
-  let dir = base ? `${base}/ha/${hash}` : null;
+  const root = cacheDir ?? defaultCacheDir();
+  let dir = root ? `${root}/${hash}` : null;
   try {
     if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch {
@@ -49,6 +52,12 @@ export async function findInterruptExtension(
   await Deno.writeFile(tmp, bytes, { mode: 0o755 });
   await Deno.rename(tmp, target);
   return target;
+}
+
+function defaultCacheDir(): string | null {
+  const home = Deno.env.get("HOME");
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? (home ? `${home}/.cache` : null);
+  return base ? `${base}/ha` : null;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
