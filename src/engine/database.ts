@@ -128,6 +128,9 @@ export class Database {
       }
       if (opts.readOnly) throw readOnlyError();
       return await this.write(stmts, timeoutMs, opts.signal);
+    } catch (e) {
+      this.noteStopped(e);
+      throw e;
     } finally {
       release();
     }
@@ -246,6 +249,12 @@ export class Database {
     const own = opts.timeoutMs ?? 0;
     if (node === 0) return own;
     return own === 0 ? node : Math.min(own, node);
+  }
+
+  /** @internal Logs a statement the extension stopped (timeout, cancel, shutdown). */
+  noteStopped(e: unknown): void {
+    const stopped = e instanceof HaError ? e.details.stopped : undefined;
+    if (stopped !== undefined) this.opts.logger.info("statement stopped", { reason: stopped });
   }
 
   /** @internal Throws when client statements are refused (closed, or shutting down). */
@@ -385,7 +394,9 @@ class DatabaseSession implements Session {
         opts.signal,
       );
     } catch (e) {
-      // The writer may have ended the transaction itself (a failed COMMIT rolls back).
+      this.db.noteStopped(e);
+      // The writer may have ended the transaction itself (a failed COMMIT rolls back, and so
+      // does SQLite when a write inside the transaction is interrupted).
       const open = e instanceof HaError && e.details.txOpen === true;
       if (!open) this.finish();
       throw e;
