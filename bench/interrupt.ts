@@ -17,15 +17,20 @@ const RUNAWAY =
   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
 const ROUNDS = 7;
 
-/** µs per call: the best of ROUNDS rounds (the machine may be shared and busy). */
-function time(n: number, op: (i: number) => void): number {
-  for (let i = 0; i < Math.min(1000, n); i++) op(i);
-  let best = Infinity;
+/**
+ * µs per call of each op: the best of ROUNDS rounds, the ops' rounds interleaved so that the load
+ * of a shared machine weighs on all of them alike.
+ */
+function time(n: number, ops: ((i: number) => void)[]): number[] {
+  for (const op of ops) for (let i = 0; i < Math.min(1000, n); i++) op(i);
+  const best = ops.map(() => Infinity);
   const per = Math.ceil(n / ROUNDS);
   for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    for (let i = r * per; i < (r + 1) * per; i++) op(i);
-    best = Math.min(best, (performance.now() - t0) * 1000 / per);
+    ops.forEach((op, k) => {
+      const t0 = performance.now();
+      for (let i = r * per; i < (r + 1) * per; i++) op(i);
+      best[k] = Math.min(best[k], (performance.now() - t0) * 1000 / per);
+    });
   }
   return best;
 }
@@ -52,30 +57,32 @@ function cost(dir: string, ext: string): (string | number)[][] {
   setup.exec("COMMIT");
   setup.close();
   const lib = InterruptLib.open(ext);
-  const figures = (guarded: boolean) => {
-    const { db, guard } = open(path, guarded ? ext : null);
+  const sides = [null, ext].map((e) => {
+    const { db, guard } = open(path, e);
     const begin = guard === null ? () => {} : (i: number) => lib.begin(guard, i + 1, 30_000);
     const get = db.prepare("SELECT id, v FROM t WHERE id = ?");
-    const point = time(N, (i) => {
-      begin(i);
-      get.get(i % 10_000);
-    });
     const long = db.prepare(
       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT count(*) FROM c",
     );
-    const longMs = time(5, (i) => {
-      begin(i);
-      long.get();
-    }) / 1000;
-    db.close();
-    return { point, longMs };
-  };
-  const plain = figures(false);
-  const guarded = figures(true);
+    return {
+      db,
+      point: (i: number) => {
+        begin(i);
+        get.get(i % 10_000);
+      },
+      long: (i: number) => {
+        begin(i);
+        long.get();
+      },
+    };
+  });
+  const [plainPoint, guardedPoint] = time(N, sides.map((s) => s.point));
+  const [plainLong, guardedLong] = time(ROUNDS, sides.map((s) => s.long)).map((us) => us / 1000);
+  for (const s of sides) s.db.close();
   const row = (name: string, a: number, b: number) => [name, a, b, `${(b / a).toFixed(2)}x`];
   return [
-    row("point SELECT µs", plain.point, guarded.point),
-    row("1M-row recursive CTE ms", plain.longMs, guarded.longMs),
+    row("point SELECT µs", plainPoint, guardedPoint),
+    row("1M-row recursive CTE ms", plainLong, guardedLong),
   ];
 }
 
