@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { decodeChangeSet } from "../../src/cdc/mod.ts";
-import { findInterruptExtension } from "../../src/engine/native/locate.ts";
+import { findInterruptExtension } from "../../src/engine/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { connectNats } from "../../src/nats/mod.ts";
 import { freePort, type HaProcess, post, startHa } from "../integration/helpers/ha.ts";

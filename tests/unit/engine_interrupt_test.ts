@@ -1,15 +1,13 @@
 /**
  * The statement-interrupt extension (src/engine/native/ha_interrupt.c) on its own: request-scoped
  * cancel (also when it arrives before the request starts), a timed-out write that fires triggers,
- * the copy out of a compiled binary, and PostgreSQL's statement_timeout values.
+ * and the copy out of a compiled binary.
  * Needs vendor/ha_interrupt.so (`deno task test` builds it).
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { EXTENSION_URL, findInterruptExtension } from "../../src/engine/native/locate.ts";
 import { InterruptLib } from "../../src/engine/native/interrupt.ts";
-import { formatTimeout, parseTimeout } from "../../src/pgwire/statement_timeout.ts";
-import { PgError } from "../../src/pgwire/errors.ts";
 
 const RUNAWAY =
   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
@@ -92,26 +90,5 @@ Deno.test("a compiled binary's embedded extension is copied out once and loads",
     assert.equal(await findInterruptExtension(new URL("file:///nowhere/ha_interrupt.so")), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("statement_timeout values read and shown as PostgreSQL does", () => {
-  const cases: [string, number, string][] = [
-    ["5000", 5000, "5s"],
-    ["5s", 5000, "5s"],
-    ["200ms", 200, "200ms"],
-    [" 1.5 min ", 90_000, "90s"],
-    ["2min", 120_000, "2min"],
-    ["1h", 3_600_000, "1h"],
-    ["1d", 86_400_000, "1d"],
-    ["1500us", 2, "2ms"],
-    ["0", 0, "0"],
-  ];
-  for (const [text, ms, shown] of cases) {
-    assert.equal(parseTimeout(text), ms, text);
-    assert.equal(formatTimeout(ms), shown, text);
-  }
-  for (const bad of ["5m", "-1", "soon", "", "1e3", "3000000000"]) {
-    assert.throws(() => parseTimeout(bad), (e) => e instanceof PgError && e.code === "22023", bad);
   }
 });
