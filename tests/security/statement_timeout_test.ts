@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { jetstreamManager } from "@nats-io/jetstream";
+import nodePg from "pg";
 import { decodeChangeSet } from "../../src/cdc/mod.ts";
 import { findInterruptExtension } from "../../src/engine/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
@@ -216,6 +217,29 @@ Deno.test(
       assert.equal(timedOut.error?.code, "57014");
       assert.match(timedOut.error!.message, /statement timeout/);
       await query(a, "RESET statement_timeout");
+
+      // node-postgres sends its statement_timeout option as a start-up parameter.
+      const driver = new nodePg.Client({
+        host: "127.0.0.1",
+        port: pg,
+        user: "ha",
+        password: "ha",
+        statement_timeout: 200,
+      });
+      await driver.connect();
+      try {
+        assert.deepEqual((await driver.query("SHOW statement_timeout")).rows, [
+          { statement_timeout: "200ms" },
+        ]);
+        await assert.rejects(
+          driver.query(RUNAWAY),
+          (e: { code?: string; message?: string }) =>
+            e.code === "57014" && /statement timeout/.test(e.message ?? ""),
+        );
+        assert.deepEqual((await driver.query("SELECT 1 AS one")).rows, [{ one: "1" }]);
+      } finally {
+        await driver.end();
+      }
 
       // A cancel stops the statement and the connection goes on.
       await sendQuery(a, RUNAWAY);
