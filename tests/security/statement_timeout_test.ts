@@ -57,7 +57,7 @@ async function query(c: RawClient, sql: string): Promise<Answer> {
 async function cancelUntilAnswered(pg: number, c: RawClient): Promise<Answer> {
   const answered = answer(c);
   let done = false;
-  answered.finally(() => done = true);
+  answered.then(() => done = true, () => done = true);
   await waitFor("the cancelled query to answer", async () => {
     if (done) return true;
     const k = await Deno.connect({ hostname: "127.0.0.1", port: pg });
