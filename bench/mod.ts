@@ -9,6 +9,7 @@ const ALL: Record<string, string> = {
   interceptor: "./interceptor.ts",
   snapshot: "./snapshot.ts",
   ids: "./ids.ts",
+  interrupt: "./interrupt.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

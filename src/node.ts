@@ -9,10 +9,18 @@
  * ```
  */
 import type { Config } from "./config/mod.ts";
-import { type Engine, openEngine, type Params } from "./engine/mod.ts";
+import {
+  BUILD_HINT,
+  type Engine,
+  EXTENSION_URL,
+  findInterruptExtension,
+  openEngine,
+  type Params,
+} from "./engine/mod.ts";
 import { HttpServer } from "./http/mod.ts";
 import { PgServer } from "./pgwire/mod.ts";
 import type { Logger } from "./log/mod.ts";
+import { HaError } from "./errors/mod.ts";
 import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
 import {
   DEFAULT_MAX_PAYLOAD,
@@ -49,6 +57,30 @@ function natsTlsOptions(config: Config): { caFile: string } | undefined {
   return ca ? { caFile: ca } : undefined;
 }
 
+/**
+ * The statement-interrupt extension (`ha_interrupt.so`), or null when it is missing and
+ * `--statement-timeout 0` says the node may run without stoppable statements.
+ */
+async function interruptExtension(config: Config, log: Logger): Promise<string | null> {
+  const path = await findInterruptExtension();
+  if (path !== null) return path;
+  const where = decodeURIComponent(EXTENSION_URL.pathname);
+  if (config.statementTimeoutMs > 0) {
+    throw new HaError(
+      "config",
+      `the SQLite extension that stops statements is missing (${where}): ${BUILD_HINT}; or ` +
+        "start with --statement-timeout 0 to run without statement timeouts, cancel and " +
+        "disconnect handling",
+    );
+  }
+  log.warn(
+    "ha_interrupt.so missing: running statements cannot be stopped (no PG cancel, HTTP " +
+      "disconnects do not stop them, shutdown waits for them)",
+    { path: where, hint: BUILD_HINT },
+  );
+  return null;
+}
+
 /** A running node. */
 export class Node {
   private stopping: Promise<void> | null = null;
@@ -83,6 +115,8 @@ export class Node {
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
+    // Checked first: a node that cannot stop statements must not start half-way.
+    const interrupt = await interruptExtension(config, log);
     const parts = new Parts(log);
     const nats = new Late<NatsClient>("NATS not reached yet");
     const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
@@ -184,6 +218,8 @@ export class Node {
         extensions: [...config.extensions],
         attachDir: config.attachDir,
         readOnly: config.readOnly,
+        interrupt,
+        statementTimeoutMs: config.statementTimeoutMs,
         plugins: connecting
           ? [replicationPlugin(config, incarnation, maxPayload), ...(ids ? [ids] : [])]
           : [],
@@ -279,6 +315,9 @@ export class Node {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
+      // Like PostgreSQL's default (fast) shutdown: running client statements are stopped and
+      // roll back, so a runaway one cannot hold the stop.
+      this.engine.stopClients();
       await this.parts.stop();
       this.logger.info("node stopped");
     })();

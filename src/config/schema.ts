@@ -667,6 +667,17 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: optionalPath,
   }),
   flag({
+    field: "statementTimeoutMs",
+    long: "statement-timeout",
+    metavar: "DURATION",
+    help: "A client statement running longer is stopped (HTTP 504, PG 57014); PG sessions " +
+      "may lower it with SET statement_timeout",
+    defaultText: "30s",
+    default: () => 30_000,
+    // The extension takes an int32 of ms: 24 days fit.
+    parse: (raw) => parseDuration(raw, { zeroMeans: "disables", ...LIMIT_TIMER }),
+  }),
+  flag({
     field: "clusterKey",
     long: "cluster-key",
     metavar: "KEY",

@@ -161,6 +161,8 @@ export interface Config {
   readonly insecure: boolean;
   /** `--attach-dir`: the only directory client ATTACH / VACUUM INTO may use; null = denied. */
   readonly attachDir: string | null;
+  /** `--statement-timeout`: ms a client statement may run (0 = no limit). */
+  readonly statementTimeoutMs: number;
   /** `--cluster-key`: HMAC-SHA256 key signing every changeset; null = unsigned. */
   readonly clusterKey: string | null;
   /** `--max-clock-skew`: how far ahead of the local clock a remote HLC may be, ms. */

@@ -33,6 +33,13 @@ export interface EngineOptions {
   readOnly?: boolean;
   /** Reader workers per database (default: 2, at most `concurrentQueries`). */
   readersPerDatabase?: number;
+  /**
+   * Path of `ha_interrupt.so` (`native/locate.ts`), loaded into every connection: statement
+   * timeouts, PG cancel, HTTP disconnects and shutdown stop running statements. Null = they cannot.
+   */
+  interrupt?: string | null;
+  /** `--statement-timeout` in ms for client statements (0 = none; needs `interrupt`). */
+  statementTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -41,6 +48,8 @@ export class Engine {
   private constructor(
     private readonly dbs: Map<string, Database>,
     private readonly order: string[],
+    /** `--statement-timeout` in ms (0 = none): the default PG sessions show. */
+    readonly statementTimeoutMs: number,
   ) {}
 
   /** Opens every database; on failure closes those already open. */
@@ -61,6 +70,8 @@ export class Engine {
           allowInternalWrites: opts.allowInternalWrites ?? false,
           policy: { attachDir: opts.attachDir ?? null },
           readOnly: opts.readOnly ?? false,
+          interrupt: opts.interrupt ?? null,
+          statementTimeoutMs: opts.statementTimeoutMs ?? 0,
           logger: opts.logger.child({ db: source.id }),
         });
         dbs.set(source.id, db);
@@ -74,7 +85,7 @@ export class Engine {
       await Promise.allSettled([...dbs.values()].map((d) => d.close()));
       throw e;
     }
-    return new Engine(dbs, sources.map((s) => s.id));
+    return new Engine(dbs, sources.map((s) => s.id), opts.statementTimeoutMs ?? 0);
   }
 
   /** Database ids in command-line order. */
@@ -99,6 +110,11 @@ export class Engine {
   /** All databases in order. */
   databases(): Database[] {
     return this.order.map((id) => this.dbs.get(id)!);
+  }
+
+  /** Shutdown: refuses client statements and stops those running (see `Database.stopClients`). */
+  stopClients(): void {
+    for (const db of this.dbs.values()) db.stopClients();
   }
 
   /** Closes every database. */

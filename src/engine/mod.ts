@@ -28,4 +28,5 @@ export type {
 } from "./plugin.ts";
 export { Action } from "./authorizer.ts";
 export { checkFollowerSource, readOnlyRefusal } from "./read_only.ts";
+export { BUILD_HINT, EXTENSION_URL, findInterruptExtension } from "./native/locate.ts";
 export { type Token, tokenize } from "./lexer.ts";

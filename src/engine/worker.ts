@@ -12,7 +12,15 @@ import {
   type StatementKind,
 } from "./connection.ts";
 import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
-import type { DescribeReply, ExecReply, Reply, Request, TxExecReply } from "./protocol.ts";
+import type {
+  DescribeReply,
+  ExecReply,
+  OpenReply,
+  Reply,
+  Request,
+  TxExecReply,
+} from "./protocol.ts";
+import { InterruptLib, stoppedError } from "./native/interrupt.ts";
 import { readOnlyRefusal } from "./read_only.ts";
 import { splitStatements } from "./split.ts";
 import type { Statement, StatementResult } from "./types.ts";
@@ -27,14 +35,23 @@ const plugins: WriterPlugin[] = [];
 const pluginsByName = new Map<string, WriterPlugin>();
 /** A session transaction (BEGIN … COMMIT) is open on the writer. */
 let sessionTx = false;
+/** The `ha_interrupt` extension, when the connection loaded it. */
+let native: InterruptLib | null = null;
 
 self.onmessage = async (e: MessageEvent<Request>) => {
   const req = e.data;
+  // Every request starts a new interrupt scope: client ones with their timeout, ha's own (apply,
+  // backup, close) without one. The main thread cancels by this request id.
+  const timeoutMs = "timeoutMs" in req ? req.timeoutMs ?? 0 : 0;
+  const guard = conn?.guard ?? null;
+  if (native && guard !== null) native.begin(guard, req.id, timeoutMs);
   let reply: Reply;
   try {
     reply = { id: req.id, ok: true, value: await handle(req) };
   } catch (err) {
-    const h = toHaError(err);
+    let h = toHaError(err);
+    const stopped = native && guard !== null ? native.reason(guard) : null;
+    if (stopped !== null) h = stoppedError(h, stopped, timeoutMs);
     // Tells a session whether its transaction survived the error.
     if (req.t === "txExec") h.details.txOpen = sessionTx;
     reply = {
@@ -50,6 +67,7 @@ async function handle(req: Request): Promise<unknown> {
   if (req.t === "open") {
     role = req.spec.readOnly ? "reader" : "writer";
     conn = new Connection(req.spec);
+    native = req.spec.interrupt ? InterruptLib.open(req.spec.interrupt) : null;
     for (const p of req.plugins) {
       const mod = await import(p.url) as { default: PluginFactory };
       const plugin = await mod.default({
@@ -73,7 +91,7 @@ async function handle(req: Request): Promise<unknown> {
         };
       }
     }
-    return null;
+    return { guard: conn.guard } satisfies OpenReply;
   }
   const c = conn;
   if (!c) throw new HaError("internal", "worker used before open");

@@ -33,6 +33,8 @@ export type ErrorCode =
   | "unavailable"
   /** The query was cancelled (client request or shutdown). */
   | "cancelled"
+  /** A statement ran longer than its statement timeout (`--statement-timeout`) and was stopped. */
+  | "timeout"
   /** Invalid configuration: flag, env var or config file. */
   | "config"
   /** A bug: should never reach a client. */

@@ -15,6 +15,7 @@ import type { SqlValue } from "../engine/types.ts";
 import { PgError } from "./errors.ts";
 import { isBlank, type Shape, shapeOf, type Token, tokenize } from "./sql.ts";
 import { OID } from "./types.ts";
+import { formatTimeout, parseTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 
 /** The server version reported to clients. */
 export const SERVER_VERSION = "15.0 (ha)";
@@ -169,6 +170,7 @@ export class Settings {
       v = "UTF8";
     }
     if (key === "timezone" && /^(utc|gmt|z|etc\/utc|00:00|\+00|0)$/i.test(v)) v = "UTC";
+    if (key === STATEMENT_TIMEOUT) v = formatTimeout(parseTimeout(v));
     this.values.set(key, v);
     return (REPORTED as readonly string[]).includes(canon) ? [canon, v] : null;
   }

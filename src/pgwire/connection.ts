@@ -23,6 +23,7 @@ import { PreparedStore } from "./prepared.ts";
 import { FLUSH_BYTES } from "./results.ts";
 import { simpleQuery } from "./simple_query.ts";
 import { admit, negotiate } from "./startup.ts";
+import { formatTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 
 /** The parts of an authenticated session. */
 interface SessionParts {
@@ -142,6 +143,7 @@ export class Connection implements Wire, Cancellable {
     const settings = new Settings(user, startup.params, {
       ssl: this.opts.tls ? "on" : "off",
       ...(db.readOnly ? FOLLOWER_SETTINGS : {}),
+      [STATEMENT_TIMEOUT]: formatTimeout(this.opts.engine.statementTimeoutMs ?? 0),
     });
     const exec = new Executor({
       wire: this,

@@ -44,6 +44,8 @@ export interface PgEngine {
   ids(): string[];
   get(id: string): PgDatabase;
   readonly defaultDb: PgDatabase;
+  /** `--statement-timeout` in ms: what `SHOW statement_timeout` starts with (absent = 0). */
+  readonly statementTimeoutMs?: number;
 }
 
 /** A connection a CancelRequest can reach. */

@@ -19,6 +19,7 @@ import { abortedTransaction, PgError } from "./errors.ts";
 import type { PreparedStore } from "./prepared.ts";
 import { type Outcome, outcomeOf } from "./results.ts";
 import { TxControl } from "./transaction.ts";
+import { sessionTimeoutMs } from "./statement_timeout.ts";
 
 /** What an {@link Executor} works with. */
 export interface ExecutorOptions {
@@ -122,9 +123,11 @@ export class Executor {
   /** Executes one SQL statement in the session (or autocommit through the database). */
   private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
+    const timeoutMs = sessionTimeoutMs(this.opts.settings);
     return this.cancellable(async (signal) => {
-      if (this.session?.inTransaction) return await this.session.execute(stmt, { signal });
-      return (await this.db.execute([stmt], { signal }))[0];
+      const opts = { signal, timeoutMs };
+      if (this.session?.inTransaction) return await this.session.execute(stmt, opts);
+      return (await this.db.execute([stmt], opts))[0];
     });
   }
 

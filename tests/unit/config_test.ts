@@ -106,6 +106,7 @@ Deno.test("defaults", () => {
       idScheme: "cluster",
       token: null,
       attachDir: null,
+      statementTimeoutMs: 30_000,
       clusterKey: null,
       maxClockSkewMs: 60_000,
       natsTlsCert: null,
