@@ -24,6 +24,7 @@ import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 import { claimSlot, idPlugin } from "./ids/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
+import { HaMetrics } from "./metrics/mod.ts";
 
 /**
  * The connection to NATS as a part: on stop, ends waiting for a first connection that never
@@ -83,6 +84,7 @@ export class Node {
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
     const parts = new Parts(log);
+    const metrics = new HaMetrics();
     const nats = new Late<NatsClient>("NATS not reached yet");
     const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
     let engine: Engine | null = null;
@@ -197,6 +199,7 @@ export class Node {
           pluginIndex: 0,
           logger: log,
           interceptor,
+          observeLag: metrics.observeLag,
         });
         await parts.start("replication", replication);
         let stopped = false;
@@ -238,6 +241,7 @@ export class Node {
         snapshots: connecting
           ? { take: (db) => snapshots.get().take(db), open: (id) => snapshots.get().open(id) }
           : null,
+        metrics,
       });
       const pg = config.pgPort === 0 ? null : new PgServer({
         engine: opened,
@@ -251,7 +255,16 @@ export class Node {
         authTimeoutMs: config.pgAuthTimeoutMs,
         maxConnections: config.maxConnections,
         logger: log,
+        onQuery: metrics.pgQuery,
       });
+      const running = replication;
+      metrics.watch({
+        replication: running ? () => running.status() : undefined,
+        conflicts: running ? () => running.conflicts() : undefined,
+        natsConnected: running ? () => running.natsConnected() : undefined,
+        pgConnections: pg ? () => pg.connectionCount : undefined,
+      });
+      await parts.start("metrics", metrics);
       // A new front end is one more entry here.
       await parts.start("front ends", together([http, ...(pg ? [pg] : [])]));
       log.info("node started", { databases: opened.ids(), http: http.port, pg: pg?.port ?? 0 });

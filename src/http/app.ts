@@ -11,6 +11,7 @@ import type { Engine } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { downloadRoute } from "./download_route.ts";
 import { sameOriginOnly, tokenAuth } from "./guards.ts";
+import { countRequests, type MetricsApi, metricsRoute } from "./metrics_route.ts";
 import { type QueryLimits, queryRoutes } from "./query_routes.ts";
 import { type ReplicationApi, replicationRoutes } from "./replication_routes.ts";
 import { errorResponse, jsonResponse } from "./respond.ts";
@@ -28,6 +29,8 @@ export interface AppOptions extends QueryLimits {
   replication?: ReplicationApi | null;
   /** The `/snapshot` routes, when the node replicates. */
   snapshots?: SnapshotApi | null;
+  /** Request counting and `GET /metrics`, when given. */
+  metrics?: MetricsApi | null;
 }
 
 /** Builds the Hono app. */
@@ -46,6 +49,7 @@ export function buildApp(opts: AppOptions): Hono {
     errorResponse(c, new HaError("not_found", `no route for ${c.req.method} ${c.req.path}`))
   );
 
+  if (opts.metrics) app.use("*", countRequests(opts.metrics));
   // Before the guards: probes answer without a token.
   app.get("/healthz", (c) => jsonResponse(c, { status: "ok" }));
   app.get("/readyz", async (c) => {
@@ -64,5 +68,6 @@ export function buildApp(opts: AppOptions): Hono {
   app.route("/", downloadRoute(engine));
   if (opts.replication) app.route("/", replicationRoutes(opts.replication));
   if (opts.snapshots) app.route("/", snapshotRoutes(engine, opts.snapshots));
+  if (opts.metrics) app.route("/", metricsRoute(opts.metrics));
   return app;
 }

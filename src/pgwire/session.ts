@@ -114,6 +114,8 @@ export interface ConnectionOptions {
   requireTls?: boolean;
   /** Whether the server has more connections than it accepts (53300). */
   tooMany?: () => boolean;
+  /** Metrics sink: called for each SQL statement run. */
+  onQuery?: () => void;
 }
 
 /**
@@ -579,6 +581,7 @@ export class Connection {
   /** Executes one SQL statement in the session (or autocommit through the database). */
   private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
+    this.opts.onQuery?.();
     return this.cancellable(async (signal) => {
       if (this.session?.inTransaction) return await this.session.execute(stmt, { signal });
       return (await this.db.execute([stmt], { signal }))[0];

@@ -47,7 +47,7 @@ import type {
   WireConflict,
   WireResolution,
 } from "./writer_plugin.ts";
-import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
+import { INCARNATION_HEADER, MSG_ID_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import { checkMessage, type MessageRules } from "./validate.ts";
 
@@ -91,6 +91,11 @@ export interface SubscriberOptions {
    * hooks (beforeApply, resolveConflict, afterApply); without it, in batches.
    */
   host?: InterceptorHost | null;
+  /**
+   * Metrics sink: called for each applied remote changeset with its origin node and the seconds
+   * from its commit there (its HLC) to its apply here.
+   */
+  observeLag?: (origin: string, seconds: number) => void;
 }
 
 /** A failing changeset as reported by {@link Subscriber.status}. */
@@ -249,6 +254,22 @@ export class Subscriber {
         seq: d.seq,
         reason: d.reason,
       });
+    }
+  }
+
+  /**
+   * Reports the lag of the remote changesets of `batch` up to `through`: the HLC (µs) ends
+   * their `Nats-Msg-Id` (`<db>:<node>:<incarnation>:<hlc>`), so nothing is decoded.
+   */
+  private observeLag(batch: JsMsg[], through: number, sink: (o: string, s: number) => void) {
+    const nowUs = Date.now() * 1000;
+    for (const m of batch) {
+      if (m.seq > through) break;
+      const origin = m.headers?.get(NODE_HEADER);
+      if (!origin || origin === this.o.self.node) continue;
+      const id = m.headers!.get(MSG_ID_HEADER);
+      const hlc = Number(id.slice(id.lastIndexOf(":") + 1));
+      if (hlc > 0) sink(origin, Math.max(0, nowUs - hlc) / 1e6);
     }
   }
 
@@ -506,6 +527,7 @@ export class Subscriber {
       this.skipped += r.skipped;
       this.countDeadLetters(r);
       if (r.through > 0) {
+        if (this.o.observeLag) this.observeLag(batch, r.through, this.o.observeLag);
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
         const i = this.buffer.findIndex((m) => m.seq > r.through);
         this.buffer.splice(0, i < 0 ? this.buffer.length : i);
