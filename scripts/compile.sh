@@ -19,4 +19,5 @@ deno compile -A --unstable-worker-options \
   --include src/engine/worker.ts \
   --include src/replication/writer_plugin.ts \
   --include vendor/nats-server \
+  --include src/http/ui \
   --output "${1:-ha}" main.ts

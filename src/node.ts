@@ -239,7 +239,11 @@ export class Node {
         readiness: () => replication?.readiness() ?? [],
         replication,
         snapshots: connecting
-          ? { take: (db) => snapshots.get().take(db), open: (id) => snapshots.get().open(id) }
+          ? {
+            take: (db) => snapshots.get().take(db),
+            open: (id) => snapshots.get().open(id),
+            latest: (id) => snapshots.get().latest(id),
+          }
           : null,
         metrics,
       });

@@ -15,6 +15,7 @@ import { countRequests, type MetricsApi, metricsRoute } from "./metrics_route.ts
 import { type QueryLimits, queryRoutes } from "./query_routes.ts";
 import { type ReplicationApi, replicationRoutes } from "./replication_routes.ts";
 import { errorResponse, jsonResponse } from "./respond.ts";
+import { uiRoutes } from "./ui_routes.ts";
 import { type SnapshotApi, snapshotRoutes } from "./snapshot_routes.ts";
 
 /** What the app needs. */
@@ -60,6 +61,9 @@ export function buildApp(opts: AppOptions): Hono {
       problems.length ? 503 : 200,
     );
   });
+
+  // The dashboard's static files hold no data: the page asks for the token itself.
+  app.route("/", uiRoutes());
 
   app.use("*", sameOriginOnly());
   if (opts.token) app.use("*", tokenAuth(opts.token));

@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 
 /** What the route and the middleware need (`HaMetrics` satisfies it). */
 export interface MetricsApi {
@@ -22,14 +22,27 @@ export function countRequests(m: MetricsApi): MiddlewareHandler {
   return async (c, next) => {
     const t0 = performance.now();
     await next();
-    // The last matched pattern: the route itself, also when a guard answered (401); "*" = none.
-    m.request(routePath(c, -1) || "*", c.res.status, (performance.now() - t0) / 1000);
+    m.request(routeOf(matchedRoutes(c)), c.res.status, (performance.now() - t0) / 1000);
   };
+}
+
+/**
+ * The pattern of the route a request matched (middleware match every path with method ALL),
+ * also when a guard answered before it (401); "*" when no route matched (404).
+ */
+function routeOf(matched: { method: string; path: string }[]): string {
+  for (let i = matched.length - 1; i >= 0; i--) {
+    if (matched[i].method !== "ALL") return matched[i].path;
+  }
+  return "*";
 }
 
 /** The `/metrics` route. */
 export function metricsRoute(m: MetricsApi): Hono {
   const app = new Hono();
-  app.get("/metrics", async (c) => c.body(await m.registry.expose(), 200, { "content-type": TEXT }));
+  app.get(
+    "/metrics",
+    async (c) => c.body(await m.registry.expose(), 200, { "content-type": TEXT }),
+  );
   return app;
 }
