@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ha needs on a Debian/Ubuntu machine that has Node.js and npm:
-# deno (the npm package, pinned), nats-server, and the PostgreSQL clients and
-# Python psycopg used by the tests. Safe to run again: it skips what is there.
+# deno (the npm package, pinned), nats-server, and the PostgreSQL clients,
+# Python psycopg and Chromium used by the tests. Safe to run again: it skips
+# what is there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -19,6 +20,7 @@ command -v pgbench >/dev/null 2>&1 || need_apt+=(postgresql-contrib)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium) # the dashboard's browser test
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)
