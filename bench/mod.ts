@@ -9,6 +9,7 @@ const ALL: Record<string, string> = {
   interceptor: "./interceptor.ts",
   snapshot: "./snapshot.ts",
   ids: "./ids.ts",
+  metrics: "./metrics.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);
