@@ -5,11 +5,11 @@
  *
  * Run: `deno task bench metrics`.
  */
-import { buildApp } from "../src/http/mod.ts";
+import { buildApp, HttpServer } from "../src/http/mod.ts";
 import { openEngine } from "../src/engine/mod.ts";
 import { createLogger } from "../src/log/mod.ts";
 import { HaMetrics } from "../src/metrics/mod.ts";
-import { table } from "./stats.ts";
+import { load, table } from "./stats.ts";
 
 const N = Number(Deno.env.get("BENCH_REQUESTS") ?? 3000);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 10);
@@ -56,6 +56,32 @@ export async function main(): Promise<void> {
         bare[name].push(N / ((performance.now() - t0) / 1000));
       }
     }
+    // Through real servers (sockets, the front, Deno.serve), client in this process.
+    const servers = {
+      without: new HttpServer({ ...base, port: 0 }),
+      with: new HttpServer({ ...base, metrics, port: 0 }),
+    };
+    const served: Record<string, number[]> = { without: [], with: [] };
+    try {
+      for (const s of Object.values(servers)) await s.start();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [name, server] of Object.entries(servers)) {
+          const url = `http://127.0.0.1:${server.port}/`;
+          const r = await load(8, 1000, async (i) => {
+            const res = await fetch(url, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: `{"sql":"INSERT INTO kv(v) VALUES (?)","params":["value ${i}"]}`,
+            });
+            if (res.status !== 200) throw new Error(await res.text());
+            await res.arrayBuffer();
+          });
+          served[name].push(r.ops);
+        }
+      }
+    } finally {
+      for (const s of Object.values(servers)) await s.stop();
+    }
     const best = (a: number[]) => Math.max(...a);
     const t0 = performance.now();
     const text = await metrics.registry.expose();
@@ -70,6 +96,7 @@ export async function main(): Promise<void> {
     table(["request", "metrics", "best ops/s", "µs/request"], [
       ...Object.entries(times).map(row("POST / INSERT")),
       ...Object.entries(bare).map(row("GET /databases")),
+      ...Object.entries(served).map(row("HTTP INSERT, 8 clients")),
     ]);
     console.log(`one scrape: ${scrapeMs.toFixed(2)} ms, ${text.length} bytes`);
   } finally {
