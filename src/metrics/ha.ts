@@ -7,8 +7,7 @@
  * @module
  */
 import process from "node:process";
-import { Counter, Gauge, Histogram, Registry, type Value } from "./registry.ts";
-import type { Buckets } from "./registry.ts";
+import { type Buckets, Counter, Gauge, Histogram, Registry, type Value } from "./registry.ts";
 
 /** One database's replication counters as the replication status reports them. */
 export interface ReplicationCounts {
