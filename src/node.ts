@@ -57,7 +57,8 @@ export class Node {
   private constructor(
     readonly config: Config,
     readonly engine: Engine,
-    readonly http: HttpServer,
+    /** The HTTP API, or null when the library runs the node without one (port 0). */
+    readonly http: HttpServer | null,
     /** The PostgreSQL wire server, or null with `--pg-port 0`. */
     readonly pg: PgServer | null,
     /** Replication of this node's databases, or null when standalone. */
@@ -154,6 +155,7 @@ export class Node {
           stream: config.replicationStream,
           replicas: config.replicas,
           nodeName: config.name,
+          readOnly: config.readOnly,
           logger: log,
           subjectOf: (id) => subjectOf(config.replicationStream, id),
           seqOf: (id) =>
@@ -173,7 +175,8 @@ export class Node {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
       const maxPayload = client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-      const ids = connecting
+      // A read-only follower inserts nothing: it claims no id slot.
+      const ids = connecting && !config.readOnly
         ? idPlugin(config, client ? await claimSlot(config, client.nc) : null)
         : null;
       engine = await openEngine({
@@ -182,6 +185,7 @@ export class Node {
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         attachDir: config.attachDir,
+        readOnly: config.readOnly,
         plugins: connecting
           ? [replicationPlugin(config, incarnation, maxPayload), ...(ids ? [ids] : [])]
           : [],
@@ -225,7 +229,7 @@ export class Node {
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }
-      const http = new HttpServer({
+      const http = config.port === 0 ? null : new HttpServer({
         engine: opened,
         logger: log,
         port: config.port,
@@ -270,8 +274,13 @@ export class Node {
       });
       await parts.start("metrics", metrics);
       // A new front end is one more entry here.
-      await parts.start("front ends", together([http, ...(pg ? [pg] : [])]));
-      log.info("node started", { databases: opened.ids(), http: http.port, pg: pg?.port ?? 0 });
+      await parts.start("front ends", together([http, pg].filter((p) => p !== null)));
+      log.info("node started", {
+        databases: opened.ids(),
+        http: http?.port ?? 0,
+        pg: pg?.port ?? 0,
+        readOnly: config.readOnly,
+      });
       return new Node(config, opened, http, pg, replication, interceptor, log, parts);
     } catch (e) {
       await parts.stop();

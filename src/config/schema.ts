@@ -723,6 +723,11 @@ export const FLAGS: readonly FlagSpec[] = [
     default: () => null,
     parse: optionalPath,
   }),
+  boolFlag(
+    "readOnly",
+    "read-only",
+    "Read-only follower: apply the cluster's changes, serve reads, refuse client writes",
+  ),
   boolFlag("help", "help", "Print this help and exit", { short: "h", env: false, inFile: false }),
   boolFlag("version", "version", "Print version information and exit"),
 ];

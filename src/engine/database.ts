@@ -11,7 +11,8 @@ import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
 import type { CommandCall, PluginClient, PluginCommands, PluginSpec } from "./plugin.ts";
 import type { DescribeReply, ExecReply, TxExecReply } from "./protocol.ts";
-import { countParameters, transactionControl } from "./split.ts";
+import { countParameters, leadingCommand, transactionControl } from "./split.ts";
+import { readOnlyRefusal } from "./read_only.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
@@ -41,6 +42,11 @@ export interface DatabaseOptions {
   allowInternalWrites?: boolean;
   /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
   policy?: SqlPolicy;
+  /**
+   * A read-only follower (`--read-only`): every client statement that would write is refused,
+   * also inside a session transaction; plugin calls (`invoke`, replicated apply) still write.
+   */
+  readOnly?: boolean;
   logger: Logger;
 }
 
@@ -114,6 +120,10 @@ export class Database {
         const r = await this.onReader<ExecReply>({ t: "exec", stmts }, opts.signal);
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
+      }
+      if (this.opts.readOnly) {
+        const writing = stmts.find((s) => this.kinds.get(s.sql) !== "read") ?? stmts[0];
+        throw readOnlyRefusal(leadingCommand(writing.sql));
       }
       if (opts.readOnly) throw readOnlyError();
       return await this.write(stmts);
@@ -204,6 +214,11 @@ export class Database {
   /** @internal */
   get limiter(): Semaphore {
     return this.opts.limiter;
+  }
+
+  /** True for a read-only follower's database (client writes refused). */
+  get readOnly(): boolean {
+    return this.opts.readOnly ?? false;
   }
 
   /** @internal Awaits commit listeners for a committed transaction's payloads. */
@@ -332,7 +347,11 @@ class DatabaseSession implements Session {
     const releasePermit = await this.db.limiter.acquire();
     let r: TxExecReply;
     try {
-      r = await this.db.writerClient.request<TxExecReply>({ t: "txExec", stmt });
+      r = await this.db.writerClient.request<TxExecReply>({
+        t: "txExec",
+        stmt,
+        readOnly: this.db.readOnly,
+      });
     } catch (e) {
       // The writer may have ended the transaction itself (a failed COMMIT rolls back).
       const open = e instanceof HaError && e.details.txOpen === true;

@@ -4,6 +4,7 @@ import type { Logger } from "../log/mod.ts";
 import { Database } from "./database.ts";
 import { type DatabaseSource, resolveSources } from "./dsn.ts";
 import type { PluginSpec } from "./plugin.ts";
+import { checkFollowerSource } from "./read_only.ts";
 import { Semaphore } from "./sync.ts";
 
 /** Options for {@link openEngine}. */
@@ -25,6 +26,11 @@ export interface EngineOptions {
    * For tests that stand in for replication.
    */
   allowInternalWrites?: boolean;
+  /**
+   * A read-only follower (`--read-only`): client writes are refused, replicated apply still
+   * writes; file databases must stay in WAL mode.
+   */
+  readOnly?: boolean;
   /** Reader workers per database (default: 2, at most `concurrentQueries`). */
   readersPerDatabase?: number;
   logger: Logger;
@@ -40,6 +46,7 @@ export class Engine {
   /** Opens every database; on failure closes those already open. */
   static async open(opts: EngineOptions): Promise<Engine> {
     const sources: DatabaseSource[] = resolveSources(opts.dsns, opts.memory);
+    if (opts.readOnly) sources.forEach(checkFollowerSource);
     const limiter = new Semaphore(opts.concurrentQueries);
     const readers = Math.min(opts.readersPerDatabase ?? 2, opts.concurrentQueries);
     const dbs = new Map<string, Database>();
@@ -53,6 +60,7 @@ export class Engine {
           extensions: opts.extensions ?? [],
           allowInternalWrites: opts.allowInternalWrites ?? false,
           policy: { attachDir: opts.attachDir ?? null },
+          readOnly: opts.readOnly ?? false,
           logger: opts.logger.child({ db: source.id }),
         });
         dbs.set(source.id, db);

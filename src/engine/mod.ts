@@ -27,4 +27,5 @@ export type {
   WriterPlugin,
 } from "./plugin.ts";
 export { Action } from "./authorizer.ts";
+export { checkFollowerSource, readOnlyRefusal } from "./read_only.ts";
 export { type Token, tokenize } from "./lexer.ts";

@@ -9,7 +9,8 @@ export type Request =
   | { t: "open"; id: number; databaseId: string; spec: OpenSpec; plugins: PluginSpec[] }
   | { t: "exec"; id: number; stmts: Statement[] }
   | { t: "txBegin"; id: number; sql: string }
-  | { t: "txExec"; id: number; stmt: Statement }
+  /** `readOnly`: refuse the statement if it would write (a read-only follower). */
+  | { t: "txExec"; id: number; stmt: Statement; readOnly?: boolean }
   | { t: "txDescribe"; id: number; sql: string }
   | { t: "txRollback"; id: number }
   | { t: "describe"; id: number; sql: string }

@@ -13,6 +13,7 @@ import {
 } from "./connection.ts";
 import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
 import type { DescribeReply, ExecReply, Reply, Request, TxExecReply } from "./protocol.ts";
+import { readOnlyRefusal } from "./read_only.ts";
 import { splitStatements } from "./split.ts";
 import type { Statement, StatementResult } from "./types.ts";
 
@@ -87,7 +88,7 @@ async function handle(req: Request): Promise<unknown> {
     case "txBegin":
       return txBegin(c, req.sql);
     case "txExec":
-      return txExec(c, req.stmt);
+      return txExec(c, req.stmt, req.readOnly ?? false);
     case "txRollback":
       rollback(c);
       return null;
@@ -271,9 +272,10 @@ function txBegin(c: Connection, sql: string): StatementResult {
  * see what the transaction created). COMMIT/END and ROLLBACK end the transaction; other errors
  * leave it open.
  */
-function txExec(c: Connection, stmt: Statement): TxExecReply {
+function txExec(c: Connection, stmt: Statement, readOnly: boolean): TxExecReply {
   if (!sessionTx) throw new HaError("internal", "no session transaction");
   const p = c.prepare(stmt.sql);
+  if (readOnly && p.kind === "write") throw readOnlyRefusal(p.command);
   if (p.kind === "begin") {
     throw new HaError("bad_request", "there is already a transaction in progress");
   }

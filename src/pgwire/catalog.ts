@@ -38,6 +38,16 @@ export const REPORTED = [
   "TimeZone",
 ] as const;
 
+/**
+ * What a read-only follower reports, as a PostgreSQL hot standby does: libpq's
+ * `target_session_attrs=read-write` then skips it, `=standby` / `prefer-standby` pick it.
+ */
+export const FOLLOWER_SETTINGS: Readonly<Record<string, string>> = {
+  default_transaction_read_only: "on",
+  transaction_read_only: "on",
+  in_hot_standby: "on",
+};
+
 /** Default values of the settings this server knows (canonical names). */
 function defaults(user: string): Record<string, string> {
   return {

@@ -12,7 +12,7 @@
 import type { Logger } from "../log/mod.ts";
 import { AUTH_TIMEOUT_MS, authenticate, greet } from "./authenticate.ts";
 import { MessageWriter } from "./backend.ts";
-import { Settings } from "./catalog.ts";
+import { FOLLOWER_SETTINGS, Settings } from "./catalog.ts";
 import { Frontend } from "./codes.ts";
 import type { Cancellable, ConnectionOptions, Wire } from "./contracts.ts";
 import { PgError, toPgError } from "./errors.ts";
@@ -139,7 +139,10 @@ export class Connection implements Wire, Cancellable {
   private open(user: string, startup: StartupMessage): SessionParts {
     const db = resolveDatabase(this.opts.engine, startup.params.database ?? user, user);
     const prepared = new PreparedStore();
-    const settings = new Settings(user, startup.params, { ssl: this.opts.tls ? "on" : "off" });
+    const settings = new Settings(user, startup.params, {
+      ssl: this.opts.tls ? "on" : "off",
+      ...(db.readOnly ? FOLLOWER_SETTINGS : {}),
+    });
     const exec = new Executor({
       wire: this,
       engine: this.opts.engine,

@@ -32,6 +32,8 @@ export interface PgDescription {
 /** The part of an engine database the wire protocol uses. */
 export interface PgDatabase {
   readonly id: string;
+  /** A read-only follower's database: sessions report `transaction_read_only = on`. */
+  readonly readOnly?: boolean;
   execute(stmts: Statement[], opts?: ExecuteOptions): Promise<StatementResult[]>;
   describe(sql: string): Promise<PgDescription>;
   session(): Session;

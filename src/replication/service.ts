@@ -217,7 +217,8 @@ export class Replication {
     if (this.stopping) return;
     this.jsm = jsm;
     for (const db of engine.databases()) {
-      this.publishers.get(db.id)!.attach(js);
+      // A read-only follower publishes nothing (an outbox left by an earlier run stays there).
+      if (!config.readOnly) this.publishers.get(db.id)!.attach(js);
       await this.startSubscriber(js, jsm, db.id);
     }
     this.waiting = null;
