@@ -2,8 +2,8 @@
 # Installs what ha needs on a Debian/Ubuntu machine that has Node.js and npm:
 # deno (the npm package, pinned), nats-server, gcc (to build the SQLite extension
 # vendor/ha_interrupt.so that makes statements stoppable; built at the end), and
-# the PostgreSQL clients and Python psycopg used by the tests. Safe to run again:
-# it skips what is there.
+# the PostgreSQL clients, Python psycopg and Chromium used by the tests. Safe to
+# run again: it skips what is there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -22,6 +22,7 @@ command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium) # the dashboard's browser test
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)

@@ -10,6 +10,7 @@ const ALL: Record<string, string> = {
   snapshot: "./snapshot.ts",
   ids: "./ids.ts",
   interrupt: "./interrupt.ts",
+  metrics: "./metrics.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

@@ -22,4 +22,5 @@ deno compile -A --unstable-worker-options \
   --include src/replication/writer_plugin.ts \
   --include vendor/nats-server \
   --include vendor/ha_interrupt.so \
+  --include src/http/ui \
   --output "${1:-ha}" main.ts

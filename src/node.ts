@@ -32,6 +32,7 @@ import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 import { claimSlot, idClient, idPlugin } from "./ids/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
+import { HaMetrics } from "./metrics/mod.ts";
 
 /**
  * The connection to NATS as a part: on stop, ends waiting for a first connection that never
@@ -118,6 +119,7 @@ export class Node {
     // Checked first: a node that cannot stop statements must not start half-way.
     const interrupt = await interruptExtension(config, log);
     const parts = new Parts(log);
+    const metrics = new HaMetrics();
     const nats = new Late<NatsClient>("NATS not reached yet");
     const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
     let engine: Engine | null = null;
@@ -236,6 +238,7 @@ export class Node {
           incarnation,
           logger: log,
           interceptor,
+          observeLag: metrics.observeLag,
         });
         await parts.start("replication", replication);
         let stopped = false;
@@ -276,8 +279,13 @@ export class Node {
         readiness: () => replication?.readiness() ?? [],
         replication,
         snapshots: connecting
-          ? { take: (db) => snapshots.get().take(db), open: (id) => snapshots.get().open(id) }
+          ? {
+            take: (db) => snapshots.get().take(db),
+            open: (id) => snapshots.get().open(id),
+            latest: (id) => snapshots.get().latest(id),
+          }
           : null,
+        metrics,
       });
       const pg = config.pgPort === 0 ? null : new PgServer({
         engine: opened,
@@ -291,7 +299,16 @@ export class Node {
         authTimeoutMs: config.pgAuthTimeoutMs,
         maxConnections: config.maxConnections,
         logger: log,
+        onQuery: metrics.pgQuery,
       });
+      const running = replication;
+      metrics.watch({
+        replication: running ? () => running.status() : undefined,
+        conflicts: running ? () => running.conflicts() : undefined,
+        natsConnected: running ? () => running.natsConnected() : undefined,
+        pgConnections: pg ? () => pg.connectionCount : undefined,
+      });
+      await parts.start("metrics", metrics);
       // A new front end is one more entry here.
       await parts.start("front ends", together([http, pg].filter((p) => p !== null)));
       log.info("node started", {

@@ -154,6 +154,7 @@ export class Connection implements Wire, Cancellable {
       log: this.log,
       prepared,
       gone: () => this.reader.closed || this.closing,
+      onQuery: this.opts.onQuery,
     });
     this.parts = { exec, prepared, extended: new ExtendedProtocol(this, exec, prepared) };
     const keys = this.opts.registry.register(this);

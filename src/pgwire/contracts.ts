@@ -81,6 +81,8 @@ export interface ConnectionOptions {
   requireTls?: boolean;
   /** Whether the server has more connections than it accepts (53300). */
   tooMany?: () => boolean;
+  /** Metrics sink: called for each SQL statement run. */
+  onQuery?: () => void;
 }
 
 /** The client connection as the protocol parts see it: messages in, messages out. */

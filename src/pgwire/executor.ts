@@ -34,6 +34,8 @@ export interface ExecutorOptions {
   prepared: PreparedStore;
   /** Whether the client is gone or the server stops: a query then starts cancelled. */
   gone(): boolean;
+  /** Metrics sink: called for each SQL statement run. */
+  onQuery?: () => void;
 }
 
 /** Transaction control statements still accepted in a failed transaction. */
@@ -124,6 +126,7 @@ export class Executor {
   private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
     const timeoutMs = sessionTimeoutMs(this.opts.settings);
+    this.opts.onQuery?.();
     return this.cancellable(async (signal) => {
       const opts = { signal, timeoutMs };
       if (this.session?.inTransaction) return await this.session.execute(stmt, opts);

@@ -100,6 +100,8 @@ export interface ReplicationOptions {
   logger: Logger;
   /** The loaded `--interceptor` (its hooks run on remote changesets), or null. */
   interceptor?: InterceptorHost | null;
+  /** Metrics sink: the lag of each applied remote changeset (see `SubscriberOptions`). */
+  observeLag?: (db: string, origin: string, seconds: number) => void;
 }
 
 /** Status of one database's replication. */
@@ -247,6 +249,7 @@ export class Replication {
       host: this.o.interceptor ?? null,
       rules: { clusterKey: config.clusterKey, maxClockSkewMs: config.maxClockSkewMs },
       onReconnect: (l) => this.client!.onReconnect(l),
+      observeLag: this.o.observeLag ? (o, s) => this.o.observeLag!(id, o, s) : undefined,
     });
     await sub.start();
     this.subscribers.set(id, sub);
@@ -409,6 +412,14 @@ export class Replication {
       }
     }
     return problems;
+  }
+
+  /**
+   * Whether NATS is connected now: null before it was first reached, false while the connection
+   * is down (nothing can be asked of JetStream then; callers answer from local state).
+   */
+  natsConnected(): boolean | null {
+    return this.client ? this.client.isConnected() : null;
   }
 
   /** Consumers of the replication stream (JetStream consumer info). */

@@ -38,7 +38,7 @@ import {
   replicationClient,
 } from "./plugin_api.ts";
 import { applyIntercepted } from "./apply_intercepted.ts";
-import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
+import { INCARNATION_HEADER, MSG_ID_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import type { MessageRules } from "./validate.ts";
 import { isNotFound } from "../nats/mod.ts";
@@ -103,6 +103,11 @@ export interface SubscriberOptions {
    * hooks (beforeApply, resolveConflict, afterApply); without it, in batches.
    */
   host?: InterceptorHost | null;
+  /**
+   * Metrics sink: called for each applied remote changeset with its origin node and the seconds
+   * from its commit there (its HLC) to its apply here.
+   */
+  observeLag?: (origin: string, seconds: number) => void;
 }
 
 /** A failing changeset as reported by {@link Subscriber.status}. */
@@ -265,6 +270,22 @@ export class Subscriber {
         seq: d.seq,
         reason: d.reason,
       });
+    }
+  }
+
+  /**
+   * Reports the lag of the remote changesets of `batch` up to `through`: the HLC (µs) ends
+   * their `Nats-Msg-Id` (`<db>:<node>:<incarnation>:<hlc>`), so nothing is decoded.
+   */
+  private observeLag(batch: JsMsg[], through: number, sink: (o: string, s: number) => void) {
+    const nowUs = Date.now() * 1000;
+    for (const m of batch) {
+      if (m.seq > through) break;
+      const origin = m.headers?.get(NODE_HEADER);
+      if (!origin || origin === this.o.self.node) continue;
+      const id = m.headers!.get(MSG_ID_HEADER);
+      const hlc = Number(id.slice(id.lastIndexOf(":") + 1));
+      if (hlc > 0) sink(origin, Math.max(0, nowUs - hlc) / 1e6);
     }
   }
 
@@ -522,6 +543,7 @@ export class Subscriber {
       this.skipped += r.skipped;
       this.countDeadLetters(r);
       if (r.through > 0) {
+        if (this.o.observeLag) this.observeLag(batch, r.through, this.o.observeLag);
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
         const i = this.buffer.findIndex((m) => m.seq > r.through);
         this.buffer.splice(0, i < 0 ? this.buffer.length : i);
