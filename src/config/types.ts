@@ -171,6 +171,12 @@ export interface Config {
   readonly natsTlsKey: string | null;
   /** `--nats-tls-ca`: CA file ha verifies its NATS server with (default: system CAs). */
   readonly natsTlsCa: string | null;
+  /** `--nats-cluster-port`: route port of the embedded server, 0 = not clustered. */
+  readonly natsClusterPort: number;
+  /** `--nats-routes`: route URLs (`nats://host:port`) of the cluster's members (self allowed). */
+  readonly natsRoutes: readonly string[];
+  /** `--nats-cluster-name`: NATS cluster name, the same on every member. */
+  readonly natsClusterName: string;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */
