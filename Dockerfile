@@ -19,6 +19,14 @@ RUN apt-get update \
   && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     nodejs npm gcc libc6-dev ca-certificates \
   && rm -rf /var/lib/apt/lists/*
+# Behind a TLS-intercepting proxy: its CA certificate(s), PEM (the build stages trust them).
+ARG EXTRA_CA_CERTS=""
+RUN if [ -n "$EXTRA_CA_CERTS" ]; then \
+    printf '%s\n' "$EXTRA_CA_CERTS" >/usr/local/share/ca-certificates/build-extra.crt \
+    && update-ca-certificates >/dev/null; \
+  fi
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+  DENO_CERT=/etc/ssl/certs/ca-certificates.crt
 RUN npm install -g --no-audit --no-fund "deno@${DENO_VERSION}" \
   && install -m 755 "$(find "$(npm root -g)/deno" -name deno -type f -size +1M | head -1)" \
     /usr/local/bin/deno \
@@ -43,7 +51,7 @@ RUN mkdir -p /out/usr/local/bin /out/opt/deno-dir /out/app \
   && if [ "$VARIANT" = compiled ]; then \
     deno task compile /out/usr/local/bin/ha; \
   else \
-    cp /usr/local/bin/deno /out/usr/local/bin/deno && cp -a /app /out/app \
+    cp /usr/local/bin/deno /out/usr/local/bin/deno && cp -a /app/. /out/app/ \
     && cp -a "$DENO_DIR/." /out/opt/deno-dir/ \
     && printf '%s\n' '#!/bin/sh' \
       'exec deno run -A --unstable-worker-options --cached-only --config /app/deno.json /app/main.ts "$@"' \

@@ -92,8 +92,24 @@ export async function unavailable(tool: "podman" | "podman-compose" | "helm"): P
 /** Builds {@link IMAGE} (cached layers make a rebuild quick); returns the seconds it took. */
 export async function buildImage(): Promise<number> {
   const t0 = performance.now();
-  await must("podman", ["build", "--format", "docker", "-t", IMAGE, "."]);
+  await must("podman", ["build", "--format", "docker", ...await caArgs(), "-t", IMAGE, "."]);
   return (performance.now() - t0) / 1000;
+}
+
+/**
+ * The machine's own CA certificates (/usr/local/share/ca-certificates, e.g. of a TLS-intercepting
+ * egress proxy) for the build's npm and deno downloads.
+ */
+async function caArgs(): Promise<string[]> {
+  const pems: string[] = [];
+  try {
+    for await (const e of Deno.readDir("/usr/local/share/ca-certificates")) {
+      if (e.isFile && e.name.endsWith(".crt")) {
+        pems.push(await Deno.readTextFile(`/usr/local/share/ca-certificates/${e.name}`));
+      }
+    }
+  } catch { /* none */ }
+  return pems.length ? ["--build-arg", `EXTRA_CA_CERTS=${pems.join("\n")}`] : [];
 }
 
 /** Polls `cond` every 250 ms until it holds; throws with `what` after `ms` (a generous bound). */
