@@ -115,6 +115,7 @@ async function composeFile(project: string, dir: string): Promise<string[]> {
   for (const [name, svc] of Object.entries(doc.services) as [string, Record<string, unknown>][]) {
     const http = freePort();
     delete svc.build;
+    delete svc.restart; // a killed container stays down until the test starts it again
     svc.image = IMAGE;
     svc.container_name = `${project}-${name}`;
     svc.ports = [`127.0.0.1:${http}:8080`];
@@ -154,6 +155,8 @@ Deno.test({
     await poll("node3 has row 1", async () => (await rowsOn(b3)()) === '[[1,"before"]]');
 
     await must("podman", ["kill", `${project}-node1`]);
+    const state = await must("podman", ["inspect", "-f", "{{.State.Running}}", `${project}-node1`]);
+    assert.equal(state.trim(), "false");
     // node2 writes while node1 is gone: a 503 "committed locally" (no stream leader for a
     // moment) is stored and published later; anything else fails.
     const w = await query(b2, token, "INSERT INTO t VALUES (2, 'after')");
@@ -164,6 +167,9 @@ Deno.test({
     const want = '[[1,"before"],[2,"after"]]';
     await poll("node3 has row 2 without node1", async () => (await rowsOn(b3)()) === want);
     assert.equal(await rowsOn(b2)(), want);
+    // Back on its volume, node1 catches up.
+    await must("podman", ["start", `${project}-node1`]);
+    await poll("node1 catches up", async () => (await rowsOn(b1)()) === want);
   } finally {
     await sh("podman-compose", ["-p", project, "-f", `${dir}/compose.yaml`, "down", "-v"], {
       cwd: dir,
