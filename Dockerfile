@@ -9,7 +9,8 @@ FROM debian:bookworm-slim AS base
 RUN apt-get update \
   && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nats-server curl \
   && rm -rf /var/lib/apt/lists/* \
-  && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home ha \
+  && groupadd --system --gid 10001 ha \
+  && useradd --system --uid 10001 --gid ha --home-dir /data --no-create-home ha \
   && mkdir -p /data && chown ha:ha /data
 
 # Tools of the build only: npm (for deno and the SQLite sources), gcc (SQLite extensions).

@@ -36,6 +36,9 @@ Deno.test({ name: "image: build, metadata and size", ignore: skip !== null }, as
   assert.match((info.Healthcheck ?? cfg.Healthcheck).Test.join(" "), /\/healthz/);
   assert.ok(cfg.Env.includes("HA_HTTP_ADDR=0.0.0.0"), cfg.Env.join(" "));
   assert.ok(!cfg.Env.some((e: string) => e.startsWith("HA_INSECURE")), "never --insecure");
+  // The uid and gid the chart's securityContext names.
+  const id = await must("podman", ["run", "--rm", "--entrypoint", "id", IMAGE]);
+  assert.match(id, /^uid=10001\(ha\) gid=10001\(ha\)/);
   const version = await must("podman", ["run", "--rm", IMAGE, "--version"]);
   assert.match(version, /0\.1\.0/);
   const deno = await must("podman", ["run", "--rm", "--entrypoint", "deno", IMAGE, "--version"]);
