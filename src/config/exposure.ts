@@ -38,20 +38,20 @@ export function exposureProblem(c: Config): string | null {
   if (c.insecure) return null;
   const missing: string[] = [];
   if (!isLoopback(c.httpAddr) && c.token === null) {
-    missing.push(`--token/HA_TOKEN (HTTP on --http-addr ${c.httpAddr})`);
+    missing.push(`--token (HA_TOKEN; HTTP on --http-addr ${c.httpAddr})`);
   }
   if (
     c.pgPort !== 0 && !isLoopback(c.pgAddr) && (c.pgPass === "" || c.pgPass === DEFAULT_PG_PASS)
   ) {
     missing.push(
-      `--pg-pass/HA_PG_PASS other than "${DEFAULT_PG_PASS}" (PostgreSQL on --pg-addr ${c.pgAddr})`,
+      `--pg-pass other than "${DEFAULT_PG_PASS}" (HA_PG_PASS; PostgreSQL on --pg-addr ${c.pgAddr})`,
     );
   }
   if (
     c.natsPort !== 0 && c.natsConfig === null && !isLoopback(c.natsAddr) && c.natsUser === null
   ) {
     missing.push(
-      `--nats-user and --nats-pass/HA_NATS_USER and HA_NATS_PASS (NATS on --nats-addr ${c.natsAddr})`,
+      `--nats-user and --nats-pass (HA_NATS_USER, HA_NATS_PASS; NATS on --nats-addr ${c.natsAddr})`,
     );
   }
   if (missing.length === 0) return null;
