@@ -107,7 +107,7 @@ Deno.test({
       return (await sh("podman", ["healthcheck", "run", id])).code === 0;
     });
   } finally {
-    await sh("podman", ["rm", "-f", id]);
+    await sh("podman", ["rm", "-f", "-v", id]);
   }
 });
 
