@@ -158,6 +158,11 @@ export class Node {
           tlsCert: config.natsTlsCert && config.natsTlsKey
             ? { certFile: config.natsTlsCert, keyFile: config.natsTlsKey }
             : undefined,
+          cluster: config.natsClusterPort === 0 ? undefined : {
+            name: config.natsClusterName,
+            port: config.natsClusterPort,
+            routes: config.natsRoutes,
+          },
           serverName: config.name,
           logs: config.natsLogs,
           logger: log,

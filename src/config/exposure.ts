@@ -38,19 +38,23 @@ export function exposureProblem(c: Config): string | null {
   if (c.insecure) return null;
   const missing: string[] = [];
   if (!isLoopback(c.httpAddr) && c.token === null) {
-    missing.push(`--token (HTTP on --http-addr ${c.httpAddr})`);
+    missing.push(`--token (HA_TOKEN; HTTP on --http-addr ${c.httpAddr})`);
   }
   if (
     c.pgPort !== 0 && !isLoopback(c.pgAddr) && (c.pgPass === "" || c.pgPass === DEFAULT_PG_PASS)
   ) {
-    missing.push(`--pg-pass other than "${DEFAULT_PG_PASS}" (PostgreSQL on --pg-addr ${c.pgAddr})`);
+    missing.push(
+      `--pg-pass other than "${DEFAULT_PG_PASS}" (HA_PG_PASS; PostgreSQL on --pg-addr ${c.pgAddr})`,
+    );
   }
   if (
     c.natsPort !== 0 && c.natsConfig === null && !isLoopback(c.natsAddr) && c.natsUser === null
   ) {
-    missing.push(`--nats-user and --nats-pass (NATS on --nats-addr ${c.natsAddr})`);
+    missing.push(
+      `--nats-user and --nats-pass (HA_NATS_USER, HA_NATS_PASS; NATS on --nats-addr ${c.natsAddr})`,
+    );
   }
   if (missing.length === 0) return null;
   return `listening beyond loopback without credentials: set ${missing.join(", ")}, ` +
-    "or pass --insecure to allow it";
+    "or pass --insecure (HA_INSECURE=true) to allow it";
 }

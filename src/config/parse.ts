@@ -284,12 +284,13 @@ function crossValidate(c: Config): void {
   if (c.pgRequireTls && c.pgCert === null) {
     throw configError("--pg-require-tls needs --pg-cert and --pg-key");
   }
+  clusterValidate(c);
   const exposed = exposureProblem(c);
   if (exposed) throw configError(exposed);
   const ports: [ConfigField, number][] = [["port", c.port], ["pgPort", c.pgPort], [
     "natsPort",
     c.natsPort,
-  ]];
+  ], ["natsClusterPort", c.natsClusterPort]];
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       const [fa, pa] = ports[i];
@@ -300,6 +301,32 @@ function crossValidate(c: Config): void {
         );
       }
     }
+  }
+}
+
+/** The embedded NATS cluster flags: only with the generated config, replicas within its size. */
+function clusterValidate(c: Config): void {
+  if (c.natsClusterPort === 0) {
+    if (c.natsRoutes.length > 0) throw configError("--nats-routes needs --nats-cluster-port");
+    return;
+  }
+  if (c.natsConfig !== null) {
+    throw configError(
+      "--nats-cluster-port and --nats-config exclude each other: put the cluster block in the file",
+    );
+  }
+  if (c.natsPort === 0) {
+    throw configError("--nats-cluster-port needs the embedded server (--nats-port)");
+  }
+  if (c.natsRoutes.length === 0) {
+    throw configError("--nats-cluster-port needs --nats-routes (the route URLs of the members)");
+  }
+  // The routes may or may not list this node: the cluster has at most routes + 1 servers.
+  if (c.replicas > c.natsRoutes.length + 1) {
+    throw configError(
+      `--replicas ${c.replicas} exceeds the cluster size: --nats-routes names at most ` +
+        `${c.natsRoutes.length + 1} servers with this one`,
+    );
   }
 }
 

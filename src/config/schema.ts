@@ -231,6 +231,40 @@ function parseNatsUrls(raw: string): string[] {
   });
 }
 
+/**
+ * Comma-separated route URLs `nats://host:port` (or `nats-route://`), without credentials:
+ * `--nats-user`/`--nats-pass` are added to them.
+ */
+function parseRouteUrls(raw: string): string[] {
+  const expected = "comma-separated route URLs like nats://node2:6222 (no credentials)";
+  return parseList(raw).map((item) => {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new ValueError(expected, item);
+    }
+    const pathOk = url.pathname === "" || url.pathname === "/";
+    if (
+      (url.protocol !== "nats:" && url.protocol !== "nats-route:") || url.hostname === "" ||
+      url.port === "" || url.username !== "" || url.password !== "" || !pathOk || url.search ||
+      url.hash
+    ) {
+      throw new ValueError(expected, item);
+    }
+    return `${url.protocol}//${url.host}`;
+  });
+}
+
+/** A NATS cluster name: letters, digits, `_` and `-`. */
+function parseClusterName(raw: string): string {
+  const t = raw.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) {
+    throw new ValueError("a cluster name of 1..64 letters, digits, _ and -");
+  }
+  return t;
+}
+
 function parseNodeName(raw: string): string {
   const t = raw.trim();
   // deno-lint-ignore no-control-regex
@@ -722,6 +756,34 @@ export const FLAGS: readonly FlagSpec[] = [
     defaultText: "",
     default: () => null,
     parse: optionalPath,
+  }),
+  flag({
+    field: "natsClusterPort",
+    long: "nats-cluster-port",
+    metavar: "PORT",
+    help: "Route port of the embedded NATS server: joins a NATS cluster (0 = no cluster)",
+    defaultText: "0",
+    default: () => 0,
+    parse: (raw) => parsePort(raw, 0),
+  }),
+  flag({
+    field: "natsRoutes",
+    long: "nats-routes",
+    metavar: "URLS",
+    repeatable: true,
+    help: "Comma-separated route URLs nats://host:port of the cluster members (self allowed)",
+    defaultText: "",
+    default: () => [],
+    parse: parseRouteUrls,
+  }),
+  flag({
+    field: "natsClusterName",
+    long: "nats-cluster-name",
+    metavar: "NAME",
+    help: "NATS cluster name, the same on every member",
+    defaultText: "ha",
+    default: () => "ha",
+    parse: parseClusterName,
   }),
   flag({
     field: "configFile",

@@ -178,6 +178,12 @@ export interface Config {
    * client writes, publishes nothing and takes no snapshots.
    */
   readonly readOnly: boolean;
+  /** `--nats-cluster-port`: route port of the embedded server, 0 = not clustered. */
+  readonly natsClusterPort: number;
+  /** `--nats-routes`: route URLs (`nats://host:port`) of the cluster's members (self allowed). */
+  readonly natsRoutes: readonly string[];
+  /** `--nats-cluster-name`: NATS cluster name, the same on every member. */
+  readonly natsClusterName: string;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */

@@ -12,6 +12,7 @@ import type { Logger } from "../log/mod.ts";
 import { findNatsServer } from "./find.ts";
 import { parseNatsLogLine } from "./log_lines.ts";
 import {
+  type ClusterOptions,
   inspectUserConfig,
   normaliseServerName,
   pickClientUrl,
@@ -50,6 +51,11 @@ export interface EmbeddedNatsServerOptions {
    * for it.
    */
   tls?: TlsOptions;
+  /**
+   * `--nats-cluster-port`/`--nats-routes`/`--nats-cluster-name`: the generated config joins a
+   * cluster (JetStream answers once a quorum of members has met). Ignored with `configFile`.
+   */
+  cluster?: ClusterOptions;
   /** `--nats-tls-cert`/`--nats-tls-key`: the generated config requires TLS. */
   tlsCert?: { certFile: string; keyFile: string };
   /**
@@ -74,7 +80,7 @@ export interface EmbeddedNatsServerOptions {
   /**
    * How long to wait for JetStream to answer at start and after a restart. Default
    * {@link DEFAULT_READY_TIMEOUT_MS}, {@link DEFAULT_READY_TIMEOUT_CLUSTER_MS} with `configFile`
-   * (a cluster needs a quorum of peers before JetStream answers).
+   * or `cluster` (a cluster needs a quorum of peers before JetStream answers).
    */
   readyTimeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL at stop. Default {@link DEFAULT_STOP_TIMEOUT_MS}. */
@@ -295,6 +301,7 @@ export class EmbeddedNatsServer {
       monitorPort: o.monitorPort,
       maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
       tls: o.tlsCert,
+      cluster: o.cluster,
     });
     const configFile = `${this.#runDir}/nats-server.conf`;
     await Deno.writeTextFile(configFile, config, { mode: 0o600 });
@@ -322,7 +329,9 @@ export class EmbeddedNatsServer {
   /** Waits until `proc` accepts a NATS connection and JetStream answers; sets {@link url}. */
   async #waitReady(proc: WatchedProcess): Promise<void> {
     const timeoutMs = this.#o.readyTimeoutMs ??
-      (this.#o.configFile ? DEFAULT_READY_TIMEOUT_CLUSTER_MS : DEFAULT_READY_TIMEOUT_MS);
+      (this.#o.configFile || this.#o.cluster
+        ? DEFAULT_READY_TIMEOUT_CLUSTER_MS
+        : DEFAULT_READY_TIMEOUT_MS);
     const deadline = Date.now() + timeoutMs;
     const fail = (reason: string, code: "unavailable" | "config" = "unavailable") => {
       const tail = proc.tail.lines();

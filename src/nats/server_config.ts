@@ -26,6 +26,18 @@ export interface GeneratedConfigOptions {
   maxPayload?: number;
   /** Certificate and key files: the client port requires TLS. */
   tls?: { certFile: string; keyFile: string };
+  /** Joins a NATS cluster: route port on `host`, and the members' routes. */
+  cluster?: ClusterOptions;
+}
+
+/** The `cluster` block of a generated config (`--nats-cluster-*`, `--nats-routes`). */
+export interface ClusterOptions {
+  /** Cluster name, the same on every member. */
+  name: string;
+  /** Route port on the config's `host`. */
+  port: number;
+  /** Route URLs `nats://host:port` of the members, without credentials (self allowed). */
+  routes: readonly string[];
 }
 
 /**
@@ -103,6 +115,7 @@ export function renderServerConfig(o: GeneratedConfigOptions): string {
   if (o.monitorPort !== undefined && o.monitorPort > 0) {
     lines.push(`http: ${natsString(`${hostForUrl(o.host)}:${o.monitorPort}`)}`);
   }
+  if (o.cluster) lines.push(...clusterBlock(o.cluster, o.host, hasUser ? o : undefined));
   if (hasUser) {
     lines.push(
       "accounts {",
@@ -114,6 +127,38 @@ export function renderServerConfig(o: GeneratedConfigOptions): string {
     );
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The `cluster` block. With credentials, routes require them too: the block's `authorization` and
+ * the same user and password in each route URL (every member is configured alike).
+ */
+function clusterBlock(
+  c: ClusterOptions,
+  host: string,
+  auth?: { user?: string; pass?: string },
+): string[] {
+  const routes = c.routes.map((r) => {
+    if (!auth) return r;
+    const url = new URL(r);
+    url.username = auth.user ?? "";
+    url.password = auth.pass ?? "";
+    return url.href.replace(/\/$/, "");
+  });
+  return [
+    "cluster {",
+    `  name: ${natsString(c.name)}`,
+    `  listen: ${natsString(`${hostForUrl(host)}:${c.port}`)}`,
+    ...(auth
+      ? [
+        `  authorization { user: ${natsString(auth.user ?? "")}, password: ${
+          natsString(auth.pass ?? "")
+        } }`,
+      ]
+      : []),
+    `  routes: [ ${routes.map(natsString).join(", ")} ]`,
+    "}",
+  ];
 }
 
 /** What a user-supplied config file already settles (a textual check; `include`s are not read). */

@@ -112,6 +112,9 @@ Deno.test("defaults", () => {
       natsTlsCert: null,
       natsTlsKey: null,
       natsTlsCa: null,
+      natsClusterPort: 0,
+      natsRoutes: [],
+      natsClusterName: "ha",
       maxBodyBytes: 32 * 1024 * 1024,
       maxConnections: 500,
       httpHeaderTimeoutMs: 10_000,
@@ -649,4 +652,49 @@ Deno.test("--read-only: flag, HA_READ_ONLY and config-file key", () => {
   assert.equal(run(["-c", "f.conf"], {}, { "f.conf": "read-only true\n" }).readOnly, true);
   assert.equal(run(["--read-only=false"], { HA_READ_ONLY: "true" }).readOnly, false);
   fails([], ['"maybe" for --read-only (env HA_READ_ONLY)'], { HA_READ_ONLY: "maybe" });
+});
+
+Deno.test("embedded NATS cluster: flags, env, file keys and their rules", () => {
+  const routes = "nats://n1:6222,nats://n2:6222, nats://n3:6222";
+  const c = run(["--nats-cluster-port", "6222", "--nats-routes", routes, "--replicas", "3"]);
+  assert.equal(c.natsClusterPort, 6222);
+  assert.deepEqual(c.natsRoutes, ["nats://n1:6222", "nats://n2:6222", "nats://n3:6222"]);
+  assert.equal(c.natsClusterName, "ha");
+  const e = run([], {
+    HA_NATS_CLUSTER_PORT: "7000",
+    HA_NATS_ROUTES: "nats-route://10.0.0.2:7000",
+    HA_NATS_CLUSTER_NAME: "prod-1",
+  });
+  assert.deepEqual([e.natsClusterPort, e.natsRoutes, e.natsClusterName], [
+    7000,
+    ["nats-route://10.0.0.2:7000"],
+    "prod-1",
+  ]);
+  const f = run(["-c", "ha.conf"], {}, {
+    "ha.conf": "nats-cluster-port 6222\nnats-routes nats://a:6222,nats://b:6222\n",
+  });
+  assert.deepEqual(f.natsRoutes, ["nats://a:6222", "nats://b:6222"]);
+
+  fails(["--nats-routes", "nats://a:6222"], ["--nats-routes needs --nats-cluster-port"]);
+  fails(["--nats-cluster-port", "6222"], ["needs --nats-routes"]);
+  fails(["--nats-cluster-port", "6222", "--nats-routes", "nats://a:6222", "--replicas", "3"], [
+    "--replicas 3 exceeds the cluster size",
+  ]);
+  fails(["--nats-cluster-port", "6222", "--nats-routes", "nats://a:6222", "--nats-port", "0"], [
+    "needs the embedded server",
+  ]);
+  fails(["--nats-cluster-port", "6222", "--nats-routes", "nats://a:1", "--nats-config", "x"], [
+    "exclude each other",
+  ]);
+  fails(["--nats-cluster-port", "4222", "--nats-routes", "nats://a:1"], [
+    "--nats-port and --nats-cluster-port are both 4222",
+  ]);
+  for (const bad of ["a:6222", "nats://u:p@a:6222", "nats://a", "tls://a:6222", "nats://a:1/x"]) {
+    fails(["--nats-cluster-port", "6222", "--nats-routes", bad], ["for --nats-routes"]);
+  }
+  fails(["--nats-cluster-name", "a b"], ["for --nats-cluster-name"]);
+  // Routes listen on --nats-addr: beyond loopback they need the NATS credentials.
+  fails(["--nats-addr", "0.0.0.0", "--nats-cluster-port", "6222", "--nats-routes", "nats://a:1"], [
+    "--nats-user and --nats-pass",
+  ]);
 });

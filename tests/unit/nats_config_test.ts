@@ -155,3 +155,17 @@ Deno.test("renderServerConfig: --nats-tls-cert/--nats-tls-key make the client po
     /^tls \{\n {2}cert_file: "\/c\/cert\.pem"\n {2}key_file: "\/c\/key\.pem"\n\}$/m,
   );
 });
+
+Deno.test("renderServerConfig: cluster block, with credentials on routes too", () => {
+  const base = { serverName: "n1", host: "0.0.0.0", port: 4222, storeDir: "/d" };
+  const cluster = { name: "ha", port: 6222, routes: ["nats://n1:6222", "nats://n2:6222"] };
+  const open = renderServerConfig({ ...base, cluster });
+  assert.match(open, /^cluster \{\n {2}name: "ha"\n {2}listen: "0\.0\.0\.0:6222"\n/m);
+  assert.match(open, /routes: \[ "nats:\/\/n1:6222", "nats:\/\/n2:6222" \]/);
+  assert.doesNotMatch(open, /authorization/);
+  const auth = renderServerConfig({ ...base, cluster, user: "u", pass: 'p@:"' });
+  assert.match(auth, /authorization \{ user: "u", password: "p@:\\"" \}/);
+  assert.match(auth, /"nats:\/\/u:p%40%3A%22@n1:6222", "nats:\/\/u:p%40%3A%22@n2:6222"/);
+  const v6 = renderServerConfig({ ...base, host: "::", cluster });
+  assert.match(v6, /listen: "\[::\]:6222"/);
+});
