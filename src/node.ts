@@ -314,8 +314,9 @@ export class Node {
         pgConnections: pg ? () => pg.connectionCount : undefined,
       });
       await parts.start("metrics", metrics);
-      // A new front end is one more entry here.
-      await parts.start("front ends", together([http, pg].filter((p) => p !== null)));
+      // A new front end is one more entry here. HTTP last: once /healthz answers, every front end
+      // accepts connections.
+      await parts.start("front ends", together([pg, http].filter((p) => p !== null)));
       log.info("node started", {
         databases: opened.ids(),
         http: http?.port ?? 0,

@@ -97,7 +97,7 @@ export async function startHa(opts: StartOptions = {}): Promise<HaProcess> {
     },
   };
   if (opts.wait ?? true) {
-    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000); // a busy machine starts slowly
     let exited = false;
     status.then(() => exited = true);
     for (;;) {
