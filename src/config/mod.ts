@@ -26,14 +26,14 @@ export { loadConfig, parseConfig } from "./parse.ts";
 export { DEFAULT_PG_PASS, exposureProblem, isLoopback } from "./exposure.ts";
 export { helpText, versionText } from "./help.ts";
 export { VERSION } from "./version.ts";
+export { FLAGS } from "./schema.ts";
 export {
   type DefaultContext,
   envName,
   type FlagField,
-  FLAGS,
   type FlagSpec,
   type Settings,
-} from "./schema.ts";
+} from "./flag_spec.ts";
 export {
   formatReplicationPolicy,
   ID_SCHEMES,

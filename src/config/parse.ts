@@ -16,13 +16,8 @@ import { tmpdir } from "node:os";
 import { HaError } from "../errors/mod.ts";
 import { helpText, versionText } from "./help.ts";
 import { exposureProblem } from "./exposure.ts";
-import {
-  type DefaultContext,
-  type FlagField,
-  FLAGS,
-  type FlagSpec,
-  type Settings,
-} from "./schema.ts";
+import { FLAGS } from "./schema.ts";
+import { type DefaultContext, type FlagField, type FlagSpec, type Settings } from "./flag_spec.ts";
 import type { Config, ConfigField, ConfigIO, ConfigSource, ParseOutcome } from "./types.ts";
 import { ValueError } from "./values.ts";
 

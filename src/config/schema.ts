@@ -12,12 +12,24 @@
  * @module
  */
 
-import { LOG_LEVELS, type LogLevel } from "../log/mod.ts";
+import { LOG_LEVELS } from "../log/mod.ts";
+import { boolFlag, flag, type FlagSpec } from "./flag_spec.ts";
+import {
+  nonEmpty,
+  optional,
+  optionalPath,
+  parseClusterName,
+  parseListenAddress,
+  parseLogLevel,
+  parseNatsUrls,
+  parseNodeName,
+  parseRouteUrls,
+  parseStreamName,
+  pathSegment,
+} from "./names.ts";
 import { parseIdScheme, parseReplicationPolicy, parseRowIdentify } from "./policy.ts";
-import type { Config, ConfigField } from "./types.ts";
 import {
   MAX_TIMER_MS,
-  parseBoolean,
   parseDuration,
   parseInteger,
   parseList,
@@ -25,271 +37,6 @@ import {
   parseSize,
   ValueError,
 } from "./values.ts";
-
-/** Everything a flag can set: the {@link Config} fields plus `help` and `version`. */
-export interface Settings extends Omit<Config, "dsns"> {
-  /** `-h/--help`: print help and exit. */
-  readonly help: boolean;
-  /** `--version`: print the version and exit. */
-  readonly version: boolean;
-}
-
-/** A field of {@link Settings} set by a flag. */
-export type FlagField = ConfigField | "help" | "version";
-
-/**
- * What a default may depend on: the host and the (already resolved) node name.
- *
- * @example
- * ```ts
- * import type { DefaultContext } from "./schema.ts";
- * const ctx: DefaultContext = { hostname: () => "h", tmpDir: () => "/tmp", name: () => "n1" };
- * ```
- */
-export interface DefaultContext {
-  /** The machine's hostname. */
-  hostname(): string;
-  /** The temporary directory (never empty, no trailing separator). */
-  tmpDir(): string;
-  /** The resolved `--name`. */
-  name(): string;
-}
-
-/**
- * One flag. `metavar === null` marks a boolean switch (`--flag`, `--flag=false`).
- *
- * @example
- * ```ts
- * import { FLAGS } from "./schema.ts";
- * for (const f of FLAGS) console.info(`--${f.long}`, f.env ?? "", f.defaultText);
- * ```
- */
-export interface FlagSpec<K extends FlagField = FlagField> {
-  /** The field of {@link Settings} this flag sets. */
-  readonly field: K;
-  /** Long name without dashes (`nats-port`). */
-  readonly long: string;
-  /** Other accepted long names (also config-file keys), e.g. the README's misspelling. */
-  readonly aliases: readonly string[];
-  /** One-letter short name without dash, or null. */
-  readonly short: string | null;
-  /** Environment variable (`HA_` + upper(long), `-` → `_`), or null when none. */
-  readonly env: string | null;
-  /** Whether the flag may be set in a config file. */
-  readonly inFile: boolean;
-  /** Placeholder of the value in help (`PORT`), or null for a boolean switch. */
-  readonly metavar: string | null;
-  /** Whether repeated occurrences in one source add up (comma lists). */
-  readonly repeatable: boolean;
-  /** One-line description. */
-  readonly help: string;
-  /** The default as shown in help. */
-  readonly defaultText: string;
-  /** Computes the default. */
-  readonly default: (ctx: DefaultContext) => Settings[K];
-  /** Parses a raw value; throws {@link ValueError}. */
-  readonly parse: (raw: string) => Settings[K];
-}
-
-/** Declaration form of {@link FlagSpec}: derived parts are optional. */
-interface FlagDecl<K extends FlagField> {
-  field: K;
-  long: string;
-  aliases?: readonly string[];
-  short?: string;
-  /** false = no environment variable. */
-  env?: false;
-  inFile?: boolean;
-  metavar: string | null;
-  repeatable?: boolean;
-  help: string;
-  defaultText: string;
-  default: (ctx: DefaultContext) => NoInfer<Settings[K]>;
-  parse: (raw: string) => NoInfer<Settings[K]>;
-}
-
-/**
- * The environment variable of a long flag name: `HA_` + upper(long), `-` → `_`.
- *
- * @example
- * ```ts
- * import { envName } from "./schema.ts";
- * envName("nats-store-dir"); // "HA_NATS_STORE_DIR"
- * ```
- */
-export function envName(long: string): string {
-  return "HA_" + long.toUpperCase().replaceAll("-", "_");
-}
-
-function flag<K extends FlagField>(d: FlagDecl<K>): FlagSpec<K> {
-  return {
-    field: d.field,
-    long: d.long,
-    aliases: d.aliases ?? [],
-    short: d.short ?? null,
-    env: d.env === false ? null : envName(d.long),
-    inFile: d.inFile ?? true,
-    metavar: d.metavar,
-    repeatable: d.repeatable ?? false,
-    help: d.help,
-    defaultText: d.defaultText,
-    default: d.default,
-    parse: d.parse,
-  };
-}
-
-type BoolField = { [K in FlagField]: Settings[K] extends boolean ? K : never }[FlagField];
-
-function boolFlag<K extends BoolField>(
-  field: K,
-  long: string,
-  help: string,
-  extra: Partial<FlagDecl<K>> = {},
-): FlagSpec<K> {
-  return flag<K>({
-    field,
-    long,
-    metavar: null,
-    help,
-    defaultText: "false",
-    default: () => false as Settings[K],
-    parse: (raw) => parseBoolean(raw) as Settings[K],
-    ...extra,
-  });
-}
-
-/** A string that must not be empty. */
-function nonEmpty(expected: string): (raw: string) => string {
-  return (raw) => {
-    const t = raw.trim();
-    if (t === "") throw new ValueError(expected);
-    return t;
-  };
-}
-
-/** An optional string: empty means not set. */
-function optional(raw: string): string | null {
-  return raw === "" ? null : raw;
-}
-
-/** An optional path: trimmed, empty means not set. */
-function optionalPath(raw: string): string | null {
-  const t = raw.trim();
-  return t === "" ? null : t;
-}
-
-function parseLogLevel(raw: string): LogLevel {
-  const t = raw.trim().toLowerCase();
-  const level = t === "warning" ? "warn" : t;
-  const found = LOG_LEVELS.find((l) => l === level);
-  if (!found) throw new ValueError(`one of ${LOG_LEVELS.join(", ")}`);
-  return found;
-}
-
-const STREAM_NAME = /^[A-Za-z0-9_-]+$/;
-
-/**
- * A JetStream stream name usable also in the object store bucket `<stream>_SNAPSHOTS`:
- * letters, digits, `_` and `-` (so no spaces, `.`, `*`, `>` or path separators).
- */
-function parseStreamName(raw: string): string {
-  const t = raw.trim();
-  if (!STREAM_NAME.test(t) || t.length > 200) {
-    throw new ValueError(
-      "a NATS stream name of letters, digits, _ and - (no spaces, '.', '*', '>', '/' or '\\')",
-    );
-  }
-  return t;
-}
-
-const URL_SCHEMES = new Set(["nats:", "tls:"]);
-
-/**
- * Comma-separated NATS server URLs (`nats://host:port`, `tls://host:port`, credentials
- * allowed); a URL without scheme (`host:4222`) is read as `nats://`.
- */
-function parseNatsUrls(raw: string): string[] {
-  const expected = "comma-separated NATS URLs like nats://host:4222 or tls://user:pass@host:4222";
-  const items = parseList(raw);
-  if (items.length === 0) return [];
-  return items.map((item) => {
-    const text = item.includes("://") ? item : `nats://${item}`;
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new ValueError(expected, item);
-    }
-    const pathOk = url.pathname === "" || url.pathname === "/";
-    if (
-      !URL_SCHEMES.has(url.protocol) || url.hostname === "" || !pathOk || url.search ||
-      url.hash
-    ) {
-      throw new ValueError(expected, item);
-    }
-    return text;
-  });
-}
-
-/**
- * Comma-separated route URLs `nats://host:port` (or `nats-route://`), without credentials:
- * `--nats-user`/`--nats-pass` are added to them.
- */
-function parseRouteUrls(raw: string): string[] {
-  const expected = "comma-separated route URLs like nats://node2:6222 (no credentials)";
-  return parseList(raw).map((item) => {
-    let url: URL;
-    try {
-      url = new URL(item);
-    } catch {
-      throw new ValueError(expected, item);
-    }
-    const pathOk = url.pathname === "" || url.pathname === "/";
-    if (
-      (url.protocol !== "nats:" && url.protocol !== "nats-route:") || url.hostname === "" ||
-      url.port === "" || url.username !== "" || url.password !== "" || !pathOk || url.search ||
-      url.hash
-    ) {
-      throw new ValueError(expected, item);
-    }
-    return `${url.protocol}//${url.host}`;
-  });
-}
-
-/** A NATS cluster name: letters, digits, `_` and `-`. */
-function parseClusterName(raw: string): string {
-  const t = raw.trim();
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(t)) {
-    throw new ValueError("a cluster name of 1..64 letters, digits, _ and -");
-  }
-  return t;
-}
-
-function parseNodeName(raw: string): string {
-  const t = raw.trim();
-  // deno-lint-ignore no-control-regex
-  if (t === "" || /[\x00-\x1f\x7f]/.test(t)) {
-    throw new ValueError("a non-empty node name without control characters");
-  }
-  return t;
-}
-
-/**
- * An interface to listen on: an IP address or a host name, without port (ports have their
- * own flags).
- */
-function parseListenAddress(raw: string): string {
-  const t = raw.trim().replace(/^\[(.*)\]$/, "$1");
-  const expected = "an IP address or host name without port, e.g. 127.0.0.1, 0.0.0.0 or ::";
-  if (t === "" || /[\s/]/.test(t) || /^[^:]*:\d*$/.test(t)) throw new ValueError(expected);
-  return t;
-}
-
-/** A file-name-safe form of a node name for default directories. */
-export function pathSegment(name: string): string {
-  const s = name.replace(/[^A-Za-z0-9._-]/g, "_");
-  return /^\.*$/.test(s) ? `_${s}` : s;
-}
 
 const LIMIT_TIMER = { maxMs: MAX_TIMER_MS };
 
