@@ -5,12 +5,13 @@
  *
  * @module
  */
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HaError, toHaError } from "../errors/mod.ts";
 import type { Database, Engine } from "../engine/mod.ts";
 import { resolveSources } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { isNotFound } from "../nats/mod.ts";
 import { sourceToDsn } from "./dsn.ts";
 import {
   fileFingerprint,
@@ -538,7 +539,7 @@ export class Snapshotter {
       const jsm = await jetstreamManager(this.#o.nc, { timeout: this.#o.timeoutMs ?? 10_000 });
       return (await jsm.streams.info(this.#o.stream)).state.last_seq;
     } catch (e) {
-      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return 0;
+      if (isNotFound(e)) return 0;
       throw new HaError(
         "unavailable",
         `cannot read the replication stream ${this.#o.stream} to restore a snapshot: ` +

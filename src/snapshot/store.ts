@@ -10,8 +10,6 @@ import { createHash } from "node:crypto";
 import {
   type ConsumerMessages,
   jetstream,
-  JetStreamApiCodes,
-  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   JsHeaders,
@@ -29,6 +27,7 @@ import {
 } from "@nats-io/obj";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { HaError } from "../errors/mod.ts";
+import { isNotFound, isWrongLastSequence } from "../nats/mod.ts";
 import { normalizeDigest } from "./sqlite_file.ts";
 
 /** What is known about a stored snapshot. */
@@ -292,9 +291,7 @@ export class SnapshotStore {
     try {
       const jsm = await this.#js.jetstreamManager();
       exists = await jsm.streams.info(`OBJ_${this.bucket}`).then(() => true, (e) => {
-        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) {
-          return false;
-        }
+        if (isNotFound(e)) return false;
         throw e;
       });
       if (exists) this.#os = await this.#objm.open(this.bucket, false);
@@ -329,10 +326,7 @@ export class SnapshotStore {
 
   #conflictOr(e: unknown, id: string, doing: string): HaError {
     if (e instanceof HaError) return e;
-    if (
-      e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence ||
-        e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-    ) {
+    if (isWrongLastSequence(e)) {
       return new HaError(
         "unavailable",
         `snapshot of ${id} was replaced by another node while ${doing}`,
