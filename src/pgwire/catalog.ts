@@ -15,6 +15,7 @@ import type { SqlValue } from "../engine/types.ts";
 import { PgError } from "./errors.ts";
 import { isBlank, type Shape, shapeOf, type Token, tokenize } from "./sql.ts";
 import { OID } from "./types.ts";
+import { isCatalogQuery } from "./pg_catalog/mod.ts";
 
 /** The server version reported to clients. */
 export const SERVER_VERSION = "15.0 (ha)";
@@ -222,6 +223,8 @@ export type Classified =
     sql: string;
     tag: string;
   }
+  /** A query of pg_catalog / information_schema, answered by the connection's PgCatalog. */
+  | { kind: "catalog"; sql: string }
   | {
     kind: "local";
     fields: LocalField[];
@@ -580,5 +583,6 @@ export function classify(sql: string): Classified {
       break;
     }
   }
+  if (isCatalogQuery(ts)) return { kind: "catalog", sql };
   return { kind: "sql", sql, shape: shapeOf(sql) };
 }

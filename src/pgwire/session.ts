@@ -53,6 +53,7 @@ import {
   type StartupMessage,
   utf8,
 } from "./messages.ts";
+import { type CatalogEnv, PgCatalog } from "./pg_catalog/mod.ts";
 import { isBlank, shapeOf } from "./sql.ts";
 import {
   columnOid,
@@ -180,7 +181,8 @@ function analyse(text: string): Analysis {
   }
   const sql = parts[0] ?? "";
   const classified = classify(sql);
-  return { sql, classified, placeholders: classified.kind === "sql" ? countParameters(sql) : 0 };
+  const counted = classified.kind === "sql" || classified.kind === "catalog";
+  return { sql, classified, placeholders: counted ? countParameters(sql) : 0 };
 }
 
 /** Maps an engine result to its command tag. */
@@ -226,6 +228,7 @@ export class Connection {
   private readonly portals = new Map<string, Portal>();
   private readonly analyses = new Map<string, Analysis>();
   private running: AbortController | null = null;
+  private readonly catalog = new PgCatalog();
   private closing = false;
   private idle = false;
 
@@ -317,6 +320,7 @@ export class Connection {
   private async cleanup(): Promise<void> {
     this.running?.abort();
     if (this.pid) this.opts.registry.unregister(this.pid);
+    this.catalog.close();
     const s = this.session;
     this.session = null;
     if (s) {
@@ -620,6 +624,7 @@ export class Connection {
       return { fields: c.fields.length ? c.fields : null, rows: r.rows, tag: r.tag };
     }
     if (c.kind === "tx") return await this.runTx(c);
+    if (c.kind === "catalog") return await this.catalog.run(c.sql, params, this.catalogEnv());
     const r = await this.runSql(c.sql, params);
     return {
       fields: r.columns.length ? fieldsOf(r.columns, r.rows) : null,
@@ -680,6 +685,17 @@ export class Connection {
         if (c.op === "rollback_to") this.failed = false;
         return done(c.tag);
     }
+  }
+
+  private catalogEnv(): CatalogEnv {
+    return {
+      user: this.user,
+      database: this.db.id,
+      pid: this.pid,
+      settings: this.settings,
+      databases: () => this.opts.engine.ids(),
+      query: async (sql) => (await this.runSql(sql, [])).rows,
+    };
   }
 
   private catalogContext(): CatalogContext {
@@ -883,6 +899,10 @@ export class Connection {
         paramCount = Math.max(paramCount, d.paramCount);
         fields = d.columns.map((col) => ({ name: col.name, oid: describedOid(col.declType) }));
         stmt.fields = fields;
+      } else if (c.kind === "catalog") {
+        const d = await this.catalog.describe(c.sql, this.catalogEnv());
+        paramCount = Math.max(paramCount, d.paramCount);
+        fields = stmt.fields = d.fields;
       }
       const oids = Array.from({ length: paramCount }, (_, i) => stmt.paramOids[i] || OID.text);
       this.out.parameterDescription(oids);
@@ -917,6 +937,8 @@ export class Connection {
     } else if (c.kind === "sql") {
       if (stmt.fields) fields = stmt.fields.length ? stmt.fields : null;
       else if (c.shape !== "none") fields = (await this.executePortal(portal)).fields;
+    } else if (c.kind === "catalog") {
+      fields = (await this.executePortal(portal)).fields;
     }
     portal.fields = fields ?? [];
     return fields;
