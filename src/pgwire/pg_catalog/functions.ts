@@ -121,7 +121,12 @@ export function registerFunctions(
     "has_sequence_privilege",
     "pg_has_role",
   ], 1);
-  constant(["pg_is_in_recovery", "pg_is_other_temp_schema", "pg_my_temp_schema"], 0);
+  constant([
+    "pg_is_in_recovery",
+    "pg_is_other_temp_schema",
+    "pg_my_temp_schema",
+    "pg_relation_is_publishable",
+  ], 0);
   constant([
     "pg_relation_size",
     "pg_total_relation_size",
@@ -239,6 +244,24 @@ export function registerFunctions(
       return len === 0 && n !== "cardinality" ? null : len;
     });
   }
+  // set-returning in PostgreSQL; a table without partitions is its own only ancestor
+  fn("pg_partition_ancestors", (x) => x === null ? null : Number(x));
+  fn("_pg_series", (a, b, step) => {
+    const out: number[] = [];
+    const by = Number(step ?? 1) || 1;
+    for (let v = Number(a); by > 0 ? v <= Number(b) : v >= Number(b); v += by) {
+      out.push(v);
+      if (out.length > 1_000_000) break;
+    }
+    return JSON.stringify(out);
+  });
+  fn("_pg_subscript", (a, i) => {
+    if (a === null || i === null) return null;
+    const text = String(a).trim();
+    // arrays count from 1, int2vector/oidvector from 0
+    const v = parseArray(text)[Number(i) - (text.startsWith("{") ? 1 : 0)];
+    return v === undefined ? null : v;
+  });
   fn("array_lower", (a) => a === null || parseArray(String(a)).length === 0 ? null : 1);
   db.aggregate("_pg_array_agg", {
     start: () => "[]",

@@ -81,6 +81,13 @@ const RENAMED_FUNCTIONS: Record<string, string> = {
   BOOL_OR: "max",
 };
 
+/** Set-returning functions usable in FROM: the JSON array of their rows. */
+const SET_RETURNING: Record<string, (args: string) => string> = {
+  GENERATE_SERIES: (a) => `_pg_series(${a})`,
+  UNNEST: (a) => `_pg_array_json(${a})`,
+  PG_PARTITION_ANCESTORS: (a) => `json_array(${a})`,
+};
+
 /** The index of the `(` matching the `)` at `close` (scanning back), or -1. */
 function openingOf(ts: Token[], close: number): number {
   let depth = 0;
@@ -190,6 +197,7 @@ export function rewriteCatalogSql(sql: string): string {
     out.push({ at: from, text: gap(from) + wrap(inner) });
   };
   const text = (t: Token) => sql.slice(t.start, t.end);
+  let lastCast = { from: -1, end: -1 };
 
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i];
@@ -245,9 +253,11 @@ export function rewriteCatalogSql(sql: string): string {
     }
     // ::type
     if (t.kind === "punct" && t.text === "::") {
-      const from = operandStart(ts, i - 1);
+      // x::a::b casts the result of the first cast
+      const from = i === lastCast.end ? lastCast.from : operandStart(ts, i - 1);
       const [type, after] = typeAt(ts, i + 1);
       collapse(from, (s) => castTo(type, s));
+      lastCast = { from, end: after };
       i = after - 1;
       continue;
     }
@@ -289,6 +299,44 @@ export function rewriteCatalogSql(sql: string): string {
         i = close;
         continue;
       }
+    }
+    // set-returning functions in FROM: generate_series(a, b) s, unnest(arr) x,
+    // f(…) WITH ORDINALITY AS a(value, n)
+    if (
+      t.kind === "word" && t.text in SET_RETURNING && next?.text === "(" &&
+      ["FROM", "JOIN", ","].includes(ts[i - 1]?.text === "." ? ts[i - 3]?.text : ts[i - 1]?.text)
+    ) {
+      const close = closingOf(ts, i + 1);
+      const args = rewriteCatalogSql(sql.slice(ts[i + 2].start, ts[close - 1].end));
+      let j = close + 1;
+      const ordinality = ts[j]?.text === "WITH" && ts[j + 1]?.text === "ORDINALITY";
+      if (ordinality) j += 2;
+      if (ts[j]?.text === "AS") j++;
+      const hasAlias = ts[j]?.kind === "word" && !NOT_FUNCTIONS.has(ts[j].text) &&
+        !["LEFT", "INNER", "CROSS", "ORDER", "GROUP", "LIMIT", "UNION"].includes(ts[j].text);
+      const alias = hasAlias ? text(ts[j]) : t.text.toLowerCase();
+      let cols = [alias, "ordinality"];
+      if (hasAlias && ts[j + 1]?.text === "(") {
+        const end = closingOf(ts, j + 1);
+        cols = ts.slice(j + 2, end).filter((x) => x.text !== ",").map(text);
+        j = end;
+      }
+      const source = SET_RETURNING[t.text](args);
+      const extra = ordinality ? `, key + 1 AS ${cols[1] ?? "ordinality"}` : "";
+      push(i, `(SELECT value AS ${cols[0]}${extra} FROM json_each(${source})) AS ${alias}`);
+      i = hasAlias ? j : close;
+      continue;
+    }
+    // expr[i] subscripts (the lexer reads `[i]` as a bracket-quoted identifier)
+    if (
+      t.kind === "ident" && t.text.startsWith("[") && t.text !== "[]" && i > 0 &&
+      (ts[i - 1].kind === "word" || ts[i - 1].kind === "ident" || ts[i - 1].text === ")") &&
+      ts[i - 1].text !== "ARRAY"
+    ) {
+      const from = operandStart(ts, i - 1);
+      const index = rewriteCatalogSql(t.text.slice(1, -1));
+      collapse(from, (s) => `_pg_subscript(${s}, ${index})`);
+      continue;
     }
     if (
       t.kind === "word" && BARE_FUNCTIONS.has(t.text) && next?.text !== "(" &&

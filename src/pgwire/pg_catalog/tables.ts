@@ -391,6 +391,11 @@ export function fillCatalog(db: DatabaseSync, schema: Schema, facts: CatalogFact
       reltuples: -1,
       relhasindex: r.indexes.length > 0 || synthesizedPk ? 1 : 0,
       relpersistence: "p",
+      // PostgreSQL enforces foreign keys with triggers; psql lists them only when this is set
+      relhastriggers: r.foreignKeys.length > 0 ||
+          schema.relations.some((x) => x.foreignKeys.some((f) => f.table === r.name))
+        ? 1
+        : 0,
       relkind: isView ? "v" : "r",
       relnatts: visible.length,
       relispopulated: 1,
