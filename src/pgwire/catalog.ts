@@ -16,6 +16,7 @@ import { PgError } from "./errors.ts";
 import { isBlank, type Shape, shapeOf, type Token, tokenize } from "./sql.ts";
 import { OID } from "./types.ts";
 import { isCatalogQuery } from "./pg_catalog/mod.ts";
+import { mapDdl, mayMapDdl } from "./ddl_map.ts";
 
 /** The server version reported to clients. */
 export const SERVER_VERSION = "15.0 (ha)";
@@ -584,5 +585,6 @@ export function classify(sql: string): Classified {
     }
   }
   if (isCatalogQuery(ts)) return { kind: "catalog", sql };
+  if (mayMapDdl(first)) sql = mapDdl(sql);
   return { kind: "sql", sql, shape: shapeOf(sql) };
 }

@@ -231,7 +231,10 @@ export function registerFunctions(
     return /^(t|true|y|yes|on|1)$/i.test(String(x)) ? 1 : 0;
   });
   fn("_pg_array", (...xs) => arrayText(xs));
-  fn("_pg_array_json", (a) => a === null ? "[]" : JSON.stringify(parseArray(String(a))));
+  fn("_pg_array_json", (a) =>
+    a === null ? "[]" : JSON.stringify(
+      parseArray(String(a)).map((v) => v !== null && /^-?\d+$/.test(v) ? Number(v) : v),
+    ));
   fn("array_to_string", (a, sep, nul) => {
     if (a === null) return null;
     return parseArray(String(a)).map((v) => v ?? (nul ?? null)).filter((v) => v !== null)

@@ -79,7 +79,28 @@ const RENAMED_FUNCTIONS: Record<string, string> = {
   ARRAY_AGG: "_pg_array_agg",
   BOOL_AND: "min",
   BOOL_OR: "max",
+  JSON_BUILD_OBJECT: "json_object",
+  JSONB_BUILD_OBJECT: "json_object",
+  JSON_AGG: "json_group_array",
+  JSONB_AGG: "json_group_array",
 };
+/** SQLite keywords PostgreSQL allows as a column alias after AS. */
+const ALIAS_KEYWORDS = new Set([
+  "DEFAULT",
+  "ORDER",
+  "GROUP",
+  "TABLE",
+  "INDEX",
+  "PRIMARY",
+  "CHECK",
+  "REFERENCES",
+  "UNIQUE",
+  "TRANSACTION",
+  "ACTION",
+  "KEY",
+  "COLUMN",
+  "FOREIGN",
+]);
 
 /** Set-returning functions usable in FROM: the JSON array of their rows. */
 const SET_RETURNING: Record<string, (args: string) => string> = {
@@ -177,8 +198,75 @@ function arrayItems(bracket: string): string {
   return rewriteCatalogSql(bracket.slice(1, -1));
 }
 
+/**
+ * `SELECT unnest(a) x, generate_subscripts(a, 1) n FROM t …` (set-returning functions in a
+ * select list, zipped by PostgreSQL) → `SELECT _srf.value x, (_srf.key + 1) n FROM t,
+ * json_each(_pg_array_json(a)) AS _srf …`: one array per SELECT.
+ */
+function lateralizeSrf(sql: string): string {
+  const ts = tokenize(sql);
+  const at = ts.findIndex((t, i) =>
+    (t.text === "UNNEST" || t.text === "GENERATE_SUBSCRIPTS") && ts[i + 1]?.text === "(" &&
+    (ts[i - 1]?.text === "SELECT" || ts[i - 1]?.text === ",")
+  );
+  if (at < 0) return sql;
+  const depthAt = (i: number) => {
+    let d = 0;
+    for (let k = 0; k < i; k++) {
+      if (ts[k].text === "(") d++;
+      else if (ts[k].text === ")") d--;
+    }
+    return d;
+  };
+  const level = depthAt(at);
+  let sel = at;
+  while (sel > 0 && !(ts[sel].text === "SELECT" && depthAt(sel) === level)) sel--;
+  let from = at;
+  while (from < ts.length && !(ts[from].text === "FROM" && depthAt(from) === level)) from++;
+  if (from >= ts.length) return sql;
+  let end = from + 1;
+  const stops = new Set(["WHERE", "GROUP", "ORDER", "LIMIT", "UNION", ")", ";", "HAVING"]);
+  while (end < ts.length && !(stops.has(ts[end].text) && depthAt(end) === level)) end++;
+  const edits: { start: number; end: number; text: string }[] = [];
+  let array = "";
+  for (let i = sel; i < from; i++) {
+    const t = ts[i];
+    if ((t.text === "UNNEST" || t.text === "GENERATE_SUBSCRIPTS") && ts[i + 1]?.text === "(") {
+      const close = closingOf(ts, i + 1);
+      let argEnd = close - 1;
+      if (t.text === "GENERATE_SUBSCRIPTS") {
+        // drop the dimension argument
+        let k = close - 1;
+        while (k > i + 2 && ts[k].text !== ",") k--;
+        if (k > i + 2) argEnd = k - 1;
+      }
+      const arg = sql.slice(ts[i + 2].start, ts[argEnd].end);
+      if (!array) array = arg;
+      else if (arg !== array) return sql;
+      const start = ts[i - 1]?.text === "." ? ts[i - 2].start : t.start;
+      edits.push({
+        start,
+        end: ts[close].end,
+        text: t.text === "UNNEST" ? "_srf.value" : "(_srf.key + 1)",
+      });
+      i = close;
+    }
+  }
+  const insertAt = ts[end - 1].end;
+  edits.push({
+    start: insertAt,
+    end: insertAt,
+    text: `, json_each(_pg_array_json(${array})) AS _srf`,
+  });
+  edits.sort((a, b) => b.start - a.start);
+  let out = sql;
+  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return lateralizeSrf(out);
+}
+
 /** Rewrites one catalog statement; see the module doc for what changes. */
-export function rewriteCatalogSql(sql: string): string {
+export function rewriteCatalogSql(input: string): string {
+  const sql = lateralizeSrf(input);
   const ts = tokenize(sql);
   const out: Piece[] = [];
   // A token's gap: a space when the source had any before it (or before tokens dropped in front).
@@ -347,6 +435,10 @@ export function rewriteCatalogSql(sql: string): string {
     }
     if (t.kind === "word" && t.text in RENAMED_FUNCTIONS && next?.text === "(") {
       push(i, RENAMED_FUNCTIONS[t.text]);
+      continue;
+    }
+    if (t.kind === "word" && ALIAS_KEYWORDS.has(t.text) && ts[i - 1]?.text === "AS") {
+      push(i, `"${text(t).toLowerCase()}"`);
       continue;
     }
     if (t.kind === "word" && t.text === "ILIKE") {
