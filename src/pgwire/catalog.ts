@@ -17,6 +17,7 @@ import { isBlank, type Shape, shapeOf, type Token, tokenize } from "./sql.ts";
 import { OID } from "./types.ts";
 import { isCatalogQuery } from "./pg_catalog/mod.ts";
 import { mapDdl, mayMapDdl } from "./ddl_map.ts";
+import { type CopyCommand, parseCopy } from "./copy.ts";
 
 /** The server version reported to clients. */
 export const SERVER_VERSION = "15.0 (ha)";
@@ -226,6 +227,8 @@ export type Classified =
   }
   /** A query of pg_catalog / information_schema, answered by the connection's PgCatalog. */
   | { kind: "catalog"; sql: string }
+  /** COPY … FROM STDIN / TO STDOUT, run by the session (it speaks the copy sub-protocol). */
+  | { kind: "copy"; copy: CopyCommand }
   | {
     kind: "local";
     fields: LocalField[];
@@ -564,8 +567,9 @@ export function classify(sql: string): Classified {
     case "LISTEN":
     case "UNLISTEN":
     case "NOTIFY":
-    case "COPY":
       throw new PgError("0A000", `${first} is not supported by ha`);
+    case "COPY":
+      return { kind: "copy", copy: parseCopy(sql) };
     case "BEGIN":
     case "START":
     case "COMMIT":

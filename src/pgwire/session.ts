@@ -54,6 +54,7 @@ import {
   utf8,
 } from "./messages.ts";
 import { type CatalogEnv, PgCatalog } from "./pg_catalog/mod.ts";
+import { copyIn, copyOut } from "./copy_session.ts";
 import { isBlank, shapeOf } from "./sql.ts";
 import {
   columnOid,
@@ -625,6 +626,7 @@ export class Connection {
     }
     if (c.kind === "tx") return await this.runTx(c);
     if (c.kind === "catalog") return await this.catalog.run(c.sql, params, this.catalogEnv());
+    if (c.kind === "copy") return await this.runCopy(c.copy);
     const r = await this.runSql(c.sql, params);
     return {
       fields: r.columns.length ? fieldsOf(r.columns, r.rows) : null,
@@ -684,6 +686,29 @@ export class Connection {
         await this.runTxSql(c.sql);
         if (c.op === "rollback_to") this.failed = false;
         return done(c.tag);
+    }
+  }
+
+  /** COPY FROM STDIN / TO STDOUT: the rows go through runSql (one transaction for FROM). */
+  private async runCopy(cmd: Extract<Classified, { kind: "copy" }>["copy"]): Promise<Outcome> {
+    const io = {
+      out: this.out,
+      flush: () => this.flush(),
+      read: () => this.reader.read(),
+      run: (sql: string, params: SqlValue[]) => this.runSql(sql, params),
+    };
+    if (cmd.direction === "to") {
+      return { fields: null, rows: [], tag: await copyOut(cmd, io) };
+    }
+    const begin = !(this.session?.inTransaction ?? false);
+    if (begin) await this.runTxSql("BEGIN");
+    try {
+      const tag = await copyIn(cmd, io);
+      if (begin) await this.runTxSql("COMMIT");
+      return { fields: null, rows: [], tag };
+    } catch (e) {
+      if (begin && this.session?.inTransaction) await this.runTxSql("ROLLBACK");
+      throw e;
     }
   }
 
