@@ -71,6 +71,30 @@ export function parseArray(text: string): (string | null)[] {
   return out;
 }
 
+/** PostgreSQL's OIDs of its catalog relations (`'pg_class'::regclass` in GUI clients' joins). */
+const SYSTEM_RELATIONS: Record<string, number> = {
+  pg_type: 1247,
+  pg_attribute: 1249,
+  pg_proc: 1255,
+  pg_class: 1259,
+  pg_database: 1262,
+  pg_authid: 1260,
+  pg_namespace: 2615,
+  pg_constraint: 2606,
+  pg_index: 2610,
+  pg_description: 2609,
+  pg_trigger: 2620,
+  pg_am: 2601,
+  pg_attrdef: 2604,
+  pg_rewrite: 2618,
+  pg_tablespace: 1213,
+  pg_extension: 3079,
+  pg_collation: 3456,
+  pg_roles: 11_000,
+  pg_settings: 11_001,
+};
+const SYSTEM_NAMES = new Map(Object.entries(SYSTEM_RELATIONS).map(([k, v]) => [v, k]));
+
 /** A relation name as `::regclass` accepts it: `t`, `public.t`, `"T"`. */
 function relationName(text: string): string {
   const parts = text.match(/"(?:[^"]|"")*"|[^.]+/g) ?? [text];
@@ -208,10 +232,10 @@ export function registerFunctions(
   fn("_pg_regclass", (x) => {
     if (x === null) return null;
     if (typeof x === "number" || typeof x === "bigint") {
-      return oids().byOid.get(Number(x)) ?? Number(x);
+      return oids().byOid.get(Number(x)) ?? SYSTEM_NAMES.get(Number(x)) ?? Number(x);
     }
     const name = relationName(String(x));
-    const oid = oids().byName.get(name);
+    const oid = oids().byName.get(name) ?? SYSTEM_RELATIONS[name];
     if (oid === undefined) {
       if (/^\d+$/.test(String(x))) return Number(x);
       throw new PgError("42P01", `relation "${x}" does not exist`);
@@ -249,6 +273,18 @@ export function registerFunctions(
   }
   // set-returning in PostgreSQL; a table without partitions is its own only ancestor
   fn("pg_partition_ancestors", (x) => x === null ? null : Number(x));
+  // substring(s FROM 'regex') (the rewriter turns FROM/FOR into arguments) and substring(s, n, m)
+  fn("_pg_substring", (str, from, len) => {
+    if (str === null || from === null) return null;
+    const s = String(str);
+    if (typeof from === "string" && !/^\d+$/.test(from)) {
+      const m = new RegExp(from).exec(s);
+      return m ? (m[1] ?? m[0]) : null;
+    }
+    const start = Math.max(Number(from), 1) - 1;
+    const end = len === undefined || len === null ? undefined : Number(from) - 1 + Number(len);
+    return s.slice(start, end === undefined ? undefined : Math.max(end, start));
+  });
   fn("_pg_series", (a, b, step) => {
     const out: number[] = [];
     const by = Number(step ?? 1) || 1;

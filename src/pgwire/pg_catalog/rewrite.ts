@@ -361,10 +361,12 @@ export function rewriteCatalogSql(input: string): string {
         const a = ts[i + 2];
         const inIdx = neg ? "NOT IN" : "IN";
         if (a?.text === "ARRAY" && ts[i + 3]?.kind === "ident" && ts[i + 4]?.text === ")") {
-          push(i, ` ${inIdx} (${arrayItems(ts[i + 3].text)})`);
+          dropped = true;
+          push(i, `${inIdx} (${arrayItems(ts[i + 3].text)})`);
         } else {
           const inner = rewriteCatalogSql(sql.slice(ts[i + 2].start, ts[close - 1].end));
-          push(i, ` ${inIdx} (SELECT value FROM json_each(_pg_array_json(${inner})))`);
+          dropped = true;
+          push(i, `${inIdx} (SELECT value FROM json_each(_pg_array_json(${inner})))`);
         }
         i = close;
         continue;
@@ -439,6 +441,25 @@ export function rewriteCatalogSql(input: string): string {
     }
     if (t.kind === "word" && ALIAS_KEYWORDS.has(t.text) && ts[i - 1]?.text === "AS") {
       push(i, `"${text(t).toLowerCase()}"`);
+      continue;
+    }
+    // substring(x FROM a [FOR b]) → _pg_substring(x, a, b)
+    if (t.kind === "word" && t.text === "SUBSTRING" && next?.text === "(") {
+      const close = closingOf(ts, i + 1);
+      let depth = 0;
+      const parts: string[] = [];
+      let from = i + 2;
+      for (let k = i + 2; k <= close; k++) {
+        const x = ts[k].text;
+        if (x === "(") depth++;
+        else if (x === ")" && depth > 0) depth--;
+        else if ((depth === 0 && (x === "FROM" || x === "FOR" || x === ",")) || k === close) {
+          parts.push(rewriteCatalogSql(sql.slice(ts[from].start, ts[k - 1].end)));
+          from = k + 1;
+        }
+      }
+      push(i, `_pg_substring(${parts.join(", ")})`);
+      i = close;
       continue;
     }
     if (t.kind === "word" && t.text === "ILIKE") {
