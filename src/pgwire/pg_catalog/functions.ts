@@ -158,6 +158,11 @@ export function registerFunctions(
     "pg_indexes_size",
     "pg_database_size",
     "txid_current",
+    "pg_stat_get_numscans",
+    "pg_stat_get_tuples_returned",
+    "pg_stat_get_tuples_fetched",
+    "pg_stat_get_live_tuples",
+    "pg_stat_get_dead_tuples",
   ], 0);
   constant([
     "obj_description",

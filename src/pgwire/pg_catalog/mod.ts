@@ -24,7 +24,8 @@ import { PgError } from "../errors.ts";
 import type { Token } from "../sql.ts";
 import { columnOid, describedOid } from "../types.ts";
 import { type FunctionEnv, registerFunctions } from "./functions.ts";
-import { rewriteCatalogSql } from "./rewrite.ts";
+import { booleanItems, rewriteCatalogSql } from "./rewrite.ts";
+import { OID } from "../types.ts";
 import { parseSchema, SCHEMA_SQL } from "./schema.ts";
 import {
   CATALOG_RELATIONS,
@@ -137,7 +138,10 @@ export class PgCatalog {
   private key = "";
   private oids: CatalogOids | null = null;
   private env: CatalogEnv | null = null;
-  private readonly statements = new Map<string, { stmt: StatementSync; sql: string }>();
+  private readonly statements = new Map<
+    string,
+    { stmt: StatementSync; sql: string; booleans: Set<number> }
+  >();
 
   /** Runs a catalog query with its parameters. */
   async run(sql: string, params: SqlValue[], env: CatalogEnv): Promise<CatalogResult> {
@@ -149,8 +153,12 @@ export class PgCatalog {
       throw unsupported(e, sql);
     }
     const cols = stmt.columns();
+    const booleans = this.statements.get(sql)?.booleans;
     return {
-      fields: cols.map((c, i) => ({ name: c.name, oid: columnOid(c.type ?? null, rows, i) })),
+      fields: cols.map((c, i) => ({
+        name: c.name,
+        oid: booleans?.has(i) ? OID.bool : columnOid(c.type ?? null, rows, i),
+      })),
       rows,
       tag: `SELECT ${rows.length}`,
     };
@@ -162,8 +170,12 @@ export class PgCatalog {
     env: CatalogEnv,
   ): Promise<{ fields: CatalogField[]; paramCount: number }> {
     const stmt = await this.prepare(sql, env);
-    const fields = stmt.columns().map((c) => ({ name: c.name, oid: describedOid(c.type ?? null) }));
-    const rewritten = this.statements.get(sql)?.sql ?? "";
+    const p = this.statements.get(sql);
+    const fields = stmt.columns().map((c, i) => ({
+      name: c.name,
+      oid: p?.booleans.has(i) ? OID.bool : describedOid(c.type ?? null),
+    }));
+    const rewritten = p?.sql ?? "";
     const params = [...rewritten.matchAll(/\?(\d+)/g)].map((m) => Number(m[1]));
     return { fields, paramCount: params.length ? Math.max(...params) : 0 };
   }
@@ -185,7 +197,7 @@ export class PgCatalog {
         const stmt = this.db!.prepare(rewritten);
         stmt.setReadBigInts(true);
         (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
-        p = { stmt, sql: rewritten };
+        p = { stmt, sql: rewritten, booleans: booleanItems(sql) };
       } catch (e) {
         throw unsupported(e, sql);
       }

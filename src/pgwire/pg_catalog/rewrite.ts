@@ -276,7 +276,12 @@ export function rewriteCatalogSql(input: string): string {
     dropped = false;
     return g;
   };
-  const push = (at: number, text: string) => out.push({ at, text: gap(at) + text });
+  const push = (at: number, text: string) => {
+    out.push({ at, text: gap(at) + text });
+    if (at === likeEscapeAfter || at === likeEscapeAfter - 1 && ts[at].text === "E") {
+      out.push({ at, text: " ESCAPE '\\'" });
+    }
+  };
   /** Replaces the output from token `from` on with `text` (kept as one piece). */
   const collapse = (from: number, wrap: (s: string) => string) => {
     let k = out.length;
@@ -286,6 +291,7 @@ export function rewriteCatalogSql(input: string): string {
   };
   const text = (t: Token) => sql.slice(t.start, t.end);
   let lastCast = { from: -1, end: -1 };
+  let likeEscapeAfter = -1;
 
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i];
@@ -462,7 +468,14 @@ export function rewriteCatalogSql(input: string): string {
       i = close;
       continue;
     }
-    if (t.kind === "word" && t.text === "ILIKE") {
+    if (t.kind === "word" && (t.text === "ILIKE" || t.text === "LIKE")) {
+      // PostgreSQL's LIKE escapes with a backslash by default, SQLite's only with ESCAPE
+      const str = next?.text === "E" ? i + 2 : i + 1;
+      if (
+        ts[str]?.kind === "string" && ts[str].text.includes("\\") && ts[str + 1]?.text !== "ESCAPE"
+      ) {
+        likeEscapeAfter = str;
+      }
       push(i, "LIKE");
       continue;
     }
@@ -517,4 +530,64 @@ function regexOperator(op: string): string | undefined {
       return "NOT LIKE";
   }
   return undefined;
+}
+
+/** Functions whose PostgreSQL result is boolean (SQLite gives 0/1). */
+const BOOLEAN_FUNCTIONS = new Set([
+  "HAS_TABLE_PRIVILEGE",
+  "HAS_SCHEMA_PRIVILEGE",
+  "HAS_DATABASE_PRIVILEGE",
+  "HAS_COLUMN_PRIVILEGE",
+  "HAS_ANY_COLUMN_PRIVILEGE",
+  "HAS_FUNCTION_PRIVILEGE",
+  "HAS_SEQUENCE_PRIVILEGE",
+  "PG_HAS_ROLE",
+  "PG_TABLE_IS_VISIBLE",
+  "PG_TYPE_IS_VISIBLE",
+  "PG_FUNCTION_IS_VISIBLE",
+  "PG_IS_IN_RECOVERY",
+  "PG_IS_OTHER_TEMP_SCHEMA",
+  "EXISTS",
+]);
+
+/**
+ * Positions of the outer select list's items that are boolean in PostgreSQL but come out of
+ * SQLite as 0/1 (boolean function calls, `true`/`false`, `CASE … THEN true …`, `::bool`), so
+ * the result describes them as `bool`. Counting stops at the first `*`.
+ */
+export function booleanItems(sql: string): Set<number> {
+  const ts = tokenize(sql);
+  const out = new Set<number>();
+  let i = ts.findIndex((t) => t.text === "SELECT");
+  if (i < 0) return out;
+  i++;
+  if (ts[i]?.text === "DISTINCT") i++;
+  let depth = 0;
+  let start = i;
+  let index = 0;
+  for (; i <= ts.length; i++) {
+    const t = ts[i];
+    if (t?.text === "(") depth++;
+    else if (t?.text === ")") depth--;
+    const end = !t || (depth === 0 && (t.text === "," || t.text === "FROM")) || depth < 0;
+    if (!end) continue;
+    const item = ts.slice(start, i);
+    if (item.some((x) => x.text === "*")) break;
+    let k = 0;
+    while (item[k]?.text === "(") k++;
+    if (item[k]?.text === "PG_CATALOG" && item[k + 1]?.text === ".") k += 2;
+    const first = item[k]?.text ?? "";
+    const castAt = item.findIndex((x) => x.text === "::");
+    const cast = castAt >= 0 ? item[castAt + 1]?.text : "";
+    if (
+      BOOLEAN_FUNCTIONS.has(first) || first === "TRUE" || first === "FALSE" ||
+      cast === "BOOL" || cast === "BOOLEAN" ||
+      (first === "CASE" &&
+        item.some((x, j) => x.text === "THEN" && ["TRUE", "FALSE"].includes(item[j + 1]?.text)))
+    ) out.add(index);
+    index++;
+    start = i + 1;
+    if (!t || t.text === "FROM" || depth < 0) break;
+  }
+  return out;
 }

@@ -355,7 +355,7 @@ export function fillCatalog(db: DatabaseSync, schema: Schema, facts: CatalogFact
   });
   facts.databases.forEach((name, i) => {
     ins("pg_catalog.pg_database", {
-      oid: i === 0 ? 5 : 16_000 + i,
+      oid: 50_000 + i, // above 16383: a user database, as GUI clients expect
       datname: name,
       datdba: ROLE_OID,
       encoding: 6,
