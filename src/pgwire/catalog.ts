@@ -525,7 +525,7 @@ function functionSelect(ts: Token[]): Classified | null {
 /** postgres.js asks for array types at connect (fetch_types); there are none. */
 function catalogProbe(ts: Token[]): Classified | null {
   const ws = new Set(ts.filter((t) => t.kind === "word").map((t) => t.text));
-  if (ws.has("PG_TYPE") && ws.has("TYPARRAY")) {
+  if (ws.has("PG_TYPE") && ws.has("TYPARRAY") && ws.has("TYPCATEGORY")) {
     return local(
       [{ name: "oid", oid: OID.oid }, { name: "typarray", oid: OID.oid }],
       () => ({ rows: [], tag: "SELECT 0" }),

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import knexLib from "knex";
 import pg from "pg";
+import postgres from "postgres";
 import { Cluster, freePort, waitFor } from "./helpers/cluster.ts";
 import { type PgTarget, psql, run, startPg } from "./pgwire_helpers.ts";
 
@@ -295,6 +296,26 @@ Deno.test("DBeaver and pgAdmin catalog queries (extended protocol, as sent)", op
         ["posts_slug_key", true, false, "3"],
       ]);
     });
+    await t.step(
+      "postgres.js: catalog query described before it runs (Parse, Describe S)",
+      async () => {
+        const sql = postgres({
+          host: "127.0.0.1",
+          port: server.port,
+          user: "ha",
+          password: "ha",
+          database: "ha",
+        });
+        try {
+          const r = await sql`SELECT relname, relhasindex FROM pg_catalog.pg_class
+          WHERE relname = ${"users"} AND pg_catalog.pg_table_is_visible(oid)`;
+          assert.deepEqual([...r], [{ relname: "users", relhasindex: true }]);
+          await assert.rejects(sql`SELECT * FROM pg_catalog.pg_nope`, /pg_nope is not supported/);
+        } finally {
+          await sql.end();
+        }
+      },
+    );
     await t.step("pgAdmin browser tree", async () => {
       const dbs = await rows(c, PGADMIN.databases);
       assert.deepEqual(dbs.map((r) => [r.name, r.datallowconn, r.cancreate]), [[

@@ -136,6 +136,14 @@ export function registerFunctions(
     "pg_function_is_visible",
     "pg_collation_is_visible",
     "pg_opclass_is_visible",
+    "pg_opfamily_is_visible",
+    "pg_operator_is_visible",
+    "pg_conversion_is_visible",
+    "pg_statistics_obj_is_visible",
+    "pg_ts_config_is_visible",
+    "pg_ts_dict_is_visible",
+    "pg_ts_parser_is_visible",
+    "pg_ts_template_is_visible",
     "has_table_privilege",
     "has_schema_privilege",
     "has_database_privilege",
@@ -305,6 +313,12 @@ export function registerFunctions(
     // arrays count from 1, int2vector/oidvector from 0
     const v = parseArray(text)[Number(i) - (text.startsWith("{") ? 1 : 0)];
     return v === undefined ? null : v;
+  });
+  fn("array_remove", (a, x) => {
+    if (a === null) return null;
+    return arrayText(
+      parseArray(String(a)).filter((v) => x === null ? v !== null : v !== String(x)),
+    );
   });
   fn("array_lower", (a) => a === null || parseArray(String(a)).length === 0 ? null : 1);
   db.aggregate("_pg_array_agg", {
