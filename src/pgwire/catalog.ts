@@ -18,6 +18,7 @@ import { OID } from "./types.ts";
 import { isCatalogQuery } from "./pg_catalog/mod.ts";
 import { mapDdl, mayMapDdl } from "./ddl_map.ts";
 import { type CopyCommand, parseCopy } from "./copy.ts";
+import { valuesDefaultTarget } from "./insert_defaults.ts";
 
 /** The server version reported to clients. */
 export const SERVER_VERSION = "15.0 (ha)";
@@ -217,7 +218,13 @@ export interface LocalResult {
 /** A statement after classification. */
 export type Classified =
   | { kind: "empty" }
-  | { kind: "sql"; sql: string; shape: Shape }
+  | {
+    kind: "sql";
+    sql: string;
+    shape: Shape;
+    /** INSERT … VALUES (DEFAULT, …): the table whose column defaults replace DEFAULT. */
+    valuesDefault?: string;
+  }
   | {
     kind: "tx";
     op: "begin" | "commit" | "rollback" | "savepoint" | "release" | "rollback_to";
@@ -590,5 +597,7 @@ export function classify(sql: string): Classified {
   }
   if (isCatalogQuery(ts)) return { kind: "catalog", sql };
   if (mayMapDdl(first)) sql = mapDdl(sql);
+  const valuesDefault = first === "INSERT" ? valuesDefaultTarget(ts) : null;
+  if (valuesDefault !== null) return { kind: "sql", sql, shape: shapeOf(sql), valuesDefault };
   return { kind: "sql", sql, shape: shapeOf(sql) };
 }

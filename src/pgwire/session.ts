@@ -55,6 +55,7 @@ import {
 } from "./messages.ts";
 import { type CatalogEnv, PgCatalog } from "./pg_catalog/mod.ts";
 import { copyIn, copyOut } from "./copy_session.ts";
+import { fillValuesDefaults } from "./insert_defaults.ts";
 import { isBlank, shapeOf } from "./sql.ts";
 import {
   columnOid,
@@ -627,7 +628,7 @@ export class Connection {
     if (c.kind === "tx") return await this.runTx(c);
     if (c.kind === "catalog") return await this.catalog.run(c.sql, params, this.catalogEnv());
     if (c.kind === "copy") return await this.runCopy(c.copy);
-    const r = await this.runSql(c.sql, params);
+    const r = await this.runSql(await this.sqlOf(c), params);
     return {
       fields: r.columns.length ? fieldsOf(r.columns, r.rows) : null,
       rows: r.rows,
@@ -687,6 +688,18 @@ export class Connection {
         if (c.op === "rollback_to") this.failed = false;
         return done(c.tag);
     }
+  }
+
+  /** The SQL of a statement for SQLite: `VALUES (DEFAULT, …)` filled with the columns' defaults. */
+  private async sqlOf(c: Extract<Classified, { kind: "sql" }>): Promise<string> {
+    if (c.valuesDefault === undefined) return c.sql;
+    const info = await this.runSql("SELECT name, dflt_value FROM pragma_table_info(?)", [
+      c.valuesDefault,
+    ]);
+    return fillValuesDefaults(
+      c.sql,
+      info.rows.map((r) => [String(r[0]), r[1] === null ? null : String(r[1])]),
+    );
   }
 
   /** COPY FROM STDIN / TO STDOUT: the rows go through runSql (one transaction for FROM). */
@@ -905,8 +918,9 @@ export class Connection {
         | (Session & { describe?(sql: string): Promise<PgDescription> })
         | null;
       const viaSession = session?.inTransaction && typeof session.describe === "function";
-      stmt.description =
-        await (viaSession ? session!.describe!(stmt.sql) : this.db.describe(stmt.sql));
+      const c = stmt.classified;
+      const sql = c.kind === "sql" ? await this.sqlOf(c) : stmt.sql;
+      stmt.description = await (viaSession ? session!.describe!(sql) : this.db.describe(sql));
     }
     return stmt.description;
   }

@@ -399,10 +399,12 @@ Deno.test(
           });
           assert.equal(await knex.schema.hasTable("k_users"), true);
           assert.equal(await knex.schema.hasColumn("k_users", "name"), true);
-          const ids = await knex("k_users").insert([{ name: "ann", active: true }, {
+          // rows with different keys: Knex sends VALUES (DEFAULT, $1), ($2, $3)
+          const ids = await knex("k_users").insert([{ name: "ann" }, {
             name: "bob",
             active: false,
-          }]).returning("id");
+          }])
+            .returning("id");
           assert.equal(ids.length, 2);
           await knex("k_posts").insert({ user_id: ids[0].id, meta: JSON.stringify({ a: 1 }) });
           const rows = await knex("k_users").join("k_posts", "k_posts.user_id", "k_users.id")

@@ -4,6 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import { classify } from "../../src/pgwire/catalog.ts";
 import { CopyDecoder, copyValue, encodeCopyRow, parseCopy } from "../../src/pgwire/copy.ts";
 import { mapDdl } from "../../src/pgwire/ddl_map.ts";
+import { fillValuesDefaults, valuesDefaultTarget } from "../../src/pgwire/insert_defaults.ts";
 import type { PgError } from "../../src/pgwire/errors.ts";
 import { isCatalogQuery, rewriteCatalogSql } from "../../src/pgwire/pg_catalog/mod.ts";
 import { tokenize } from "../../src/pgwire/sql.ts";
@@ -183,4 +184,22 @@ Deno.test("COPY statements and formats", () => {
   assert.deepEqual(copyValue("\\x00ff", "BYTEA"), new Uint8Array([0, 255]));
   assert.equal(copyValue("12", "INTEGER"), "12");
   assert.throws(() => copyValue("maybe", "BOOLEAN"), (e: PgError) => e.code === "22P02");
+});
+
+Deno.test("INSERT … VALUES (DEFAULT, …) gets the columns' defaults", () => {
+  const sql = 'insert into "k" ("a", "b") values (DEFAULT, $1), ($2, DEFAULT) returning "id"';
+  assert.equal(valuesDefaultTarget(tokenize(sql)), "k");
+  assert.equal(valuesDefaultTarget(tokenize("INSERT INTO k DEFAULT VALUES")), null);
+  assert.equal(valuesDefaultTarget(tokenize("INSERT INTO k VALUES (1)")), null);
+  assert.equal(
+    fillValuesDefaults(sql, [["id", null], ["a", "'1'"], ["b", null]]),
+    'insert into "k" ("a", "b") values ((\'1\'), $1), ($2, NULL) returning "id"',
+  );
+  assert.equal(
+    fillValuesDefaults("INSERT INTO k VALUES (DEFAULT, 2)", [["id", null], [
+      "a",
+      "CURRENT_TIMESTAMP",
+    ]]),
+    "INSERT INTO k VALUES (NULL, 2)",
+  );
 });
