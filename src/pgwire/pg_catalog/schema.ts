@@ -85,6 +85,10 @@ WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
   AND m.name NOT LIKE '\\_ha\\_%' ESCAPE '\\'
 ORDER BY m.name`;
 
+/** The whole schema as one text: equal texts give equal catalogs. */
+export const SCHEMA_FINGERPRINT_SQL =
+  "SELECT group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), char(10)) FROM sqlite_schema";
+
 type Json = (string | number | null | Json[])[];
 
 function json(v: SqlValue): Json[] {

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Schema, SchemaRelation } from "./schema.ts";
 import { formatType, PG_TYPES, pgTypeOf } from "./types.ts";
 
@@ -210,7 +210,7 @@ export function createCatalog(db: DatabaseSync): void {
   for (const [name, cols] of Object.entries(INFO_TABLES)) {
     db.exec(ddl("information_schema", name, cols));
   }
-  const ins = (table: string, row: Record<string, unknown>) => insert(db, table, row);
+  const ins = inserter(db);
   for (const [name, oid] of Object.entries(NS)) {
     ins("pg_catalog.pg_namespace", { oid, nspname: name, nspowner: ROLE_OID });
   }
@@ -255,13 +255,20 @@ export function createCatalog(db: DatabaseSync): void {
   });
 }
 
-function insert(db: DatabaseSync, table: string, row: Record<string, unknown>): void {
-  const keys = Object.keys(row);
-  db.prepare(
-    `INSERT INTO ${table} (${keys.map((k) => `"${k}"`).join(", ")}) VALUES (${
+type Insert = (table: string, row: Record<string, unknown>) => void;
+
+/** Inserts rows into catalog tables, one prepared statement per table and column set. */
+function inserter(db: DatabaseSync): Insert {
+  const prepared = new Map<string, StatementSync>();
+  return (table, row) => {
+    const keys = Object.keys(row);
+    const sql = `INSERT INTO ${table} (${keys.map((k) => `"${k}"`).join(", ")}) VALUES (${
       keys.map(() => "?").join(", ")
-    })`,
-  ).run(...keys.map((k) => row[k] as null | number | bigint | string));
+    })`;
+    let stmt = prepared.get(sql);
+    if (!stmt) prepared.set(sql, stmt = db.prepare(sql));
+    stmt.run(...keys.map((k) => row[k] as null | number | bigint | string));
+  };
 }
 
 /** What the catalog shows besides the schema. */
@@ -326,7 +333,7 @@ export function fillCatalog(db: DatabaseSync, schema: Schema, facts: CatalogFact
     oids.byName.set(name, oid);
     oids.byOid.set(oid, name);
   }
-  const ins = (table: string, row: Record<string, unknown>) => insert(db, table, row);
+  const ins = inserter(db);
   let conOid = 1_000_000;
   const pkColumns = (r: SchemaRelation) =>
     r.columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
