@@ -12,7 +12,9 @@
  */
 import type { SqlValue, StatementResult } from "../engine/types.ts";
 import { PgError } from "./errors.ts";
-import type { Frame, MessageWriter } from "./messages.ts";
+import type { MessageWriter } from "./backend.ts";
+import { Backend, Frontend } from "./codes.ts";
+import type { Frame } from "./messages.ts";
 import { type CopyCommand, CopyDecoder, copyValue, encodeCopyRow } from "./copy.ts";
 import { columnOid } from "./types.ts";
 
@@ -40,7 +42,7 @@ function identName(written: string): string {
   return written.startsWith('"') ? written.slice(1, -1).replaceAll('""', '"') : written;
 }
 
-function copyResponse(out: MessageWriter, type: "G" | "H", n: number): void {
+function copyResponse(out: MessageWriter, type: number, n: number): void {
   out.begin(type).byte(0).int16(n);
   for (let i = 0; i < n; i++) out.int16(0);
   out.end();
@@ -52,15 +54,15 @@ export async function copyOut(cmd: CopyCommand, io: CopyIo): Promise<string> {
     `SELECT ${cmd.columns.length ? cmd.columns.join(", ") : "*"} FROM ${cmd.table}`;
   const r = await io.run(sql, []);
   const oids = r.columns.map((c, i) => columnOid(c.declType, r.rows, i));
-  copyResponse(io.out, "H", r.columns.length);
+  copyResponse(io.out, Backend.CopyOutResponse, r.columns.length);
   if (cmd.header) {
-    io.out.begin("d").text(encodeCopyRow(r.columns.map((c) => c.name), [], cmd)).end();
+    io.out.begin(Backend.CopyData).text(encodeCopyRow(r.columns.map((c) => c.name), [], cmd)).end();
   }
   for (const row of r.rows) {
-    io.out.begin("d").text(encodeCopyRow(row, oids, cmd)).end();
+    io.out.begin(Backend.CopyData).text(encodeCopyRow(row, oids, cmd)).end();
     if (io.out.length > FLUSH_BYTES) await io.flush();
   }
-  io.out.begin("c").end();
+  io.out.begin(Backend.CopyDone).end();
   return `COPY ${r.rows.length}`;
 }
 
@@ -107,7 +109,7 @@ export async function copyIn(cmd: CopyCommand, io: CopyIo): Promise<string> {
     }
   };
 
-  copyResponse(io.out, "G", columns.length);
+  copyResponse(io.out, Backend.CopyInResponse, columns.length);
   await io.flush();
   const decoder = new CopyDecoder(cmd);
   const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -115,7 +117,7 @@ export async function copyIn(cmd: CopyCommand, io: CopyIo): Promise<string> {
   for (;;) {
     const f = await io.read();
     if (f === null) throw new PgError("08006", "client left during COPY", { fatal: true });
-    if (f.type === 0x64) { // CopyData
+    if (f.type === Frontend.CopyData) {
       if (failure) continue; // keep reading to CopyDone, as PostgreSQL does
       try {
         decoder.push(utf8.decode(f.body, { stream: true }));
@@ -125,16 +127,17 @@ export async function copyIn(cmd: CopyCommand, io: CopyIo): Promise<string> {
           ? new PgError("22021", 'invalid byte sequence for encoding "UTF8" in COPY data')
           : e;
       }
-    } else if (f.type === 0x63) { // CopyDone
+    } else if (f.type === Frontend.CopyDone) {
       if (failure) throw failure;
       decoder.push(utf8.decode());
       decoder.finish();
       await insert(decoder.take());
       return `COPY ${count}`;
-    } else if (f.type === 0x66) { // CopyFail
+    } else if (f.type === Frontend.CopyFail) {
       const msg = new TextDecoder().decode(f.body).replace(/\0$/, "");
       throw new PgError("57014", `COPY from stdin failed: ${msg}`);
-    } else if (f.type === 0x48 || f.type === 0x53) { // Flush, Sync: ignored during COPY
+    } else if (f.type === Frontend.Flush || f.type === Frontend.Sync) {
+      // ignored during COPY, as PostgreSQL does
       continue;
     } else {
       throw new PgError("08P01", `unexpected message type ${f.type} during COPY from stdin`);
