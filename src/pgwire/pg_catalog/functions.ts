@@ -303,7 +303,10 @@ export function registerFunctions(
     const by = Number(step ?? 1) || 1;
     for (let v = Number(a); by > 0 ? v <= Number(b) : v >= Number(b); v += by) {
       out.push(v);
-      if (out.length > 1_000_000) break;
+      // catalog queries run on the main thread: a series is for subscripts, not for load
+      if (out.length >= 10_000) {
+        throw new PgError("54000", "generate_series in a catalog query is limited to 10000 rows");
+      }
     }
     return JSON.stringify(out);
   });
