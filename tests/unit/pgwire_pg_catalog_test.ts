@@ -6,7 +6,9 @@ import { CopyDecoder, copyValue, encodeCopyRow, parseCopy } from "../../src/pgwi
 import { mapDdl } from "../../src/pgwire/ddl_map.ts";
 import { fillValuesDefaults, valuesDefaultTarget } from "../../src/pgwire/insert_defaults.ts";
 import type { PgError } from "../../src/pgwire/errors.ts";
-import { isCatalogQuery, rewriteCatalogSql } from "../../src/pgwire/pg_catalog/mod.ts";
+import { isCatalogQuery, PgCatalog, rewriteCatalogSql } from "../../src/pgwire/pg_catalog/mod.ts";
+import { Settings } from "../../src/pgwire/catalog.ts";
+import type { SqlValue } from "../../src/engine/mod.ts";
 import { tokenize } from "../../src/pgwire/sql.ts";
 import { formatType, pgTypeOf } from "../../src/pgwire/pg_catalog/types.ts";
 
@@ -202,4 +204,50 @@ Deno.test("INSERT … VALUES (DEFAULT, …) gets the columns' defaults", () => {
     ]]),
     "INSERT INTO k VALUES (NULL, 2)",
   );
+});
+
+Deno.test("a catalog function's error fails the query (and never reaches SQLite)", async () => {
+  // Deno's node:sqlite hangs when a user function throws: errors must come back as values
+  const user = new DatabaseSync(":memory:");
+  user.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)");
+  const env = {
+    user: "ha",
+    database: "ha.db",
+    pid: 1,
+    settings: new Settings("ha"),
+    databases: () => ["ha.db"],
+    query: (sql: string) => {
+      const s = user.prepare(sql);
+      s.setReadBigInts(true);
+      (s as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+      return Promise.resolve(s.all() as unknown as SqlValue[][]);
+    },
+  };
+  const catalog = new PgCatalog();
+  try {
+    const ok = await catalog.run("SELECT 't'::regclass::oid AS oid", [], env);
+    assert.deepEqual(ok.rows, [[16384n]]);
+    await assert.rejects(
+      catalog.run("SELECT 'nope'::regclass", [], env),
+      (e: PgError) => e.code === "42P01" && /relation "nope" does not exist/.test(e.message),
+    );
+    await assert.rejects(
+      catalog.run("SELECT relname FROM pg_class WHERE relname ~ '('", [], env),
+      (e: PgError) => e.code === "0A000" && /Invalid regular expression/.test(e.message),
+    );
+    await assert.rejects(
+      catalog.run("SELECT current_setting('no_such_setting')", [], env),
+      (e: PgError) => e.code === "42704",
+    );
+    // the catalog still answers afterwards
+    const r = await catalog.run(
+      "SELECT relname FROM pg_catalog.pg_class WHERE relname ~ '^t' AND relkind = 'r'",
+      [],
+      env,
+    );
+    assert.deepEqual(r.rows, [["t"]]);
+  } finally {
+    catalog.close();
+    user.close();
+  }
 });

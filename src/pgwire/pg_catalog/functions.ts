@@ -102,14 +102,28 @@ function relationName(text: string): string {
   return last.startsWith('"') ? last.slice(1, -1).replaceAll('""', '"') : last.toLowerCase();
 }
 
-/** Registers every function on `db`; `env` and `oids` are read at each call. */
+/**
+ * Registers every function on `db`; `env` and `oids` are read at each call. A function never
+ * throws into SQLite (Deno's node:sqlite hangs on an exception thrown by a user function): its
+ * error goes to `fail` and it returns NULL; the caller raises the error after the statement.
+ */
 export function registerFunctions(
   db: DatabaseSync,
   env: () => FunctionEnv,
   oids: () => CatalogOids,
+  fail: (e: unknown) => void,
 ): void {
+  const guard = <A extends unknown[]>(f: (...a: A) => SQLOutputValue) => (...a: A) => {
+    try {
+      return f(...a);
+    } catch (e) {
+      fail(e);
+      return null;
+    }
+  };
   // varargs: PostgreSQL's optional arguments (pretty, missing_ok, …) are accepted everywhere
-  const fn = (name: string, f: Fn) => db.function(name, { varargs: true, deterministic: false }, f);
+  const fn = (name: string, f: Fn) =>
+    db.function(name, { varargs: true, deterministic: false }, guard(f));
   const constant = (names: string[], v: SQLOutputValue) => {
     for (const n of names) fn(n, () => v);
   };
@@ -326,14 +340,14 @@ export function registerFunctions(
   fn("array_lower", (a) => a === null || parseArray(String(a)).length === 0 ? null : 1);
   db.aggregate("_pg_array_agg", {
     start: () => "[]",
-    step: (acc: SQLInputValue, v: SQLInputValue) => {
+    step: guard((acc: SQLInputValue, v: SQLInputValue) => {
       const xs = JSON.parse(String(acc)) as SQLInputValue[];
       xs.push(typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? null : v);
       return JSON.stringify(xs);
-    },
-    result: (acc: SQLInputValue) => {
+    }),
+    result: guard((acc: SQLInputValue) => {
       const xs = JSON.parse(String(acc)) as SQLInputValue[];
       return xs.length ? arrayText(xs) : "{}";
-    },
+    }),
   });
 }

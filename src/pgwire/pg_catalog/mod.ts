@@ -138,6 +138,8 @@ export class PgCatalog {
   private key = "";
   private oids: CatalogOids | null = null;
   private env: CatalogEnv | null = null;
+  /** The first error a catalog function raised during the running statement. */
+  private failure: unknown = null;
   private readonly statements = new Map<
     string,
     { stmt: StatementSync; sql: string; booleans: Set<number> }
@@ -147,11 +149,13 @@ export class PgCatalog {
   async run(sql: string, params: SqlValue[], env: CatalogEnv): Promise<CatalogResult> {
     const stmt = await this.prepare(sql, env);
     let rows: SqlValue[][];
+    this.failure = null;
     try {
       rows = stmt.all(...params.map((p) => p as SQLInputValue)) as unknown as SqlValue[][];
     } catch (e) {
       throw unsupported(e, sql);
     }
+    if (this.failure !== null) throw unsupported(this.failure, sql);
     const cols = stmt.columns();
     const booleans = this.statements.get(sql)?.booleans;
     return {
@@ -221,7 +225,7 @@ export class PgCatalog {
     const db = new DatabaseSync(":memory:");
     try {
       createCatalog(db);
-      registerFunctions(db, () => this.env!, () => this.oids!);
+      registerFunctions(db, () => this.env!, () => this.oids!, (e) => this.failure ??= e);
       db.exec("BEGIN");
       this.oids = fillCatalog(db, parseSchema(rows), {
         user: env.user,
