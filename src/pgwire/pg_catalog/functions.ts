@@ -338,16 +338,17 @@ export function registerFunctions(
     );
   });
   fn("array_lower", (a) => a === null || parseArray(String(a)).length === 0 ? null : 1);
+  // (no guard() here: node:sqlite takes an aggregate's arity from its step function)
   db.aggregate("_pg_array_agg", {
     start: () => "[]",
-    step: guard((acc: SQLInputValue, v: SQLInputValue) => {
+    step: (acc: SQLInputValue, v: SQLInputValue) => {
       const xs = JSON.parse(String(acc)) as SQLInputValue[];
       xs.push(typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? null : v);
       return JSON.stringify(xs);
-    }),
-    result: guard((acc: SQLInputValue) => {
+    },
+    result: (acc: SQLInputValue) => {
       const xs = JSON.parse(String(acc)) as SQLInputValue[];
       return xs.length ? arrayText(xs) : "{}";
-    }),
+    },
   });
 }
