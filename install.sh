@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ha needs on a Debian/Ubuntu machine that has Node.js and npm:
-# deno (the npm package, pinned), nats-server, and the PostgreSQL clients and
-# Python psycopg used by the tests. Safe to run again: it skips what is there.
+# deno (the npm package, pinned), nats-server, gcc (to build the SQLite extension
+# vendor/ha_interrupt.so that makes statements stoppable; built at the end), and
+# the PostgreSQL clients, Python psycopg and Chromium used by the tests. Safe to
+# run again: it skips what is there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -19,6 +21,8 @@ command -v pgbench >/dev/null 2>&1 || need_apt+=(postgresql-contrib)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium) # the dashboard's browser test
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
 # SQLAlchemy 1.4 Core over psycopg2: the ORM introspection test (tests/integration/pgwire_orm_test.ts)
 /usr/bin/python3 -c 'import sqlalchemy, psycopg2' >/dev/null 2>&1 || need_apt+=(python3-sqlalchemy python3-psycopg2)
@@ -36,4 +40,5 @@ fi
 # Warm deno's npm cache so the first run does not download in the middle of a test.
 cd "$(dirname "$0")"
 deno install --quiet >/dev/null 2>&1 || deno cache main.ts
+bash scripts/build-extension.sh --if-needed
 echo "install.sh: ready ($(deno --version | head -1), $(nats-server --version))"

@@ -9,6 +9,8 @@ const ALL: Record<string, string> = {
   interceptor: "./interceptor.ts",
   snapshot: "./snapshot.ts",
   ids: "./ids.ts",
+  interrupt: "./interrupt.ts",
+  metrics: "./metrics.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the single `ha` binary: the program, its worker modules and a copy of nats-server
-# (embedded with --include; at run time ha copies it out and starts it). Needs network access
-# the first time, for Deno's `denort` runtime.
+# Builds the single `ha` binary: the program, its worker modules, a copy of nats-server and the
+# SQLite extension vendor/ha_interrupt.so (embedded with --include; at run time ha copies them out
+# to its cache directory). Needs network access the first time, for Deno's `denort` runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +15,12 @@ mkdir -p vendor
 cp "$bin" vendor/nats-server
 chmod 755 vendor/nats-server
 
+bash scripts/build-extension.sh --if-needed
+
 deno compile -A --unstable-worker-options \
   --include src/engine/worker.ts \
   --include src/replication/writer_plugin.ts \
   --include vendor/nats-server \
+  --include vendor/ha_interrupt.so \
+  --include src/http/ui \
   --output "${1:-ha}" main.ts

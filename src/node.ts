@@ -9,10 +9,18 @@
  * ```
  */
 import type { Config } from "./config/mod.ts";
-import { type Engine, openEngine, type Params } from "./engine/mod.ts";
+import {
+  BUILD_HINT,
+  type Engine,
+  EXTENSION_URL,
+  findInterruptExtension,
+  openEngine,
+  type Params,
+} from "./engine/mod.ts";
 import { HttpServer } from "./http/mod.ts";
 import { PgServer } from "./pgwire/mod.ts";
 import type { Logger } from "./log/mod.ts";
+import { HaError } from "./errors/mod.ts";
 import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
 import {
   DEFAULT_MAX_PAYLOAD,
@@ -22,8 +30,9 @@ import {
 } from "./replication/mod.ts";
 import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
-import { claimSlot, idPlugin } from "./ids/mod.ts";
+import { claimSlot, idClient, idPlugin } from "./ids/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
+import { HaMetrics } from "./metrics/mod.ts";
 
 /**
  * The connection to NATS as a part: on stop, ends waiting for a first connection that never
@@ -49,6 +58,30 @@ function natsTlsOptions(config: Config): { caFile: string } | undefined {
   return ca ? { caFile: ca } : undefined;
 }
 
+/**
+ * The statement-interrupt extension (`ha_interrupt.so`), or null when it is missing and
+ * `--statement-timeout 0` says the node may run without stoppable statements.
+ */
+async function interruptExtension(config: Config, log: Logger): Promise<string | null> {
+  const path = await findInterruptExtension();
+  if (path !== null) return path;
+  const where = decodeURIComponent(EXTENSION_URL.pathname);
+  if (config.statementTimeoutMs > 0) {
+    throw new HaError(
+      "config",
+      `the SQLite extension that stops statements is missing (${where}): ${BUILD_HINT}; or ` +
+        "start with --statement-timeout 0 to run without statement timeouts, cancel and " +
+        "disconnect handling",
+    );
+  }
+  log.warn(
+    "ha_interrupt.so missing: running statements cannot be stopped (no PG cancel, HTTP " +
+      "disconnects do not stop them, shutdown waits for them)",
+    { path: where, hint: BUILD_HINT },
+  );
+  return null;
+}
+
 /** A running node. */
 export class Node {
   private stopping: Promise<void> | null = null;
@@ -56,7 +89,8 @@ export class Node {
   private constructor(
     readonly config: Config,
     readonly engine: Engine,
-    readonly http: HttpServer,
+    /** The HTTP API, or null when the library runs the node without one (port 0). */
+    readonly http: HttpServer | null,
     /** The PostgreSQL wire server, or null with `--pg-port 0`. */
     readonly pg: PgServer | null,
     /** Replication of this node's databases, or null when standalone. */
@@ -82,7 +116,10 @@ export class Node {
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
+    // Checked first: a node that cannot stop statements must not start half-way.
+    const interrupt = await interruptExtension(config, log);
     const parts = new Parts(log);
+    const metrics = new HaMetrics();
     const nats = new Late<NatsClient>("NATS not reached yet");
     const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
     let engine: Engine | null = null;
@@ -152,6 +189,7 @@ export class Node {
           stream: config.replicationStream,
           replicas: config.replicas,
           nodeName: config.name,
+          readOnly: config.readOnly,
           logger: log,
           subjectOf: (id) => subjectOf(config.replicationStream, id),
           seqOf: (id) =>
@@ -171,7 +209,8 @@ export class Node {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
       const maxPayload = client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-      const ids = connecting
+      // A read-only follower inserts nothing: it claims no id slot.
+      const ids = connecting && !config.readOnly
         ? idPlugin(config, client ? await claimSlot(config, client.nc) : null)
         : null;
       engine = await openEngine({
@@ -180,6 +219,9 @@ export class Node {
         concurrentQueries: config.concurrentQueries,
         extensions: [...config.extensions],
         attachDir: config.attachDir,
+        readOnly: config.readOnly,
+        interrupt,
+        statementTimeoutMs: config.statementTimeoutMs,
         plugins: connecting
           ? [replicationPlugin(config, incarnation, maxPayload), ...(ids ? [ids] : [])]
           : [],
@@ -194,9 +236,9 @@ export class Node {
           nats: connecting,
           maxPayload,
           incarnation,
-          pluginIndex: 0,
           logger: log,
           interceptor,
+          observeLag: metrics.observeLag,
         });
         await parts.start("replication", replication);
         let stopped = false;
@@ -215,14 +257,15 @@ export class Node {
           },
         });
         if (ids && !client) {
-          // Plugin 1: the id plugin after replication's. Claimed once NATS is first reached.
+          // Claimed once NATS is first reached.
           nats.whenReady().then(async (client) => {
             const slot = await claimSlot(config, client.nc);
-            for (const db of opened.databases()) await db.invoke(1, "setSlot", slot);
+            if (slot === null) return; // --id-scheme sqlite: no id plugin (`ids` is null then)
+            for (const db of opened.databases()) await idClient(db).call("setSlot", slot);
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }
-      const http = new HttpServer({
+      const http = config.port === 0 ? null : new HttpServer({
         engine: opened,
         logger: log,
         port: config.port,
@@ -236,8 +279,13 @@ export class Node {
         readiness: () => replication?.readiness() ?? [],
         replication,
         snapshots: connecting
-          ? { take: (db) => snapshots.get().take(db), open: (id) => snapshots.get().open(id) }
+          ? {
+            take: (db) => snapshots.get().take(db),
+            open: (id) => snapshots.get().open(id),
+            latest: (id) => snapshots.get().latest(id),
+          }
           : null,
+        metrics,
       });
       const pg = config.pgPort === 0 ? null : new PgServer({
         engine: opened,
@@ -251,10 +299,24 @@ export class Node {
         authTimeoutMs: config.pgAuthTimeoutMs,
         maxConnections: config.maxConnections,
         logger: log,
+        onQuery: metrics.pgQuery,
       });
+      const running = replication;
+      metrics.watch({
+        replication: running ? () => running.status() : undefined,
+        conflicts: running ? () => running.conflicts() : undefined,
+        natsConnected: running ? () => running.natsConnected() : undefined,
+        pgConnections: pg ? () => pg.connectionCount : undefined,
+      });
+      await parts.start("metrics", metrics);
       // A new front end is one more entry here.
-      await parts.start("front ends", together([http, ...(pg ? [pg] : [])]));
-      log.info("node started", { databases: opened.ids(), http: http.port, pg: pg?.port ?? 0 });
+      await parts.start("front ends", together([http, pg].filter((p) => p !== null)));
+      log.info("node started", {
+        databases: opened.ids(),
+        http: http?.port ?? 0,
+        pg: pg?.port ?? 0,
+        readOnly: config.readOnly,
+      });
       return new Node(config, opened, http, pg, replication, interceptor, log, parts);
     } catch (e) {
       await parts.stop();
@@ -270,6 +332,9 @@ export class Node {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
+      // Like PostgreSQL's default (fast) shutdown: running client statements are stopped and
+      // roll back, so a runaway one cannot hold the stop.
+      this.engine.stopClients();
       await this.parts.stop();
       this.logger.info("node stopped");
     })();

@@ -667,6 +667,17 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: optionalPath,
   }),
   flag({
+    field: "statementTimeoutMs",
+    long: "statement-timeout",
+    metavar: "DURATION",
+    help: "A client statement running longer is stopped (HTTP 504, PG 57014); PG sessions " +
+      "may lower it with SET statement_timeout",
+    defaultText: "30s",
+    default: () => 30_000,
+    // The extension takes an int32 of ms: 24 days fit.
+    parse: (raw) => parseDuration(raw, { zeroMeans: "disables", ...LIMIT_TIMER }),
+  }),
+  flag({
     field: "clusterKey",
     long: "cluster-key",
     metavar: "KEY",
@@ -723,6 +734,11 @@ export const FLAGS: readonly FlagSpec[] = [
     default: () => null,
     parse: optionalPath,
   }),
+  boolFlag(
+    "readOnly",
+    "read-only",
+    "Read-only follower: apply the cluster's changes, serve reads, refuse client writes",
+  ),
   boolFlag("help", "help", "Print this help and exit", { short: "h", env: false, inFile: false }),
   boolFlag("version", "version", "Print version information and exit"),
 ];

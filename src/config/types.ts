@@ -69,7 +69,7 @@ export type IdScheme = "cluster" | "js-safe" | "sqlite";
 export interface Config {
   /** `-n/--name`: node name (self-skip, durable consumer name, NATS server name). */
   readonly name: string;
-  /** `-p/--port`: HTTP API port, 1..65535. */
+  /** `-p/--port`: HTTP API port, 1..65535; 0 = no HTTP API (only the library sets 0). */
   readonly port: number;
   /** `--http-addr`: interface of the HTTP API. */
   readonly httpAddr: string;
@@ -161,6 +161,8 @@ export interface Config {
   readonly insecure: boolean;
   /** `--attach-dir`: the only directory client ATTACH / VACUUM INTO may use; null = denied. */
   readonly attachDir: string | null;
+  /** `--statement-timeout`: ms a client statement may run (0 = no limit). */
+  readonly statementTimeoutMs: number;
   /** `--cluster-key`: HMAC-SHA256 key signing every changeset; null = unsigned. */
   readonly clusterKey: string | null;
   /** `--max-clock-skew`: how far ahead of the local clock a remote HLC may be, ms. */
@@ -171,6 +173,11 @@ export interface Config {
   readonly natsTlsKey: string | null;
   /** `--nats-tls-ca`: CA file ha verifies its NATS server with (default: system CAs). */
   readonly natsTlsCa: string | null;
+  /**
+   * `--read-only`: a follower that applies the cluster's changes and serves reads, refuses
+   * client writes, publishes nothing and takes no snapshots.
+   */
+  readonly readOnly: boolean;
   /** Positional arguments: DSNs (paths, globs or `file:` URIs), in order. */
   readonly dsns: readonly string[];
   /** `-c/--config`: the config file that was read, or null. */

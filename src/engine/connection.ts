@@ -35,6 +35,8 @@ export interface OpenSpec {
   readOnly: boolean;
   /** SQLite extensions to load (paths). */
   extensions: string[];
+  /** Path of `ha_interrupt.so` (statement timeouts and cancel), loaded first; absent = none. */
+  interrupt?: string;
   /** Statements may change ha's `_ha_*` tables (otherwise refused at prepare). */
   allowInternalWrites?: boolean;
   /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
@@ -89,9 +91,14 @@ export class Connection {
    */
   private userLastId: bigint | null = null;
   private setLastId: StatementSync | null = null;
+  /** This connection's `ha_interrupt` guard id, or null without the extension. */
+  readonly guard: number | null;
 
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
+    this.guard = spec.interrupt
+      ? Number((this.db.prepare("SELECT ha_guard_id() AS id").get() as { id: number }).id)
+      : null;
     this.allowInternalWrites = spec.allowInternalWrites ?? false;
     this.policy = spec.policy ?? { attachDir: null };
     setAuthorizer(this.db, (code, arg1, arg2, db, trigger) => {
@@ -361,7 +368,8 @@ function openDatabase(spec: OpenSpec): DatabaseSync {
   try {
     db = new DatabaseSync(uri, {
       readOnly: spec.readOnly,
-      allowExtension: spec.extensions.length > 0,
+      // Enables the C API only: the SQL function load_extension() stays off (and is denied).
+      allowExtension: spec.extensions.length > 0 || spec.interrupt !== undefined,
       timeout: 5000,
     });
   } catch (e) {
@@ -369,6 +377,7 @@ function openDatabase(spec: OpenSpec): DatabaseSync {
   }
   try {
     if (spec.loadFrom) loadInto(db, spec);
+    if (spec.interrupt) db.loadExtension(spec.interrupt);
     for (const ext of spec.extensions) db.loadExtension(ext);
     for (const [name, value] of spec.pragmas) {
       if (spec.readOnly && name === "journal_mode") continue;

@@ -9,13 +9,15 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
-import type { PluginSpec } from "./plugin.ts";
+import type { CommandCall, PluginClient, PluginCommands, PluginSpec } from "./plugin.ts";
 import type { DescribeReply, ExecReply, TxExecReply } from "./protocol.ts";
-import { countParameters, transactionControl } from "./split.ts";
+import { countParameters, leadingCommand, transactionControl } from "./split.ts";
+import { readOnlyRefusal } from "./read_only.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
+import { InterruptLib } from "./native/interrupt.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -41,6 +43,15 @@ export interface DatabaseOptions {
   allowInternalWrites?: boolean;
   /** What client statements may do (ATTACH, PRAGMA...); absent = the defaults. */
   policy?: SqlPolicy;
+  /**
+   * A read-only follower (`--read-only`): every client statement that would write is refused,
+   * also inside a session transaction; plugin calls (`invoke`, replicated apply) still write.
+   */
+  readOnly?: boolean;
+  /** Path of `ha_interrupt.so`: statements can be timed out and cancelled; null = they cannot. */
+  interrupt?: string | null;
+  /** `--statement-timeout` in ms for client statements (0 = none). */
+  statementTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -56,7 +67,10 @@ export class Database {
   private readonly kinds = new Map<string, StatementKind>();
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
+  private readonly native: InterruptLib | null;
   private closed = false;
+  /** Set at shutdown: client statements are refused (ha's own work goes on until close). */
+  private refusing = false;
 
   private constructor(private readonly opts: DatabaseOptions, memName: string) {
     this.id = opts.source.id;
@@ -71,8 +85,10 @@ export class Database {
       extensions: opts.extensions,
       allowInternalWrites: opts.allowInternalWrites ?? false,
       policy: opts.policy,
+      ...(opts.interrupt ? { interrupt: opts.interrupt } : {}),
     };
-    this.writer = new WorkerClient(`writer:${this.id}`);
+    this.native = opts.interrupt ? InterruptLib.open(opts.interrupt) : null;
+    this.writer = new WorkerClient(`writer:${this.id}`, { native: this.native });
   }
 
   /** Opens the writer (creating or loading the database). */
@@ -81,7 +97,7 @@ export class Database {
     const db = new Database(opts, memName);
     const loadFrom = opts.source.memory ? opts.source.path : undefined;
     try {
-      await db.writer.request({
+      await db.writer.open({
         t: "open",
         databaseId: db.id,
         spec: { ...db.spec, loadFrom },
@@ -108,15 +124,23 @@ export class Database {
     if (stmts.length === 0) throw new HaError("bad_request", "no statements to execute");
     const release = await this.opts.limiter.acquire();
     try {
-      this.checkOpen();
+      this.checkAccepting();
+      const timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);
       if (route === "read" || route === "unknown") {
-        const r = await this.onReader<ExecReply>({ t: "exec", stmts }, opts.signal);
+        const r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal);
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
       }
+      if (this.opts.readOnly) {
+        const writing = stmts.find((s) => this.kinds.get(s.sql) !== "read") ?? stmts[0];
+        throw readOnlyRefusal(leadingCommand(writing.sql));
+      }
       if (opts.readOnly) throw readOnlyError();
-      return await this.write(stmts);
+      return await this.write(stmts, timeoutMs, opts.signal);
+    } catch (e) {
+      this.noteStopped(e);
+      throw e;
     } finally {
       release();
     }
@@ -124,7 +148,7 @@ export class Database {
 
   /** Prepares `sql` without running it: result columns, parameter count, kind. */
   async describe(sql: string): Promise<Description> {
-    this.checkOpen();
+    this.checkAccepting();
     const r = await this.onReader<DescribeReply>({ t: "describe", sql });
     this.kinds.set(sql, r.kind);
     return { ...r, paramCount: countParameters(sql) };
@@ -136,41 +160,41 @@ export class Database {
   }
 
   /**
-   * Calls a writer plugin's `invoke` with the writer held exclusively
-   * (`plugin` is its index in the engine's plugin list).
-   */
-  async invoke<T>(plugin: number, method: string, args: unknown): Promise<T> {
-    this.checkOpen();
-    const release = await this.writeLock.lock();
-    try {
-      return await this.writer.request<T>({ t: "invoke", plugin, method, args });
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * Runs `f` with the writer held exclusively; `call` invokes a method of writer plugin `plugin`.
-   * Several calls (e.g. detect conflicts, then apply) run under one lock.
+   * The typed client of writer plugin `name` (its `PluginSpec.name`); `C` is the command map
+   * the plugin's package declares.
    *
    * @example
    * ```ts
-   * await db.invokeLocked(0, async (call) => call("apply", await call("progress", subject)));
+   * const rep = db.plugin<ReplicationCommands>("replication");
+   * await rep.locked(async (call) => call("apply", await batchAfter(await call("progress", s))));
    * ```
    */
-  invokeLocked<T>(
-    plugin: number,
-    f: (call: (method: string, args: unknown) => Promise<unknown>) => Promise<T>,
-  ): Promise<T> {
-    return this.withWriter((w) =>
-      f((method, args) => w.request<unknown>({ t: "invoke", plugin, method, args }))
-    );
+  plugin<C extends PluginCommands>(name: string): PluginClient<C> {
+    if (!this.opts.plugins.some((p) => p.name === name)) {
+      throw new HaError("internal", `database ${this.id} has no writer plugin ${name}`);
+    }
+    const send = (w: WorkerClient): CommandCall<C> => (method, args) =>
+      w.request<C[typeof method]["result"]>({ t: "command", plugin: name, method, args });
+    return {
+      call: (method, args) => this.withWriter((w) => send(w)(method, args)),
+      locked: (f) => this.withWriter((w) => f(send(w))),
+    };
   }
 
   /** Writes a consistent copy of the database to `path` (which must not exist). */
   async backupTo(path: string): Promise<void> {
     this.checkOpen();
     await this.onReader<null>({ t: "backup", path });
+  }
+
+  /**
+   * Shutdown: refuses client statements from now on and stops those running (their requests
+   * fail with `unavailable`); replication and backups go on until {@link close}.
+   */
+  stopClients(): void {
+    this.refusing = true;
+    this.writer.interrupt("shutdown");
+    for (const r of this.readers) r.interrupt("shutdown");
   }
 
   /** Stops accepting work, waits for the writer, closes every connection. Idempotent. */
@@ -216,14 +240,51 @@ export class Database {
     return this.opts.limiter;
   }
 
+  /** True for a read-only follower's database (client writes refused). */
+  get readOnly(): boolean {
+    return this.opts.readOnly ?? false;
+  }
+
+  /**
+   * @internal The statement timeout of a client call: `opts.timeoutMs` may lower the node's
+   * `--statement-timeout` (0 or absent = the node's); with no node limit it applies as given.
+   */
+  timeoutOf(opts: ExecuteOptions): number {
+    const node = this.opts.statementTimeoutMs ?? 0;
+    const own = opts.timeoutMs ?? 0;
+    if (node === 0) return own;
+    return own === 0 ? node : Math.min(own, node);
+  }
+
+  /** @internal Logs a statement the extension stopped (timeout, cancel, shutdown). */
+  noteStopped(e: unknown): void {
+    const stopped = e instanceof HaError ? e.details.stopped : undefined;
+    if (stopped !== undefined) this.opts.logger.info("statement stopped", { reason: stopped });
+  }
+
+  /** @internal Throws when client statements are refused (closed, or shutting down). */
+  checkAccepting(): void {
+    this.checkOpen();
+    if (this.refusing) {
+      throw new HaError("unavailable", `database ${this.id}: the node is shutting down`);
+    }
+  }
+
   /** @internal Awaits commit listeners for a committed transaction's payloads. */
   async committed(payloads: unknown[]): Promise<void> {
     if (payloads.length === 0) return;
     for (const l of this.listeners) await l(payloads);
   }
 
-  private async write(stmts: Statement[]): Promise<StatementResult[]> {
-    const r = await this.withWriter((w) => w.request<ExecReply>({ t: "exec", stmts }));
+  private async write(
+    stmts: Statement[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<StatementResult[]> {
+    const r = await this.withWriter((w) => {
+      this.checkAccepting();
+      return w.request<ExecReply>({ t: "exec", stmts, timeoutMs }, signal);
+    });
     this.remember(r.kinds);
     await this.committed(r.payloads);
     return r.results;
@@ -252,17 +313,7 @@ export class Database {
   ): Promise<T> {
     if (signal?.aborted) throw cancelled();
     const reader = await this.pickReader();
-    if (!signal) return reader.request<T>(body);
-    const onAbort = () => {
-      this.readers.splice(this.readers.indexOf(reader), 1);
-      reader.terminate(cancelled());
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      return await reader.request<T>(body);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    return await reader.request<T>(body, signal);
   }
 
   private async pickReader(): Promise<WorkerClient> {
@@ -272,10 +323,10 @@ export class Database {
     const idle = alive.find((r) => r.inflight === 0);
     if (idle) return idle;
     if (alive.length < Math.max(1, this.opts.readers)) {
-      const r = new WorkerClient(`reader:${this.id}`);
+      const r = new WorkerClient(`reader:${this.id}`, { native: this.native, killable: true });
       this.readers.push(r);
       try {
-        await r.request({
+        await r.open({
           t: "open",
           databaseId: this.id,
           spec: { ...this.spec, readOnly: true },
@@ -324,6 +375,7 @@ class DatabaseSession implements Session {
 
   async execute(stmt: Statement, opts: ExecuteOptions = {}): Promise<StatementResult> {
     if (this.closing) throw new HaError("unavailable", "session is closed");
+    this.db.checkAccepting();
     if (!this.release) {
       switch (transactionControl(stmt.sql)) {
         case "begin":
@@ -342,9 +394,14 @@ class DatabaseSession implements Session {
     const releasePermit = await this.db.limiter.acquire();
     let r: TxExecReply;
     try {
-      r = await this.db.writerClient.request<TxExecReply>({ t: "txExec", stmt });
+      r = await this.db.writerClient.request<TxExecReply>(
+        { t: "txExec", stmt, readOnly: this.db.readOnly, timeoutMs: this.db.timeoutOf(opts) },
+        opts.signal,
+      );
     } catch (e) {
-      // The writer may have ended the transaction itself (a failed COMMIT rolls back).
+      this.db.noteStopped(e);
+      // The writer may have ended the transaction itself (a failed COMMIT rolls back, and so
+      // does SQLite when a write inside the transaction is interrupted).
       const open = e instanceof HaError && e.details.txOpen === true;
       if (!open) this.finish();
       throw e;

@@ -4,6 +4,7 @@ import type { Logger } from "../log/mod.ts";
 import { Database } from "./database.ts";
 import { type DatabaseSource, resolveSources } from "./dsn.ts";
 import type { PluginSpec } from "./plugin.ts";
+import { checkFollowerSource } from "./read_only.ts";
 import { Semaphore } from "./sync.ts";
 
 /** Options for {@link openEngine}. */
@@ -25,8 +26,20 @@ export interface EngineOptions {
    * For tests that stand in for replication.
    */
   allowInternalWrites?: boolean;
+  /**
+   * A read-only follower (`--read-only`): client writes are refused, replicated apply still
+   * writes; file databases must stay in WAL mode.
+   */
+  readOnly?: boolean;
   /** Reader workers per database (default: 2, at most `concurrentQueries`). */
   readersPerDatabase?: number;
+  /**
+   * Path of `ha_interrupt.so` (`native/locate.ts`), loaded into every connection: statement
+   * timeouts, PG cancel, HTTP disconnects and shutdown stop running statements. Null = they cannot.
+   */
+  interrupt?: string | null;
+  /** `--statement-timeout` in ms for client statements (0 = none; needs `interrupt`). */
+  statementTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -35,11 +48,14 @@ export class Engine {
   private constructor(
     private readonly dbs: Map<string, Database>,
     private readonly order: string[],
+    /** `--statement-timeout` in ms (0 = none): the default PG sessions show. */
+    readonly statementTimeoutMs: number,
   ) {}
 
   /** Opens every database; on failure closes those already open. */
   static async open(opts: EngineOptions): Promise<Engine> {
     const sources: DatabaseSource[] = resolveSources(opts.dsns, opts.memory);
+    if (opts.readOnly) sources.forEach(checkFollowerSource);
     const limiter = new Semaphore(opts.concurrentQueries);
     const readers = Math.min(opts.readersPerDatabase ?? 2, opts.concurrentQueries);
     const dbs = new Map<string, Database>();
@@ -53,6 +69,9 @@ export class Engine {
           extensions: opts.extensions ?? [],
           allowInternalWrites: opts.allowInternalWrites ?? false,
           policy: { attachDir: opts.attachDir ?? null },
+          readOnly: opts.readOnly ?? false,
+          interrupt: opts.interrupt ?? null,
+          statementTimeoutMs: opts.statementTimeoutMs ?? 0,
           logger: opts.logger.child({ db: source.id }),
         });
         dbs.set(source.id, db);
@@ -66,7 +85,7 @@ export class Engine {
       await Promise.allSettled([...dbs.values()].map((d) => d.close()));
       throw e;
     }
-    return new Engine(dbs, sources.map((s) => s.id));
+    return new Engine(dbs, sources.map((s) => s.id), opts.statementTimeoutMs ?? 0);
   }
 
   /** Database ids in command-line order. */
@@ -91,6 +110,11 @@ export class Engine {
   /** All databases in order. */
   databases(): Database[] {
     return this.order.map((id) => this.dbs.get(id)!);
+  }
+
+  /** Shutdown: refuses client statements and stops those running (see `Database.stopClients`). */
+  stopClients(): void {
+    for (const db of this.dbs.values()) db.stopClients();
   }
 
   /** Closes every database. */

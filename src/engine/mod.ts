@@ -15,6 +15,11 @@ export { type DatabaseSource, parseDsn, resolveSources } from "./dsn.ts";
 export { countParameters, leadingCommand, splitStatements, transactionControl } from "./split.ts";
 export type {
   AuthAction,
+  CommandCall,
+  CommandHandlers,
+  PluginClient,
+  PluginCommand,
+  PluginCommands,
   PluginContext,
   PluginFactory,
   PluginSpec,
@@ -22,4 +27,6 @@ export type {
   WriterPlugin,
 } from "./plugin.ts";
 export { Action } from "./authorizer.ts";
+export { checkFollowerSource, readOnlyRefusal } from "./read_only.ts";
+export { BUILD_HINT, EXTENSION_URL, findInterruptExtension } from "./native/locate.ts";
 export { type Token, tokenize } from "./lexer.ts";

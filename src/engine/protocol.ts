@@ -4,18 +4,28 @@ import type { OpenSpec, StatementKind } from "./connection.ts";
 import type { ErrorCode, ErrorDetails } from "../errors/mod.ts";
 import type { ColumnInfo, Statement, StatementResult } from "./types.ts";
 
-/** A request to a worker; `id` correlates the reply. */
+/**
+ * A request to a worker; `id` correlates the reply and names the request for a cancel.
+ * `timeoutMs`: the statement timeout of a client request (absent or 0 = none).
+ */
 export type Request =
   | { t: "open"; id: number; databaseId: string; spec: OpenSpec; plugins: PluginSpec[] }
-  | { t: "exec"; id: number; stmts: Statement[] }
+  | { t: "exec"; id: number; stmts: Statement[]; timeoutMs?: number }
   | { t: "txBegin"; id: number; sql: string }
-  | { t: "txExec"; id: number; stmt: Statement }
+  /** `readOnly`: refuse the statement if it would write (a read-only follower). */
+  | { t: "txExec"; id: number; stmt: Statement; readOnly?: boolean; timeoutMs?: number }
   | { t: "txDescribe"; id: number; sql: string }
   | { t: "txRollback"; id: number }
   | { t: "describe"; id: number; sql: string }
   | { t: "backup"; id: number; path: string }
-  | { t: "invoke"; id: number; plugin: number; method: string; args: unknown }
+  | { t: "command"; id: number; plugin: string; method: string; args: unknown }
   | { t: "close"; id: number };
+
+/** What `open` answers. */
+export interface OpenReply {
+  /** The connection's `ha_interrupt` guard id, or null without the extension. */
+  guard: number | null;
+}
 
 /** What `exec` answers. */
 export interface ExecReply {

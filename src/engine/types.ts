@@ -53,8 +53,13 @@ export interface StatementResult {
 
 /** Options for {@link Database.execute}. */
 export interface ExecuteOptions {
-  /** Aborting cancels a running read (its worker is replaced) or a queued one. */
+  /** Aborting stops the statement (PG CancelRequest, HTTP client gone): error `cancelled`. */
   signal?: AbortSignal;
+  /**
+   * Statement timeout in ms for this call (PG `SET statement_timeout`): it can lower the node's
+   * `--statement-timeout`, not raise it; 0 or absent = the node's. Error `timeout`.
+   */
+  timeoutMs?: number;
   /** Refuse statements that would write (they are never run). */
   readOnly?: boolean;
 }

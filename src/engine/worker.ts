@@ -12,7 +12,16 @@ import {
   type StatementKind,
 } from "./connection.ts";
 import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
-import type { DescribeReply, ExecReply, Reply, Request, TxExecReply } from "./protocol.ts";
+import type {
+  DescribeReply,
+  ExecReply,
+  OpenReply,
+  Reply,
+  Request,
+  TxExecReply,
+} from "./protocol.ts";
+import { InterruptLib, stoppedError } from "./native/interrupt.ts";
+import { readOnlyRefusal } from "./read_only.ts";
 import { splitStatements } from "./split.ts";
 import type { Statement, StatementResult } from "./types.ts";
 
@@ -22,16 +31,27 @@ const OUTSIDE_TX = new Set(["PRAGMA", "VACUUM", "ATTACH", "DETACH"]);
 let conn: Connection | null = null;
 let role: "writer" | "reader" = "reader";
 const plugins: WriterPlugin[] = [];
+/** Plugins by their `PluginSpec.name`, for commands. */
+const pluginsByName = new Map<string, WriterPlugin>();
 /** A session transaction (BEGIN … COMMIT) is open on the writer. */
 let sessionTx = false;
+/** The `ha_interrupt` extension, when the connection loaded it. */
+let native: InterruptLib | null = null;
 
 self.onmessage = async (e: MessageEvent<Request>) => {
   const req = e.data;
+  // Every request starts a new interrupt scope: client ones with their timeout, ha's own (apply,
+  // backup, close) without one. The main thread cancels by this request id.
+  const timeoutMs = "timeoutMs" in req ? req.timeoutMs ?? 0 : 0;
+  const guard = conn?.guard ?? null;
+  if (native && guard !== null) native.begin(guard, req.id, timeoutMs);
   let reply: Reply;
   try {
     reply = { id: req.id, ok: true, value: await handle(req) };
   } catch (err) {
-    const h = toHaError(err);
+    let h = toHaError(err);
+    const stopped = native && guard !== null ? native.reason(guard) : null;
+    if (stopped !== null) h = stoppedError(h, stopped, timeoutMs);
     // Tells a session whether its transaction survived the error.
     if (req.t === "txExec") h.details.txOpen = sessionTx;
     reply = {
@@ -47,11 +67,16 @@ async function handle(req: Request): Promise<unknown> {
   if (req.t === "open") {
     role = req.spec.readOnly ? "reader" : "writer";
     conn = new Connection(req.spec);
+    native = req.spec.interrupt ? InterruptLib.open(req.spec.interrupt) : null;
     for (const p of req.plugins) {
       const mod = await import(p.url) as { default: PluginFactory };
-      plugins.push(
-        await mod.default({ databaseId: req.databaseId, db: conn.db, options: p.options }),
-      );
+      const plugin = await mod.default({
+        databaseId: req.databaseId,
+        db: conn.db,
+        options: p.options,
+      });
+      plugins.push(plugin);
+      pluginsByName.set(p.name, plugin);
     }
     if (role === "writer") {
       conn.trackLastInsertId();
@@ -66,7 +91,7 @@ async function handle(req: Request): Promise<unknown> {
         };
       }
     }
-    return null;
+    return { guard: conn.guard } satisfies OpenReply;
   }
   const c = conn;
   if (!c) throw new HaError("internal", "worker used before open");
@@ -81,17 +106,23 @@ async function handle(req: Request): Promise<unknown> {
     case "txBegin":
       return txBegin(c, req.sql);
     case "txExec":
-      return txExec(c, req.stmt);
+      return txExec(c, req.stmt, req.readOnly ?? false);
     case "txRollback":
       rollback(c);
       return null;
     case "backup":
       c.backupTo(req.path);
       return null;
-    case "invoke": {
-      const p = plugins[req.plugin];
-      if (!p?.invoke) throw new HaError("internal", `plugin ${req.plugin} has no invoke`);
-      return await p.invoke(req.method, req.args);
+    case "command": {
+      const commands = pluginsByName.get(req.plugin)?.commands;
+      const handler = commands && Object.hasOwn(commands, req.method)
+        ? commands[req.method]
+        : undefined;
+      if (!handler) {
+        throw new HaError("internal", `plugin ${req.plugin} has no command ${req.method}`);
+      }
+      // The client typed the arguments against the same command map (`PluginClient`).
+      return await (handler as (args: unknown) => unknown)(req.args);
     }
     case "close":
       if (c.inTransaction) rollback(c);
@@ -259,9 +290,10 @@ function txBegin(c: Connection, sql: string): StatementResult {
  * see what the transaction created). COMMIT/END and ROLLBACK end the transaction; other errors
  * leave it open.
  */
-function txExec(c: Connection, stmt: Statement): TxExecReply {
+function txExec(c: Connection, stmt: Statement, readOnly: boolean): TxExecReply {
   if (!sessionTx) throw new HaError("internal", "no session transaction");
   const p = c.prepare(stmt.sql);
+  if (readOnly && p.kind === "write") throw readOnlyRefusal(p.command);
   if (p.kind === "begin") {
     throw new HaError("bad_request", "there is already a transaction in progress");
   }

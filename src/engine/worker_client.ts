@@ -1,11 +1,31 @@
 /** The main thread's handle on one engine worker: request/response over postMessage. */
 import { HaError } from "../errors/mod.ts";
-import type { Reply, Request } from "./protocol.ts";
+import type { InterruptLib, StopReason } from "./native/interrupt.ts";
+import type { OpenReply, Reply, Request } from "./protocol.ts";
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Pending = {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  /** A client's statement (stopped at shutdown), not ha's own work. */
+  client: boolean;
+};
 
 // Distributive Omit, so each request variant keeps its own fields.
 type RequestBody = Request extends infer R ? R extends Request ? Omit<R, "id"> : never : never;
+
+/** Requests that run client SQL. */
+const CLIENT = new Set<Request["t"]>(["exec", "txBegin", "txExec", "describe", "txDescribe"]);
+
+/** Options of a {@link WorkerClient}. */
+export interface WorkerClientOptions {
+  /** The `ha_interrupt` extension, to stop statements; null = not loaded. */
+  native?: InterruptLib | null;
+  /**
+   * Without the extension, a cancelled request kills the worker instead (a reader: it holds
+   * nothing the node needs; its thread may run on until the statement ends).
+   */
+  killable?: boolean;
+}
 
 /** A worker running `worker.ts`, with correlated requests. */
 export class WorkerClient {
@@ -13,10 +33,12 @@ export class WorkerClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private dead: HaError | null = null;
+  /** The connection's `ha_interrupt` guard, known once open. */
+  private guard: number | null = null;
   /** Requests sent and not answered yet. */
   inflight = 0;
 
-  constructor(name: string) {
+  constructor(name: string, private readonly opts: WorkerClientOptions = {}) {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
       type: "module",
       name,
@@ -36,15 +58,35 @@ export class WorkerClient {
     };
   }
 
-  /** Sends a request and resolves with the worker's answer. */
-  request<T>(body: RequestBody): Promise<T> {
+  /** Opens the worker's connection. */
+  async open(body: Extract<RequestBody, { t: "open" }>): Promise<void> {
+    this.guard = (await this.request<OpenReply>(body)).guard;
+  }
+
+  /**
+   * Sends a request and resolves with the worker's answer. Aborting `signal` stops its statement
+   * (the worker then answers with a `cancelled` error).
+   */
+  request<T>(body: RequestBody, signal?: AbortSignal): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
+    if (signal?.aborted) return Promise.reject(cancelled());
     const id = this.nextId++;
     this.inflight++;
+    const onAbort = () => this.stop(id, "cancel");
+    signal?.addEventListener("abort", onAbort, { once: true });
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        client: CLIENT.has(body.t),
+      });
       this.worker.postMessage({ ...body, id });
-    });
+    }).finally(() => signal?.removeEventListener("abort", onAbort));
+  }
+
+  /** Stops the statements of every client request sent and not answered yet. */
+  interrupt(reason: StopReason): void {
+    for (const [id, p] of this.pending) if (p.client) this.stop(id, reason);
   }
 
   /** Kills the worker at once; pending requests reject with `reason`. */
@@ -58,10 +100,21 @@ export class WorkerClient {
     return this.dead === null;
   }
 
+  private stop(id: number, reason: StopReason): void {
+    if (!this.pending.has(id)) return;
+    const { native, killable } = this.opts;
+    if (native && this.guard !== null) native.cancel(this.guard, id, reason);
+    else if (killable) this.terminate(cancelled());
+  }
+
   private fail(reason: HaError): void {
     this.dead ??= reason;
     for (const p of this.pending.values()) p.reject(reason);
     this.pending.clear();
     this.inflight = 0;
   }
+}
+
+function cancelled(): HaError {
+  return new HaError("cancelled", "canceling statement due to user request");
 }

@@ -8,7 +8,14 @@
  * ```
  */
 
-/** The kinds of failure a client can be told about. */
+/**
+ * The kinds of failure a client can be told about.
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: ErrorCode) => code === "unavailable" || code === "cancelled";
+ * ```
+ */
 export type ErrorCode =
   /** Malformed request: bad JSON, wrong types, bad parameters. */
   | "bad_request"
@@ -26,12 +33,21 @@ export type ErrorCode =
   | "unavailable"
   /** The query was cancelled (client request or shutdown). */
   | "cancelled"
+  /** A statement ran longer than its statement timeout (`--statement-timeout`) and was stopped. */
+  | "timeout"
   /** Invalid configuration: flag, env var or config file. */
   | "config"
   /** A bug: should never reach a client. */
   | "internal";
 
-/** Details an error may carry for precise mapping (SQLite result codes). */
+/**
+ * Details an error may carry for precise mapping (SQLite result codes).
+ *
+ * @example
+ * ```ts
+ * const details: ErrorDetails = { sqliteCode: 2067, sqliteName: "SQLITE_CONSTRAINT_UNIQUE" };
+ * ```
+ */
 export interface ErrorDetails {
   /** SQLite extended result code, when the error came from SQLite. */
   sqliteCode?: number;
@@ -41,8 +57,21 @@ export interface ErrorDetails {
   [key: string]: unknown;
 }
 
-/** An error value with a machine-readable code and context. */
+/**
+ * An error value with a machine-readable code and context.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await db.query("INSERT INTO t VALUES (1)");
+ * } catch (e) {
+ *   if (e instanceof HaError && e.code === "constraint") console.warn(e.message);
+ *   else throw e;
+ * }
+ * ```
+ */
 export class HaError extends Error {
+  /** An error of kind `code`; `details` carry context such as SQLite's result code. */
   constructor(
     readonly code: ErrorCode,
     message: string,

@@ -11,9 +11,11 @@ import type { Engine } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { downloadRoute } from "./download_route.ts";
 import { sameOriginOnly, tokenAuth } from "./guards.ts";
+import { countRequests, type MetricsApi, metricsRoute } from "./metrics_route.ts";
 import { type QueryLimits, queryRoutes } from "./query_routes.ts";
 import { type ReplicationApi, replicationRoutes } from "./replication_routes.ts";
 import { errorResponse, jsonResponse } from "./respond.ts";
+import { uiRoutes } from "./ui_routes.ts";
 import { type SnapshotApi, snapshotRoutes } from "./snapshot_routes.ts";
 
 /** What the app needs. */
@@ -28,6 +30,8 @@ export interface AppOptions extends QueryLimits {
   replication?: ReplicationApi | null;
   /** The `/snapshot` routes, when the node replicates. */
   snapshots?: SnapshotApi | null;
+  /** Request counting and `GET /metrics`, when given. */
+  metrics?: MetricsApi | null;
 }
 
 /** Builds the Hono app. */
@@ -46,6 +50,7 @@ export function buildApp(opts: AppOptions): Hono {
     errorResponse(c, new HaError("not_found", `no route for ${c.req.method} ${c.req.path}`))
   );
 
+  if (opts.metrics) app.use("*", countRequests(opts.metrics));
   // Before the guards: probes answer without a token.
   app.get("/healthz", (c) => jsonResponse(c, { status: "ok" }));
   app.get("/readyz", async (c) => {
@@ -57,6 +62,9 @@ export function buildApp(opts: AppOptions): Hono {
     );
   });
 
+  // The dashboard's static files hold no data: the page asks for the token itself.
+  app.route("/", uiRoutes());
+
   app.use("*", sameOriginOnly());
   if (opts.token) app.use("*", tokenAuth(opts.token));
 
@@ -64,5 +72,6 @@ export function buildApp(opts: AppOptions): Hono {
   app.route("/", downloadRoute(engine));
   if (opts.replication) app.route("/", replicationRoutes(opts.replication));
   if (opts.snapshots) app.route("/", snapshotRoutes(engine, opts.snapshots));
+  if (opts.metrics) app.route("/", metricsRoute(opts.metrics));
   return app;
 }

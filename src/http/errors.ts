@@ -10,6 +10,9 @@ const STATUS: Record<ErrorCode, number> = {
   too_large: 413,
   unavailable: 503,
   cancelled: 503,
+  // Not 408 (the client was slow to send: --http-body-timeout) nor 503 (retry elsewhere): the
+  // statement itself took too long, as a gateway's upstream that did not answer in time.
+  timeout: 504,
   config: 500,
   internal: 500,
 };

@@ -36,6 +36,8 @@ class Piped {
   /** The client sent bytes since {@link idleSince} (a next request is arriving). */
   receiving = false;
   backend: Deno.Conn | null = null;
+  /** Aborted when the connection ends: its requests' statements stop. */
+  readonly gone = new AbortController();
 
   constructor(readonly client: Deno.Conn) {}
 
@@ -78,12 +80,13 @@ export class HttpFront {
   }
 
   /**
-   * Called by the request handler: the request's connection (by the remote port the internal
-   * server sees), or null when it did not come through this front.
+   * Called by the request handler with the remote port the internal server sees: a signal
+   * aborted when the client's connection ends, or null when the request did not come through
+   * this front.
    */
-  begin(remotePort: number, completed: Promise<void>): boolean {
+  begin(remotePort: number, completed: Promise<void>): AbortSignal | null {
     const p = this.byPort.get(remotePort);
-    if (!p) return false;
+    if (!p) return null;
     p.active++;
     completed.catch(() => {}).finally(() => {
       if (--p.active === 0) {
@@ -91,7 +94,7 @@ export class HttpFront {
         p.receiving = false;
       }
     });
-    return true;
+    return p.gone.signal;
   }
 
   /** Stops accepting new connections. */
@@ -172,6 +175,7 @@ export class HttpFront {
       this.log.debug("http pipe ended", { error: e });
     } finally {
       if (port) this.byPort.delete(port);
+      p.gone.abort();
     }
   }
 }

@@ -12,6 +12,7 @@ export { HttpServer, type HttpServerOptions } from "./server.ts";
 export { type AppOptions, buildApp } from "./app.ts";
 export { downloadName } from "./download_route.ts";
 export { type ReplicationApi } from "./replication_routes.ts";
+export { type MetricsApi } from "./metrics_route.ts";
 export { type SnapshotApi, snapshotFileName } from "./snapshot_routes.ts";
 export { errorResponse, jsonResponse } from "./respond.ts";
 export { decodeBase64, encodeBase64, encodeValue, parseJson, stringifyJson } from "./json.ts";

@@ -16,6 +16,8 @@ import { jsonResponse } from "./respond.ts";
  * JSON as they are; errors are `HaError`s (`not_found`, `unavailable`).
  */
 export interface ReplicationApi {
+  /** NATS connected now; null before it was first reached. */
+  natsConnected(): boolean | null;
   /** The JetStream consumers of the stream. */
   consumers(): Promise<unknown[]>;
   /** This node's subscribers and publishers, per database. */
@@ -32,15 +34,17 @@ export interface ReplicationApi {
 /** The replication routes over `r`. */
 export function replicationRoutes(r: ReplicationApi): Hono {
   const app = new Hono();
-  app.get(
-    "/replications",
-    async (c) =>
-      jsonResponse(c, {
-        replications: await r.consumers(),
-        status: r.status(),
-        conflicts: await r.conflicts(),
-      }),
-  );
+  // While NATS is down this answers at once from the node's own state: the consumers (stream
+  // positions) are null and `nats` says why, instead of waiting for JetStream to time out.
+  app.get("/replications", async (c) => {
+    const connected = r.natsConnected();
+    return jsonResponse(c, {
+      replications: connected ? await r.consumers() : null,
+      status: r.status(),
+      conflicts: await r.conflicts(),
+      nats: connected ? "connected" : connected === null ? "not reached yet" : "disconnected",
+    });
+  });
   app.get("/replications/:name", async (c) => {
     const { info, status } = await r.consumer(c.req.param("name"));
     return jsonResponse(c, { replications: info, ...(status ? { status } : {}) });

@@ -6,6 +6,7 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { HttpFront } from "./front.ts";
 import { type AppOptions, buildApp } from "./app.ts";
+import type { RouteEnv } from "./query_routes.ts";
 
 /** Options for {@link HttpServer}. */
 export interface HttpServerOptions extends AppOptions {
@@ -47,13 +48,14 @@ export class HttpServer {
             return new Response(JSON.stringify({ error: "internal error" }), { status: 500 });
           },
         }, (req, info) => {
-          if (!this.front?.begin(info.remoteAddr.port, info.completed)) {
+          const clientGone = this.front?.begin(info.remoteAddr.port, info.completed);
+          if (!clientGone) {
             return new Response(NOT_THROUGH_FRONT, {
               status: 403,
               headers: { "content-type": "application/json" },
             });
           }
-          return app.fetch(req);
+          return app.fetch(req, { clientGone } satisfies RouteEnv);
         });
       } catch (e) {
         reject(e);

@@ -16,6 +16,14 @@ import { HaError } from "../errors/mod.ts";
 import type { Database, Engine } from "../engine/mod.ts";
 import { dbOf, jsonResponse } from "./respond.ts";
 
+/** What the download's headers say of a snapshot. */
+export interface SnapshotHeaders {
+  sequence: number;
+  size: number;
+  node: string;
+  created: string;
+}
+
 /** The part of snapshots these routes use (`Snapshotter` satisfies it). */
 export interface SnapshotApi {
   /** Takes a snapshot of `db` now, unless the stored one is as recent (`skipped`). */
@@ -26,10 +34,12 @@ export interface SnapshotApi {
     skipped: boolean;
     reason?: string;
   }>;
+  /** The latest snapshot's description, or null (HEAD: nothing is read from the store). */
+  latest(dbId: string): Promise<SnapshotHeaders | null>;
   /** The latest snapshot of `dbId` as a stream, or null. */
   open(dbId: string): Promise<
     {
-      info: { sequence: number; size: number; node: string; created: string };
+      info: SnapshotHeaders;
       stream: ReadableStream<Uint8Array>;
     } | null
   >;
@@ -58,17 +68,22 @@ export function snapshotRoutes(engine: Engine, s: SnapshotApi): Hono {
   };
   const download = async (c: Context) => {
     const db = dbOf(engine, c);
-    const snap = await s.open(db.id);
+    // Hono answers HEAD with the GET route: describe the snapshot without opening its stream.
+    const head = c.req.raw.method === "HEAD";
+    const snap = head
+      ? await s.latest(db.id).then((info) => info && { info, stream: null })
+      : await s.open(db.id);
     if (!snap) throw new HaError("not_found", `no snapshot of database ${db.id}`);
     const { info, stream } = snap;
-    return c.body(stream, 200, {
+    const headers = {
       "content-type": "application/vnd.sqlite3",
       "content-length": String(info.size),
       "content-disposition": `attachment; filename="${snapshotFileName(db.id, info.sequence)}"`,
       "x-sequence": String(info.sequence),
       "x-snapshot-node": info.node,
       "x-snapshot-created": info.created,
-    });
+    };
+    return stream ? c.body(stream, 200, headers) : c.body(null, 200, headers);
   };
   app.post("/snapshot", take);
   app.post("/databases/:id/snapshot", take);

@@ -9,7 +9,14 @@
  * ```
  */
 
-/** Log levels in increasing severity. */
+/**
+ * Log levels in increasing severity.
+ *
+ * @example
+ * ```ts
+ * const level: LogLevel = "warn"; // warnings and errors only
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };

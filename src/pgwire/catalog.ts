@@ -19,6 +19,7 @@ import { isCatalogQuery } from "./pg_catalog/mod.ts";
 import { mapDdl, mayMapDdl } from "./ddl_map.ts";
 import { type CopyCommand, parseCopy } from "./copy.ts";
 import { valuesDefaultTarget } from "./insert_defaults.ts";
+import { formatTimeout, parseTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 
 /** The server version reported to clients. */
 export const SERVER_VERSION = "15.0 (ha)";
@@ -41,6 +42,16 @@ export const REPORTED = [
   "standard_conforming_strings",
   "TimeZone",
 ] as const;
+
+/**
+ * What a read-only follower reports, as a PostgreSQL hot standby does: libpq's
+ * `target_session_attrs=read-write` then skips it, `=standby` / `prefer-standby` pick it.
+ */
+export const FOLLOWER_SETTINGS: Readonly<Record<string, string>> = {
+  default_transaction_read_only: "on",
+  transaction_read_only: "on",
+  in_hot_standby: "on",
+};
 
 /** Default values of the settings this server knows (canonical names). */
 function defaults(user: string): Record<string, string> {
@@ -163,6 +174,7 @@ export class Settings {
       v = "UTF8";
     }
     if (key === "timezone" && /^(utc|gmt|z|etc\/utc|00:00|\+00|0)$/i.test(v)) v = "UTC";
+    if (key === STATEMENT_TIMEOUT) v = formatTimeout(parseTimeout(v));
     this.values.set(key, v);
     return (REPORTED as readonly string[]).includes(canon) ? [canon, v] : null;
   }

@@ -12,7 +12,7 @@
 import type { Logger } from "../log/mod.ts";
 import { AUTH_TIMEOUT_MS, authenticate, greet } from "./authenticate.ts";
 import { MessageWriter } from "./backend.ts";
-import { Settings } from "./catalog.ts";
+import { FOLLOWER_SETTINGS, Settings } from "./catalog.ts";
 import { Frontend } from "./codes.ts";
 import type { Cancellable, ConnectionOptions, Wire } from "./contracts.ts";
 import { PgError, toPgError } from "./errors.ts";
@@ -23,6 +23,7 @@ import { PreparedStore } from "./prepared.ts";
 import { FLUSH_BYTES } from "./results.ts";
 import { simpleQuery } from "./simple_query.ts";
 import { admit, negotiate } from "./startup.ts";
+import { formatTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 
 /** The parts of an authenticated session. */
 interface SessionParts {
@@ -139,7 +140,11 @@ export class Connection implements Wire, Cancellable {
   private open(user: string, startup: StartupMessage): SessionParts {
     const db = resolveDatabase(this.opts.engine, startup.params.database ?? user, user);
     const prepared = new PreparedStore();
-    const settings = new Settings(user, startup.params, { ssl: this.opts.tls ? "on" : "off" });
+    const settings = new Settings(user, startup.params, {
+      ssl: this.opts.tls ? "on" : "off",
+      ...(db.readOnly ? FOLLOWER_SETTINGS : {}),
+      [STATEMENT_TIMEOUT]: formatTimeout(this.opts.engine.statementTimeoutMs ?? 0),
+    });
     const exec = new Executor({
       wire: this,
       engine: this.opts.engine,
@@ -149,6 +154,7 @@ export class Connection implements Wire, Cancellable {
       log: this.log,
       prepared,
       gone: () => this.reader.closed || this.closing,
+      onQuery: this.opts.onQuery,
     });
     this.parts = { exec, prepared, extended: new ExtendedProtocol(this, exec, prepared) };
     const keys = this.opts.registry.register(this);

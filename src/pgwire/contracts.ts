@@ -32,6 +32,8 @@ export interface PgDescription {
 /** The part of an engine database the wire protocol uses. */
 export interface PgDatabase {
   readonly id: string;
+  /** A read-only follower's database: sessions report `transaction_read_only = on`. */
+  readonly readOnly?: boolean;
   execute(stmts: Statement[], opts?: ExecuteOptions): Promise<StatementResult[]>;
   describe(sql: string): Promise<PgDescription>;
   session(): Session;
@@ -42,6 +44,8 @@ export interface PgEngine {
   ids(): string[];
   get(id: string): PgDatabase;
   readonly defaultDb: PgDatabase;
+  /** `--statement-timeout` in ms: what `SHOW statement_timeout` starts with (absent = 0). */
+  readonly statementTimeoutMs?: number;
 }
 
 /** A connection a CancelRequest can reach. */
@@ -77,6 +81,8 @@ export interface ConnectionOptions {
   requireTls?: boolean;
   /** Whether the server has more connections than it accepts (53300). */
   tooMany?: () => boolean;
+  /** Metrics sink: called for each SQL statement run. */
+  onQuery?: () => void;
 }
 
 /** The client connection as the protocol parts see it: messages in, messages out. */

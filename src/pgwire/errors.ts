@@ -138,6 +138,7 @@ function sqlState(e: HaError): string {
     case "unavailable":
       return "08006";
     case "cancelled":
+    case "timeout":
       return "57014";
     case "config":
       return "F0000";
@@ -151,7 +152,9 @@ export function toPgError(e: unknown): PgError {
   if (e instanceof PgError) return e;
   if (e instanceof HaError) {
     const code = sqlState(e);
-    const message = code === "57014" ? "canceling statement due to user request" : e.message;
+    const message = code === "57014" && e.code !== "timeout"
+      ? "canceling statement due to user request"
+      : e.message;
     return new PgError(code, message, { cause: e });
   }
   if (e instanceof Error && e.name === "AbortError") {

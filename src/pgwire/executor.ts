@@ -23,6 +23,7 @@ import { type CatalogEnv, type CatalogField, PgCatalog } from "./pg_catalog/mod.
 import { copyIn, copyOut } from "./copy_session.ts";
 import type { CopyCommand } from "./copy.ts";
 import { fillValuesDefaults } from "./insert_defaults.ts";
+import { sessionTimeoutMs } from "./statement_timeout.ts";
 
 /** What an {@link Executor} works with. */
 export interface ExecutorOptions {
@@ -37,6 +38,8 @@ export interface ExecutorOptions {
   prepared: PreparedStore;
   /** Whether the client is gone or the server stops: a query then starts cancelled. */
   gone(): boolean;
+  /** Metrics sink: called for each SQL statement run. */
+  onQuery?: () => void;
 }
 
 /** Transaction control statements still accepted in a failed transaction. */
@@ -182,9 +185,12 @@ export class Executor {
   /** Executes one SQL statement in the session (or autocommit through the database). */
   private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
+    const timeoutMs = sessionTimeoutMs(this.opts.settings);
+    this.opts.onQuery?.();
     return this.cancellable(async (signal) => {
-      if (this.session?.inTransaction) return await this.session.execute(stmt, { signal });
-      return (await this.db.execute([stmt], { signal }))[0];
+      const opts = { signal, timeoutMs };
+      if (this.session?.inTransaction) return await this.session.execute(stmt, opts);
+      return (await this.db.execute([stmt], opts))[0];
     });
   }
 

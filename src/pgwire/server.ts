@@ -49,6 +49,8 @@ export interface PgServerOptions {
   requireTls?: boolean;
   /** `--max-connections`: more connections at once get 53300. Default 500. */
   maxConnections?: number;
+  /** Metrics sink: called for each SQL statement run. */
+  onQuery?: () => void;
 }
 
 /** A PostgreSQL protocol v3 server over the engine. */
@@ -200,6 +202,11 @@ export class PgServer {
     }
   }
 
+  /** Open client connections (metrics). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   private serve(conn: Deno.Conn, tls: boolean): void {
     const max = this.opts.maxConnections ?? 500;
     // Past the limit, connections get 53300 after their start-up packet (as PostgreSQL does);
@@ -222,6 +229,7 @@ export class PgServer {
       authTimeoutMs: this.opts.authTimeoutMs,
       requireTls: this.opts.requireTls ?? false,
       tooMany: () => this.connections.size > max,
+      onQuery: this.opts.onQuery,
     });
     this.connections.add(c);
     this.track(c.run().finally(() => this.connections.delete(c)));

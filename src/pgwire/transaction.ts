@@ -114,14 +114,17 @@ export class TxControl {
         }
         await this.exec(c.sql);
         return c.tag;
-      case "rollback":
+      case "rollback": {
+        // A failed block may be gone already (SQLite rolls back an interrupted write's transaction).
+        const failed = this.failed;
         this.recover();
         if (!inTx) {
-          this.warn("25P01", "there is no transaction in progress");
+          if (!failed) this.warn("25P01", "there is no transaction in progress");
           return c.tag;
         }
         await this.exec(c.sql);
         return c.tag;
+      }
       case "rollback_to":
       case "savepoint":
       case "release":

@@ -14,7 +14,7 @@ export const NODE_HEADER = "Ha-Node";
 /** Header naming the process incarnation that published a changeset. */
 export const INCARNATION_HEADER = "Ha-Incarnation";
 /** JetStream's de-duplication header (set by the client from the publish `msgID`). */
-const MSG_ID_HEADER = "Nats-Msg-Id";
+export const MSG_ID_HEADER = "Nats-Msg-Id";
 
 /**
  * Bytes of the encoded headers of a changeset message (`NATS/1.0`, `Key: value` lines, CRLFs),

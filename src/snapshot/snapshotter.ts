@@ -58,6 +58,11 @@ export interface SnapshotterOptions {
   seqOf?: (dbId: string) => Promise<number> | number;
   /** Check restored files with `PRAGMA quick_check` (default) or the slower `integrity_check`. */
   integrity?: IntegrityLevel;
+  /**
+   * A read-only follower (`--read-only`): it lists, downloads and restores snapshots but never
+   * takes one (`take` is refused, `startInterval` does nothing); the nodes that write do.
+   */
+  readOnly?: boolean;
   /** Seconds between progress lines of long transfers. Default 3. */
   progressEverySeconds?: number;
   /** JetStream API and per-chunk publish timeout. Default 10 s. */
@@ -149,6 +154,11 @@ export class Snapshotter {
    * content or reflects a later stream sequence (`skipped`). Takes are serialised.
    */
   take(db: Database): Promise<TakeResult> {
+    if (this.#o.readOnly) {
+      return Promise.reject(
+        new HaError("bad_request", "read-only node: snapshots are taken by the nodes that write"),
+      );
+    }
     const run = this.#queue.then(() => this.#take(db));
     this.#queue = run.catch(() => {});
     return run;
@@ -296,7 +306,9 @@ export class Snapshotter {
    * finished. Failures are logged, never thrown. `ms <= 0` does nothing.
    */
   startInterval(engine: Engine, ms: number): void {
-    if (ms <= 0 || this.#stopped || this.#timer !== undefined || this.#round) return;
+    if (ms <= 0 || this.#o.readOnly || this.#stopped || this.#timer !== undefined || this.#round) {
+      return;
+    }
     const round = async () => {
       this.#timer = undefined;
       for (const db of engine.databases()) {

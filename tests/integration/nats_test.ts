@@ -485,8 +485,18 @@ cluster {
     });
     t.clients.push(client);
     const jsm = await jetstreamManager(client.nc);
-    const info = await jsm.streams.add({ name: "C", subjects: ["c.>"], num_replicas: 3 });
-    assert.equal(info.config.num_replicas, 3);
+    // The meta leader needs every peer before it can place three replicas ("no suitable peers").
+    let replicas = 0;
+    await waitFor("a stream with 3 replicas", async () => {
+      try {
+        const info = await jsm.streams.add({ name: "C", subjects: ["c.>"], num_replicas: 3 });
+        replicas = info.config.num_replicas;
+        return true;
+      } catch {
+        return false;
+      }
+    }, 120_000);
+    assert.equal(replicas, 3);
     assert.equal((await publishOnce(client, "c.1", "x")).seq, 1);
 
     // Stop the node the client is not connected to (or any, the client fails over).
@@ -501,7 +511,7 @@ cluster {
       } catch {
         return false;
       }
-    }, 20_000);
+    }, 120_000);
     assert.equal(seq, 2);
   } finally {
     await t.cleanup();

@@ -126,7 +126,7 @@ Deno.test("README: the interceptor example loads and resolves conflicts", opts, 
   const code = blocks("ts")[0].replace('"./interceptors/mod.ts"', JSON.stringify(api));
   await Deno.writeTextFile(`${dir}/resolver.ts`, code);
   const host = await loadInterceptor(`${dir}/resolver.ts`, {
-    timeoutMs: 5000,
+    timeoutMs: 60_000,
     logger: createLogger("error"),
     query: () => Promise.reject(new Error("unused")),
   });

@@ -106,6 +106,7 @@ Deno.test("defaults", () => {
       idScheme: "cluster",
       token: null,
       attachDir: null,
+      statementTimeoutMs: 30_000,
       clusterKey: null,
       maxClockSkewMs: 60_000,
       natsTlsCert: null,
@@ -117,6 +118,7 @@ Deno.test("defaults", () => {
       httpBodyTimeoutMs: 60_000,
       httpIdleTimeoutMs: 60_000,
       insecure: false,
+      readOnly: false,
       dsns: [],
       configFile: null,
     } satisfies Config,
@@ -639,4 +641,12 @@ Deno.test("HA_TEST_CLOCK_OFFSET_MS (test only): integer offset of the clock, els
     () => run({ HA_TEST_CLOCK_OFFSET_MS: "soon" }),
     (e) => e instanceof HaError && /HA_TEST_CLOCK_OFFSET_MS/.test(e.message),
   );
+});
+
+Deno.test("--read-only: flag, HA_READ_ONLY and config-file key", () => {
+  assert.equal(run(["--read-only"]).readOnly, true);
+  assert.equal(run([], { HA_READ_ONLY: "true" }).readOnly, true);
+  assert.equal(run(["-c", "f.conf"], {}, { "f.conf": "read-only true\n" }).readOnly, true);
+  assert.equal(run(["--read-only=false"], { HA_READ_ONLY: "true" }).readOnly, false);
+  fails([], ['"maybe" for --read-only (env HA_READ_ONLY)'], { HA_READ_ONLY: "maybe" });
 });

@@ -16,15 +16,23 @@ import {
 
 const API = new URL("../../interceptors/mod.ts", import.meta.url).pathname;
 
-/** Loads `files[entry]` and expects a config error matching every pattern. */
-async function loadFails(files: Record<string, string>, patterns: RegExp[], entry = "i.ts") {
+/**
+ * Loads `files[entry]` and expects a config error matching every pattern. The start-up limit is
+ * generous (a sandbox child starts slowly on a busy machine) except where a test is about it.
+ */
+async function loadFails(
+  files: Record<string, string>,
+  patterns: RegExp[],
+  entry = "i.ts",
+  startTimeoutMs = 120_000,
+) {
   const dir = await writeFiles(files);
   const logs: LogLine[] = [];
   try {
     await assert.rejects(
       loadInterceptor(join(dir, entry), {
         timeoutMs: 500,
-        startTimeoutMs: 1000,
+        startTimeoutMs,
         logger: captureLogger(logs),
         query: () => Promise.reject(new Error("no")),
       }),
@@ -168,6 +176,8 @@ Deno.test("load: a module that blocks at top level times out", async () => {
   await loadFails(
     { "i.ts": `while (true) { /* spin */ }\nexport const beforeApply = () => undefined;` },
     [/did not finish loading within 1000 ms/],
+    "i.ts",
+    1000,
   );
 });
 
