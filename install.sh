@@ -24,6 +24,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium) # the dashboard's browser test
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
+# SQLAlchemy 1.4 Core over psycopg2: the ORM introspection test (tests/integration/pgwire_orm_test.ts)
+/usr/bin/python3 -c 'import sqlalchemy, psycopg2' >/dev/null 2>&1 || need_apt+=(python3-sqlalchemy python3-psycopg2)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)
 

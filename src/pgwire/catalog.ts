@@ -15,6 +15,10 @@ import type { SqlValue } from "../engine/types.ts";
 import { PgError } from "./errors.ts";
 import { isBlank, type Shape, shapeOf, type Token, tokenize } from "./sql.ts";
 import { OID } from "./types.ts";
+import { isCatalogQuery } from "./pg_catalog/mod.ts";
+import { mapDdl, mayMapDdl } from "./ddl_map.ts";
+import { type CopyCommand, parseCopy } from "./copy.ts";
+import { valuesDefaultTarget } from "./insert_defaults.ts";
 import { formatTimeout, parseTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 
 /** The server version reported to clients. */
@@ -226,7 +230,13 @@ export interface LocalResult {
 /** A statement after classification. */
 export type Classified =
   | { kind: "empty" }
-  | { kind: "sql"; sql: string; shape: Shape }
+  | {
+    kind: "sql";
+    sql: string;
+    shape: Shape;
+    /** INSERT … VALUES (DEFAULT, …): the table whose column defaults replace DEFAULT. */
+    valuesDefault?: string;
+  }
   | {
     kind: "tx";
     op: "begin" | "commit" | "rollback" | "savepoint" | "release" | "rollback_to";
@@ -234,6 +244,10 @@ export type Classified =
     sql: string;
     tag: string;
   }
+  /** A query of pg_catalog / information_schema, answered by the connection's PgCatalog. */
+  | { kind: "catalog"; sql: string }
+  /** COPY … FROM STDIN / TO STDOUT, run by the session (it speaks the copy sub-protocol). */
+  | { kind: "copy"; copy: CopyCommand }
   | {
     kind: "local";
     fields: LocalField[];
@@ -530,7 +544,7 @@ function functionSelect(ts: Token[]): Classified | null {
 /** postgres.js asks for array types at connect (fetch_types); there are none. */
 function catalogProbe(ts: Token[]): Classified | null {
   const ws = new Set(ts.filter((t) => t.kind === "word").map((t) => t.text));
-  if (ws.has("PG_TYPE") && ws.has("TYPARRAY")) {
+  if (ws.has("PG_TYPE") && ws.has("TYPARRAY") && ws.has("TYPCATEGORY")) {
     return local(
       [{ name: "oid", oid: OID.oid }, { name: "typarray", oid: OID.oid }],
       () => ({ rows: [], tag: "SELECT 0" }),
@@ -572,8 +586,9 @@ export function classify(sql: string): Classified {
     case "LISTEN":
     case "UNLISTEN":
     case "NOTIFY":
-    case "COPY":
       throw new PgError("0A000", `${first} is not supported by ha`);
+    case "COPY":
+      return { kind: "copy", copy: parseCopy(sql) };
     case "BEGIN":
     case "START":
     case "COMMIT":
@@ -592,5 +607,9 @@ export function classify(sql: string): Classified {
       break;
     }
   }
+  if (isCatalogQuery(ts)) return { kind: "catalog", sql };
+  if (mayMapDdl(first)) sql = mapDdl(sql);
+  const valuesDefault = first === "INSERT" ? valuesDefaultTarget(ts) : null;
+  if (valuesDefault !== null) return { kind: "sql", sql, shape: shapeOf(sql), valuesDefault };
   return { kind: "sql", sql, shape: shapeOf(sql) };
 }

@@ -19,6 +19,10 @@ import { abortedTransaction, PgError } from "./errors.ts";
 import type { PreparedStore } from "./prepared.ts";
 import { type Outcome, outcomeOf } from "./results.ts";
 import { TxControl } from "./transaction.ts";
+import { type CatalogEnv, type CatalogField, PgCatalog } from "./pg_catalog/mod.ts";
+import { copyIn, copyOut } from "./copy_session.ts";
+import type { CopyCommand } from "./copy.ts";
+import { fillValuesDefaults } from "./insert_defaults.ts";
 import { sessionTimeoutMs } from "./statement_timeout.ts";
 
 /** What an {@link Executor} works with. */
@@ -49,6 +53,8 @@ export class Executor {
   private db: PgDatabase;
   private session: Session | null;
   private running: AbortController | null = null;
+  /** pg_catalog / information_schema of this connection, built on its first catalog query. */
+  private readonly catalog = new PgCatalog();
 
   constructor(private readonly opts: ExecutorOptions) {
     this.db = opts.db;
@@ -73,6 +79,7 @@ export class Executor {
 
   /** Closes the engine session. */
   async close(): Promise<void> {
+    this.catalog.close();
     const s = this.session;
     this.session = null;
     if (!s) return;
@@ -109,7 +116,60 @@ export class Executor {
       return { fields: c.fields.length ? c.fields : null, rows: r.rows, tag: r.tag };
     }
     if (c.kind === "tx") return { fields: null, rows: [], tag: await this.tx.control(c) };
-    return outcomeOf(await this.runSql(c.sql, params));
+    if (c.kind === "catalog") return await this.catalog.run(c.sql, params, this.catalogEnv());
+    if (c.kind === "copy") return await this.copy(c.copy);
+    return outcomeOf(await this.runSql(await this.sqlOf(c), params));
+  }
+
+  /** The SQL of a statement for SQLite: `VALUES (DEFAULT, …)` filled with the columns' defaults. */
+  async sqlOf(c: Extract<Classified, { kind: "sql" }>): Promise<string> {
+    if (c.valuesDefault === undefined) return c.sql;
+    const info = await this.runSql("SELECT name, dflt_value FROM pragma_table_info(?)", [
+      c.valuesDefault,
+    ]);
+    return fillValuesDefaults(
+      c.sql,
+      info.rows.map((r) => [String(r[0]), r[1] === null ? null : String(r[1])]),
+    );
+  }
+
+  /** The result columns and parameter count of a catalog query (Describe S). */
+  async describeCatalog(sql: string): Promise<{ fields: CatalogField[]; paramCount: number }> {
+    if (this.tx.failed) throw abortedTransaction();
+    return await this.catalog.describe(sql, this.catalogEnv());
+  }
+
+  /** COPY FROM STDIN / TO STDOUT: rows go through runSql; FROM runs in one transaction. */
+  private async copy(cmd: CopyCommand): Promise<Outcome> {
+    const wire = this.opts.wire;
+    const io = {
+      out: wire.out,
+      flush: () => wire.flush(),
+      read: () => wire.reader.read(),
+      run: (sql: string, params: SqlValue[]) => this.runSql(sql, params),
+    };
+    if (cmd.direction === "to") return { fields: null, rows: [], tag: await copyOut(cmd, io) };
+    const begin = !this.tx.inBlock;
+    if (begin) await this.tx.exec("BEGIN");
+    try {
+      const tag = await copyIn(cmd, io);
+      if (begin) await this.tx.exec("COMMIT");
+      return { fields: null, rows: [], tag };
+    } catch (e) {
+      if (begin && this.tx.inBlock) await this.tx.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  private catalogEnv(): CatalogEnv {
+    return {
+      user: this.opts.user,
+      database: this.db.id,
+      pid: this.pid,
+      settings: this.opts.settings,
+      databases: () => this.opts.engine.ids(),
+      query: async (sql) => (await this.runSql(sql, [])).rows,
+    };
   }
 
   /** Describes a statement without running it: in the session when it has a transaction open. */

@@ -64,11 +64,15 @@ export class ExtendedProtocol {
       let paramCount = stmt.paramCount;
       if (c.kind === "local") fields = c.fields;
       else if (c.kind === "sql") {
-        stmt.description ??= await this.exec.describe(stmt.sql);
+        stmt.description ??= await this.exec.describe(await this.exec.sqlOf(c));
         const d = stmt.description;
         paramCount = Math.max(paramCount, d.paramCount);
         fields = d.columns.map((col) => ({ name: col.name, oid: describedOid(col.declType) }));
         stmt.fields = fields;
+      } else if (c.kind === "catalog") {
+        const d = await this.exec.describeCatalog(c.sql);
+        paramCount = Math.max(paramCount, d.paramCount);
+        fields = stmt.fields = d.fields;
       }
       const oids = Array.from({ length: paramCount }, (_, i) => stmt.paramOids[i] || OID.text);
       out.parameterDescription(oids);
@@ -150,6 +154,8 @@ export class ExtendedProtocol {
     } else if (c.kind === "sql") {
       if (stmt.fields) fields = stmt.fields.length ? stmt.fields : null;
       else if (c.shape !== "none") fields = (await this.executePortal(portal)).fields;
+    } else if (c.kind === "catalog") {
+      fields = (await this.executePortal(portal)).fields;
     }
     portal.fields = fields ?? [];
     return fields;

@@ -60,7 +60,8 @@ function analyse(text: string): Analysis {
   }
   const sql = parts[0] ?? "";
   const classified = classify(sql);
-  return { sql, classified, placeholders: classified.kind === "sql" ? countParameters(sql) : 0 };
+  const counted = classified.kind === "sql" || classified.kind === "catalog";
+  return { sql, classified, placeholders: counted ? countParameters(sql) : 0 };
 }
 
 /** The named statements and portals of a connection. */

@@ -124,7 +124,9 @@ Deno.test("everything else goes to SQLite", () => {
     assert.equal(classify(sql).kind, "sql", sql);
   }
   assert.equal(classify(" -- nothing\n ; ").kind, "empty");
-  assert.throws(() => classify("COPY t FROM STDIN"), (e: PgError) => e.code === "0A000");
+  assert.equal(classify("COPY t FROM STDIN").kind, "copy");
+  assert.throws(() => classify("COPY t FROM '/etc/passwd'"), (e: PgError) => e.code === "0A000");
+  assert.throws(() => classify("LISTEN x"), (e: PgError) => e.code === "0A000");
   assert.equal(shapeOf("SELECT 1"), "query");
   assert.equal(shapeOf("/* c */ (SELECT 1)"), "query");
   assert.equal(shapeOf("WITH x AS (SELECT 1) SELECT * FROM x"), "query");
