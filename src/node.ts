@@ -185,8 +185,10 @@ export class Node {
         connecting.then((c) => nats.set(c), () => {}); // a failure is reported by replication
         await parts.start("nats connection", natsConnection(abort, nats));
         if (config.memory) await Deno.mkdir(config.asyncReplicationStoreDir, { recursive: true });
-        // The embedded server is running, and a restore at start needs NATS: wait for both.
-        if (embedded || config.fromLatestSnapshot) nats.set(await connecting);
+        // The embedded server is running (when it is the one we use), and a restore at start
+        // needs NATS: wait for both. An external --replication-url may be down: serve meanwhile.
+        const ownServer = embedded && config.replicationUrl.length === 0;
+        if (ownServer || config.fromLatestSnapshot) nats.set(await connecting);
       }
       const snapshotter = (client: NatsClient) =>
         new Snapshotter({

@@ -50,6 +50,12 @@ export interface Prepared {
   kind: StatementKind;
   command: string;
   returnsColumns: boolean;
+  /**
+   * The statement may call a JavaScript function that throws (ha's `_ha_*` functions, called by
+   * rewritten INSERTs, capture triggers or the client): its rows are read with `iterate()`,
+   * because node:sqlite's `all()` never returns when a user function throws (Deno 2.9.6).
+   */
+  callsThrowingFunction: boolean;
   /** For a rewritten statement: the schema version it was rewritten for. */
   schemaVersion?: bigint;
 }
@@ -161,7 +167,11 @@ export class Connection {
       kind: classify(actions),
       command: commandOf(sql, actions),
       returnsColumns,
+      callsThrowingFunction: false,
     };
+    prepared.callsThrowingFunction = returnsColumns &&
+      (prepared.kind === "write" ||
+        actions.some((a) => a.code === Action.FUNCTION && a.arg2?.startsWith("_ha_")));
     const other = prepared.kind === "write" ? this.rewrite?.({ sql, actions }) : undefined;
     if (other !== undefined) {
       try {
@@ -220,7 +230,9 @@ export class Connection {
 
   private runStatement(p: Prepared, args: unknown[]): StatementResult {
     if (p.returnsColumns) {
-      const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
+      const rows = (p.callsThrowingFunction
+        ? Array.from(p.stmt.iterate(...args as SqlValue[]))
+        : p.stmt.all(...args as SqlValue[])) as unknown as SqlValue[][];
       const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
         ? Number(this.changes())
         : 0;

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { Cluster, freePort, type HaNode, waitFor, withCluster } from "./helpers/cluster.ts";
 import { psql, python } from "./pgwire_helpers.ts";
+import { startHa } from "./helpers/ha.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -338,5 +339,50 @@ Deno.test(
         10_000,
       );
     });
+  },
+);
+
+Deno.test(
+  "ids: before NATS is reached, INSERT … RETURNING is refused and the node goes on",
+  opts,
+  async () => {
+    // Nothing listens on the replication URL: the node never gets an id slot, so `_ha_id()`
+    // throws inside a statement read row by row (node:sqlite's all() hung on that).
+    const ha = await startHa({
+      args: [
+        "-n",
+        "ids-no-slot",
+        "-m",
+        "--nats-port",
+        "0",
+        "--replication-url",
+        `nats://127.0.0.1:${freePort()}`,
+      ],
+    });
+    try {
+      const query = async (sql: string) => {
+        const res = await fetch(`${ha.url}/query`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ sql }),
+        });
+        return { status: res.status, body: await res.json() };
+      };
+      // Acknowledged as committed here and queued for NATS (503 "committed locally").
+      const ack = (r: { status: number; body: { error?: string } }) =>
+        r.status === 200 || (r.status === 503 && /committed locally/.test(r.body.error ?? ""));
+      const created = await query("CREATE TABLE t(id INTEGER PRIMARY KEY, b TEXT)");
+      assert.ok(ack(created), JSON.stringify(created.body));
+      for (const sql of ["INSERT INTO t(b) VALUES ('x') RETURNING id", "SELECT _ha_id()"]) {
+        const r = await query(sql);
+        assert.equal(r.status, 503, JSON.stringify(r.body));
+        assert.match(r.body.error, /no id slot yet/);
+      }
+      const given = await query("INSERT INTO t(id, b) VALUES (7, 'given') RETURNING id");
+      assert.ok(ack(given), JSON.stringify(given.body));
+      assert.deepEqual((await query("SELECT id, b FROM t")).body.rows, [[7, "given"]]);
+    } finally {
+      await ha.stop();
+    }
   },
 );
