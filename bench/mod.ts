@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks named on the command line (all when none):
- * `deno task bench [http] [replication] [pgbench]`. Never part of `deno task test`.
+ * `deno task bench [http] [replication] [pgbench] [compare] …`. Never part of `deno task test`.
  */
 const ALL: Record<string, string> = {
   http: "./http.ts",
@@ -9,6 +9,7 @@ const ALL: Record<string, string> = {
   interceptor: "./interceptor.ts",
   snapshot: "./snapshot.ts",
   ids: "./ids.ts",
+  compare: "./compare.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);
