@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ha needs on a Debian/Ubuntu machine that has Node.js and npm:
 # deno (the npm package, pinned), nats-server, and the PostgreSQL clients and
-# Python psycopg used by the tests. Safe to run again: it skips what is there.
+# Python psycopg used by the tests, and wrk and dqlite-demo for the benchmarks. Safe to run again: it skips what is there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -20,6 +20,9 @@ command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
+# For `deno task bench compare` (small): the load generator and the dqlite anchor.
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v dqlite-demo >/dev/null 2>&1 || need_apt+=(go-dqlite)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)
 
