@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ha needs on a Debian/Ubuntu machine that has Node.js and npm:
 # deno (the npm package, pinned), nats-server, and the PostgreSQL clients and
-# Python psycopg used by the tests, and wrk and dqlite-demo for the benchmarks. Safe to run again: it skips what is there.
+# Python psycopg used by the tests, and wrk and dqlite-demo for the benchmarks.
+# Safe to run again: it skips what is there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
