@@ -16,6 +16,7 @@ import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
+import { createMemoryDir, removeMemoryDir } from "./memory_dir.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -58,12 +59,16 @@ export class Database {
   private readonly spec: OpenSpec;
   private closed = false;
 
-  private constructor(private readonly opts: DatabaseOptions, memName: string) {
+  /** @param memDir for a memory database: the RAM-backed directory holding its file. */
+  private constructor(
+    private readonly opts: DatabaseOptions,
+    private readonly memDir: string | null,
+  ) {
     this.id = opts.source.id;
     this.source = opts.source;
     const s = opts.source;
     this.spec = {
-      path: s.memory ? memName : s.path,
+      path: memDir ? `${memDir}/${s.id}` : s.path,
       memory: s.memory,
       uriParams: s.uriParams,
       pragmas: s.pragmas,
@@ -77,8 +82,7 @@ export class Database {
 
   /** Opens the writer (creating or loading the database). */
   static async open(opts: DatabaseOptions): Promise<Database> {
-    const memName = `/ha-${crypto.randomUUID()}/${opts.source.id}`;
-    const db = new Database(opts, memName);
+    const db = new Database(opts, opts.source.memory ? createMemoryDir() : null);
     const loadFrom = opts.source.memory ? opts.source.path : undefined;
     try {
       await db.writer.request({
@@ -89,6 +93,7 @@ export class Database {
       });
     } catch (e) {
       db.writer.terminate();
+      if (db.memDir) removeMemoryDir(db.memDir);
       throw e;
     }
     return db;
@@ -184,6 +189,7 @@ export class Database {
     } finally {
       for (const r of this.readers) r.terminate();
       this.writer.terminate(new HaError("unavailable", `database ${this.id} is closed`));
+      if (this.memDir) removeMemoryDir(this.memDir);
       release();
     }
   }
