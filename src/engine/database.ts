@@ -10,7 +10,7 @@ import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
 import type { PluginSpec } from "./plugin.ts";
-import type { DescribeReply, ExecReply, TxExecReply } from "./protocol.ts";
+import type { DescribeReply, ExecReply, GroupReply, TxExecReply } from "./protocol.ts";
 import { countParameters, transactionControl } from "./split.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
@@ -46,6 +46,15 @@ export interface DatabaseOptions {
 }
 
 const KIND_CACHE_SIZE = 1024;
+/** Most write requests one group commit takes (see `writeGroup` in worker.ts). */
+const MAX_GROUP = 64;
+
+/** A write request waiting for the writer. */
+interface QueuedWrite {
+  stmts: Statement[];
+  resolve: (r: StatementResult[]) => void;
+  reject: (e: unknown) => void;
+}
 
 /** A database: route statements to readers or the writer, sessions, backup. */
 export class Database {
@@ -57,6 +66,8 @@ export class Database {
   private readonly kinds = new Map<string, StatementKind>();
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
+  private readonly writeQueue: QueuedWrite[] = [];
+  private draining = false;
   private closed = false;
 
   /** @param memDir for a memory database: the RAM-backed directory holding its file. */
@@ -228,11 +239,50 @@ export class Database {
     for (const l of this.listeners) await l(payloads);
   }
 
-  private async write(stmts: Statement[]): Promise<StatementResult[]> {
-    const r = await this.withWriter((w) => w.request<ExecReply>({ t: "exec", stmts }));
-    this.remember(r.kinds);
-    await this.committed(r.payloads);
-    return r.results;
+  /**
+   * Queues a write. Requests that arrive while the writer is busy go to it together as one
+   * group (group commit: one transaction, one COMMIT and one changeset for the DML among them);
+   * each resolves once its own transaction's commit listeners are done (synchronous
+   * replication: JetStream stored the changeset), and fails alone.
+   */
+  private write(stmts: Statement[]): Promise<StatementResult[]> {
+    return new Promise((resolve, reject) => {
+      this.writeQueue.push({ stmts, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.writeQueue.length > 0) {
+        const batch = this.writeQueue.splice(0, MAX_GROUP);
+        let reply: GroupReply;
+        try {
+          reply = await this.withWriter((w) =>
+            w.request<GroupReply>({ t: "execGroup", items: batch.map((b) => b.stmts) })
+          );
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+          continue;
+        }
+        // Listeners are called in commit order (the publisher keeps that order), not awaited
+        // here: the next group commits while this one's changeset is being stored.
+        const done = reply.commits.map((payloads) => this.committed(payloads));
+        for (const d of done) d.catch(() => {}); // each waiting request gets the rejection
+        for (const [i, item] of reply.items.entries()) {
+          const b = batch[i];
+          if (!item.ok) {
+            b.reject(new HaError(item.error.code, item.error.message, item.error.details));
+            continue;
+          }
+          this.remember(item.kinds);
+          done[item.commit].then(() => b.resolve(item.results), b.reject);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   private routeOf(stmts: Statement[]): "read" | "write" | "unknown" {

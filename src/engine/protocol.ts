@@ -8,6 +8,7 @@ import type { ColumnInfo, Statement, StatementResult } from "./types.ts";
 export type Request =
   | { t: "open"; id: number; databaseId: string; spec: OpenSpec; plugins: PluginSpec[] }
   | { t: "exec"; id: number; stmts: Statement[] }
+  | { t: "execGroup"; id: number; items: Statement[][] }
   | { t: "txBegin"; id: number; sql: string }
   | { t: "txExec"; id: number; stmt: Statement }
   | { t: "txDescribe"; id: number; sql: string }
@@ -28,6 +29,21 @@ export interface ExecReply {
   /** Plugin payloads of the committed transaction, for commit listeners. */
   payloads: unknown[];
 }
+
+/**
+ * What `execGroup` answers (group commit on the writer): each item's outcome, and the plugin
+ * payloads of each transaction committed, in commit order. Consecutive single-statement DML
+ * items share one transaction (a savepoint each); other items run alone as `exec` would.
+ */
+export interface GroupReply {
+  items: GroupItem[];
+  commits: unknown[][];
+}
+
+/** One item of a group: its results and the index of its transaction in `commits`, or its error. */
+export type GroupItem =
+  | { ok: true; results: StatementResult[]; kinds: Record<string, StatementKind>; commit: number }
+  | { ok: false; error: WireError };
 
 /** What `txExec` answers: the result, and whether the statement ended the transaction. */
 export interface TxExecReply {
