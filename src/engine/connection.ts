@@ -89,9 +89,12 @@ export class Connection {
    */
   private userLastId: bigint | null = null;
   private setLastId: StatementSync | null = null;
+  /** A reader: it never inserts, so its `last_insert_rowid()` stays 0 (no query per read). */
+  private readonly readOnly: boolean;
 
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
+    this.readOnly = spec.readOnly;
     this.allowInternalWrites = spec.allowInternalWrites ?? false;
     this.policy = spec.policy ?? { attachDir: null };
     setAuthorizer(this.db, (code, arg1, arg2, db, trigger) => {
@@ -221,7 +224,7 @@ export class Connection {
         columns: columnsOf(p.stmt),
         rows,
         rowsAffected: changes,
-        lastInsertId: this.lastInsertRowid(),
+        lastInsertId: this.readOnly ? 0n : this.lastInsertRowid(),
         command: p.command,
       };
     }
