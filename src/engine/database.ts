@@ -10,7 +10,7 @@ import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
 import type { PluginSpec } from "./plugin.ts";
-import type { DescribeReply, ExecReply, GroupReply, ManyReply, TxExecReply } from "./protocol.ts";
+import type { DescribeReply, ExecReply, GroupReply, TxExecReply } from "./protocol.ts";
 import { countParameters, transactionControl } from "./split.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
@@ -49,21 +49,6 @@ const KIND_CACHE_SIZE = 1024;
 /** Most write requests one group commit takes (see `writeGroup` in worker.ts). */
 const MAX_GROUP = 64;
 
-/** Most reads one reader message carries. */
-const MAX_READ_BATCH = 32;
-
-/** A read waiting for (or running on) a reader. */
-interface QueuedRead {
-  stmts: Statement[];
-  resolve: (r: ExecReply) => void;
-  reject: (e: unknown) => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-  /** The reader running it, once sent. */
-  reader: WorkerClient | null;
-  aborted: boolean;
-}
-
 /** A write request waiting for the writer. */
 interface QueuedWrite {
   stmts: Statement[];
@@ -82,8 +67,6 @@ export class Database {
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
   private readonly writeQueue: QueuedWrite[] = [];
-  private readonly readQueue: QueuedRead[] = [];
-  private pumping = false;
   private draining = false;
   private closed = false;
 
@@ -144,7 +127,7 @@ export class Database {
       this.checkOpen();
       const route = this.routeOf(stmts);
       if (route === "read" || route === "unknown") {
-        const r = await this.read(stmts, opts.signal);
+        const r = await this.onReader<ExecReply>({ t: "exec", stmts }, opts.signal);
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
       }
@@ -319,89 +302,6 @@ export class Database {
     }
   }
 
-  /**
-   * Runs a read on a reader. Reads that arrive while every reader is busy wait here and go to
-   * the next free reader together, in one message (one thread hop for many point reads).
-   * Cancelling a read that is already running terminates its reader; the other reads it carried
-   * run again on another (reads have no side effects).
-   */
-  private read(stmts: Statement[], signal?: AbortSignal): Promise<ExecReply> {
-    if (signal?.aborted) return Promise.reject(cancelled());
-    return new Promise((resolve, reject) => {
-      const q: QueuedRead = { stmts, resolve, reject, signal, reader: null, aborted: false };
-      if (signal) {
-        q.onAbort = () => {
-          const i = this.readQueue.indexOf(q);
-          if (i >= 0) {
-            this.readQueue.splice(i, 1);
-            settle(q, () => reject(cancelled()));
-          } else if (q.reader) {
-            q.aborted = true;
-            this.readers.splice(this.readers.indexOf(q.reader), 1);
-            q.reader.terminate(cancelled());
-          }
-        };
-        signal.addEventListener("abort", q.onAbort, { once: true });
-      }
-      this.readQueue.push(q);
-      void this.pumpReads();
-    });
-  }
-
-  /** Sends queued reads to idle readers (spawning up to the pool size). */
-  private async pumpReads(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      while (this.readQueue.length > 0) {
-        this.checkOpen();
-        let reader = this.readers.find((r) => r.alive && r.inflight === 0) ?? null;
-        if (
-          !reader && this.readers.filter((r) => r.alive).length < Math.max(1, this.opts.readers)
-        ) {
-          reader = await this.pickReader();
-        }
-        if (!reader || reader.inflight > 0) break; // a finishing batch pumps again
-        void this.sendReads(reader, this.readQueue.splice(0, MAX_READ_BATCH));
-      }
-    } catch (e) {
-      for (const q of this.readQueue.splice(0)) settle(q, () => q.reject(e));
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private async sendReads(reader: WorkerClient, batch: QueuedRead[]): Promise<void> {
-    for (const q of batch) q.reader = reader;
-    try {
-      const r = await reader.request<ManyReply>({
-        t: "execMany",
-        items: batch.map((q) => q.stmts),
-      });
-      r.forEach((item, i) => {
-        const q = batch[i];
-        settle(
-          q,
-          () =>
-            item.ok
-              ? q.resolve(item.value)
-              : q.reject(new HaError(item.error.code, item.error.message, item.error.details)),
-        );
-      });
-    } catch (e) {
-      const byAbort = batch.some((q) => q.aborted);
-      for (const q of batch) {
-        if (q.aborted) settle(q, () => q.reject(cancelled()));
-        else if (byAbort && !this.closed) {
-          q.reader = null;
-          this.readQueue.unshift(q);
-        } else settle(q, () => q.reject(e));
-      }
-    } finally {
-      void this.pumpReads();
-    }
-  }
-
   private async onReader<T>(
     body: Parameters<WorkerClient["request"]>[0],
     signal?: AbortSignal,
@@ -454,12 +354,6 @@ export class Database {
 
 function readOnlyError(): HaError {
   return new HaError("bad_request", "only read-only statements are allowed here");
-}
-
-/** Detaches a read's abort listener, then answers it. */
-function settle(q: QueuedRead, answer: () => void): void {
-  if (q.onAbort) q.signal?.removeEventListener("abort", q.onAbort);
-  answer();
 }
 
 function cancelled(): HaError {

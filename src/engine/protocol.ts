@@ -9,7 +9,6 @@ export type Request =
   | { t: "open"; id: number; databaseId: string; spec: OpenSpec; plugins: PluginSpec[] }
   | { t: "exec"; id: number; stmts: Statement[] }
   | { t: "execGroup"; id: number; items: Statement[][] }
-  | { t: "execMany"; id: number; items: Statement[][] }
   | { t: "txBegin"; id: number; sql: string }
   | { t: "txExec"; id: number; stmt: Statement }
   | { t: "txDescribe"; id: number; sql: string }
@@ -45,9 +44,6 @@ export interface GroupReply {
 export type GroupItem =
   | { ok: true; results: StatementResult[]; kinds: Record<string, StatementKind>; commit: number }
   | { ok: false; error: WireError };
-
-/** What `execMany` (a reader running several independent `exec` requests) answers, in order. */
-export type ManyReply = ({ ok: true; value: ExecReply } | { ok: false; error: WireError })[];
 
 /** What `txExec` answers: the result, and whether the statement ended the transaction. */
 export interface TxExecReply {

@@ -17,7 +17,6 @@ import type {
   ExecReply,
   GroupItem,
   GroupReply,
-  ManyReply,
   Reply,
   Request,
   TxExecReply,
@@ -84,15 +83,6 @@ async function handle(req: Request): Promise<unknown> {
       return role === "reader" ? readBatch(c, req.stmts) : writeBatch(c, req.stmts);
     case "execGroup":
       return writeGroup(c, req.items);
-    case "execMany":
-      return req.items.map((stmts): ManyReply[number] => {
-        try {
-          return { ok: true, value: readBatch(c, stmts) };
-        } catch (e) {
-          const h = toHaError(e);
-          return { ok: false, error: { code: h.code, message: h.message, details: h.details } };
-        }
-      });
     case "describe":
     case "txDescribe": {
       const p = c.prepare(req.sql);
