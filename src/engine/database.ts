@@ -306,18 +306,26 @@ export class Database {
     body: Parameters<WorkerClient["request"]>[0],
     signal?: AbortSignal,
   ): Promise<T> {
-    if (signal?.aborted) throw cancelled();
-    const reader = await this.pickReader();
-    if (!signal) return reader.request<T>(body);
-    const onAbort = () => {
-      this.readers.splice(this.readers.indexOf(reader), 1);
-      reader.terminate(cancelled());
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      return await reader.request<T>(body);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
+    for (;;) {
+      if (signal?.aborted) throw cancelled();
+      const reader = await this.pickReader();
+      const onAbort = () => {
+        this.readers.splice(this.readers.indexOf(reader), 1);
+        reader.terminate(cancelled());
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        return await reader.request<T>(body);
+      } catch (e) {
+        // Another request's cancellation terminated the reader this one was queued on: reads
+        // have no side effects, so it runs again on another reader.
+        if (e instanceof HaError && e.code === "cancelled" && !signal?.aborted && !this.closed) {
+          continue;
+        }
+        throw e;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
     }
   }
 
