@@ -18,35 +18,26 @@ import {
   DEFAULT_MAX_PAYLOAD,
   Replication,
   replicationPlugin,
-  replicationRoutes,
   subjectOf,
 } from "./replication/mod.ts";
-import { HaError } from "./errors/mod.ts";
-import { snapshotRoutes, Snapshotter, type StartRestore } from "./snapshot/mod.ts";
+import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
 import { claimSlot, idPlugin } from "./ids/mod.ts";
-
-/** The NATS side of a node: the embedded server, the connection, replication. */
-interface NatsParts {
-  server: EmbeddedNatsServer | null;
-  client: NatsClient | null;
-  replication: Replication | null;
-  snapshots: Snapshotter | null;
-  /** Ends waiting for a first connection that never came. */
-  abort: AbortController;
-}
+import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
 
 /**
- * Stops what exists, in order: connecting → replication → connection → embedded server. A
- * connection that is down is closed, not drained (draining would wait for NATS).
+ * The connection to NATS as a part: on stop, ends waiting for a first connection that never
+ * came, then drains the connection, or closes it when it is down (draining would wait for NATS).
  */
-async function stopNats(parts: NatsParts): Promise<void> {
-  parts.abort.abort();
-  await parts.snapshots?.stop();
-  await parts.replication?.stop();
-  if (parts.client?.isConnected()) await parts.client.drain().catch(() => parts.client?.close());
-  else await parts.client?.close();
-  await parts.server?.stop();
+function natsConnection(abort: AbortController, client: Late<NatsClient>): Part {
+  return {
+    async stop() {
+      abort.abort();
+      const c = client.current();
+      if (c?.isConnected()) await c.drain().catch(() => c.close());
+      else await c?.close();
+    },
+  };
 }
 
 /**
@@ -56,21 +47,6 @@ async function stopNats(parts: NatsParts): Promise<void> {
 function natsTlsOptions(config: Config): { caFile: string } | undefined {
   const ca = config.natsTlsCa ?? (config.natsTlsKey ? config.natsTlsCert : null);
   return ca ? { caFile: ca } : undefined;
-}
-
-/**
- * `value()` once it exists; until then every property access throws `HaError("unavailable")`
- * with `why` (the HTTP routes of a part created when NATS is first reached).
- */
-function lateBound<T extends object>(value: () => T | null, why: string): T {
-  return new Proxy({} as T, {
-    get(_, key) {
-      const v = value();
-      if (v === null) throw new HaError("unavailable", why);
-      const member = Reflect.get(v, key);
-      return typeof member === "function" ? member.bind(v) : member;
-    },
-  });
 }
 
 /** A running node. */
@@ -83,18 +59,19 @@ export class Node {
     readonly http: HttpServer,
     /** The PostgreSQL wire server, or null with `--pg-port 0`. */
     readonly pg: PgServer | null,
-    private readonly logger: Logger,
-    private readonly nats: NatsParts,
+    /** Replication of this node's databases, or null when standalone. */
+    readonly replication: Replication | null,
     /** The loaded `--interceptor`, or null. */
     readonly interceptor: InterceptorHost | null,
+    private readonly logger: Logger,
+    private readonly parts: Parts,
   ) {}
 
-  /** Replication of this node's databases, or null when standalone. */
-  get replication(): Replication | null {
-    return this.nats.replication;
-  }
-
-  /** Opens the databases and starts every front end. Cleans up on failure. */
+  /**
+   * Opens the databases and starts every part in order: interceptor, embedded NATS server,
+   * NATS connection, engine, replication, snapshots, front ends (HTTP, PG). Stops the started
+   * parts on failure.
+   */
   static async start(config: Config, logger: Logger): Promise<Node> {
     const log = logger.child({ node: config.name });
     if (config.natsPort === 0 && !config.natsConfig && config.replicationUrl.length === 0) {
@@ -102,17 +79,14 @@ export class Node {
         "replication disabled: --nats-port 0 and no --replication-url; changes stay on this node",
       );
     }
-    const nats: NatsParts = {
-      server: null,
-      client: null,
-      replication: null,
-      snapshots: null,
-      abort: new AbortController(),
-    };
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
+    const parts = new Parts(log);
+    const nats = new Late<NatsClient>("NATS not reached yet");
+    const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
     let engine: Engine | null = null;
+    let replication: Replication | null = null;
     // Load the interceptor first: a broken resolver stops the node before anything opens.
     const interceptor = config.interceptor === null ? null : await loadInterceptor(
       config.interceptor,
@@ -130,12 +104,12 @@ export class Node {
         },
       },
     );
-    let http: HttpServer | null = null;
-    let pg: PgServer | null = null;
     const natsTls = natsTlsOptions(config);
     try {
+      if (interceptor) await parts.start("interceptor", interceptor);
+      let server: EmbeddedNatsServer | null = null;
       if (embedded) {
-        nats.server = new EmbeddedNatsServer({
+        server = new EmbeddedNatsServer({
           bin: await findNatsServer({ flag: config.natsServerBin }),
           port: config.natsPort,
           host: config.natsAddr,
@@ -151,26 +125,26 @@ export class Node {
           logs: config.natsLogs,
           logger: log,
         });
-        await nats.server.start();
+        await parts.start("nats server", server);
       }
       // Connecting retries until NATS is reached; the node serves meanwhile (not ready).
       let connecting: Promise<NatsClient> | null = null;
       if (replicate) {
+        const abort = new AbortController();
         connecting = connectNats({
-          servers: config.replicationUrl.length > 0
-            ? [...config.replicationUrl]
-            : [nats.server!.url!],
+          servers: config.replicationUrl.length > 0 ? [...config.replicationUrl] : [server!.url!],
           user: config.natsUser ?? undefined,
           pass: config.natsPass ?? undefined,
           tls: natsTls,
           name: config.name,
           logger: log,
-          signal: nats.abort.signal,
+          signal: abort.signal,
         });
-        connecting.catch(() => {}); // reported by replication
+        connecting.then((c) => nats.set(c), () => {}); // a failure is reported by replication
+        await parts.start("nats connection", natsConnection(abort, nats));
         if (config.memory) await Deno.mkdir(config.asyncReplicationStoreDir, { recursive: true });
         // The embedded server is running, and a restore at start needs NATS: wait for both.
-        if (embedded || config.fromLatestSnapshot) nats.client = await connecting;
+        if (embedded || config.fromLatestSnapshot) nats.set(await connecting);
       }
       const snapshotter = (client: NatsClient) =>
         new Snapshotter({
@@ -181,23 +155,24 @@ export class Node {
           logger: log,
           subjectOf: (id) => subjectOf(config.replicationStream, id),
           seqOf: (id) =>
-            nats.replication?.status().find((s) => s.database === id)?.subscriber?.appliedSeq ??
-              0,
+            replication?.status().find((s) => s.database === id)?.subscriber?.appliedSeq ?? 0,
         });
       let dsns = [...config.dsns];
       let restored: StartRestore | null = null;
-      if (nats.client) {
-        nats.snapshots = snapshotter(nats.client);
+      const client = nats.current();
+      if (client) {
+        // Nothing of it runs before the "snapshots" part starts but this restore, awaited here.
+        snapshots.set(snapshotter(client));
         if (config.fromLatestSnapshot) {
-          restored = await nats.snapshots.restoreAtStart(dsns, config.memory);
+          restored = await snapshots.get().restoreAtStart(dsns, config.memory);
           dsns = restored.dsns;
         }
       } else if (!connecting && (config.fromLatestSnapshot || config.snapshotIntervalMs > 0)) {
         log.warn("snapshots need NATS: --from-latest-snapshot and --snapshot-interval ignored");
       }
-      const maxPayload = nats.client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+      const maxPayload = client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
       const ids = connecting
-        ? idPlugin(config, nats.client ? await claimSlot(config, nats.client.nc) : null)
+        ? idPlugin(config, client ? await claimSlot(config, client.nc) : null)
         : null;
       engine = await openEngine({
         dsns,
@@ -210,8 +185,10 @@ export class Node {
           : [],
         logger: log,
       }).finally(() => restored?.cleanup());
+      const opened = engine;
+      await parts.start("engine", { stop: () => opened.close() });
       if (connecting) {
-        nats.replication = new Replication({
+        replication = new Replication({
           config,
           engine,
           nats: connecting,
@@ -221,30 +198,32 @@ export class Node {
           logger: log,
           interceptor,
         });
-        await nats.replication.start();
-        const opened = engine;
-        const startSnapshots = (client: NatsClient) => {
-          if (nats.abort.signal.aborted) return;
-          nats.client = client;
-          nats.snapshots ??= snapshotter(client);
-          nats.snapshots.startInterval(opened, config.snapshotIntervalMs);
-        };
-        if (nats.client) startSnapshots(nats.client);
-        else connecting.then(startSnapshots, () => {});
-        if (ids && !nats.client) {
+        await parts.start("replication", replication);
+        let stopped = false;
+        await parts.start("snapshots", {
+          start: () => {
+            nats.whenReady().then((client) => {
+              if (stopped) return;
+              if (!snapshots.current()) snapshots.set(snapshotter(client));
+              snapshots.get().startInterval(opened, config.snapshotIntervalMs);
+            });
+            return Promise.resolve();
+          },
+          stop: async () => {
+            stopped = true;
+            await snapshots.current()?.stop();
+          },
+        });
+        if (ids && !client) {
           // Plugin 1: the id plugin after replication's. Claimed once NATS is first reached.
-          connecting.then(async (client) => {
+          nats.whenReady().then(async (client) => {
             const slot = await claimSlot(config, client.nc);
             for (const db of opened.databases()) await db.invoke(1, "setSlot", slot);
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }
-      const replication = nats.replication;
-      const snapshots = connecting
-        ? lateBound(() => nats.snapshots, "snapshots unavailable: NATS not reached yet")
-        : null;
-      http = new HttpServer({
-        engine,
+      const http = new HttpServer({
+        engine: opened,
         logger: log,
         port: config.port,
         hostname: config.httpAddr,
@@ -255,48 +234,43 @@ export class Node {
         bodyTimeoutMs: config.httpBodyTimeoutMs,
         idleTimeoutMs: config.httpIdleTimeoutMs,
         readiness: () => replication?.readiness() ?? [],
-        extensions: [
-          ...(replication ? [replicationRoutes(replication)] : []),
-          ...(snapshots ? [snapshotRoutes(snapshots)] : []),
-        ],
+        replication,
+        snapshots: connecting
+          ? { take: (db) => snapshots.get().take(db), open: (id) => snapshots.get().open(id) }
+          : null,
       });
-      await http.start();
-      if (config.pgPort !== 0) {
-        pg = new PgServer({
-          engine,
-          port: config.pgPort,
-          hostname: config.pgAddr,
-          user: config.pgUser,
-          password: config.pgPass,
-          cert: config.pgCert,
-          key: config.pgKey,
-          requireTls: config.pgRequireTls,
-          authTimeoutMs: config.pgAuthTimeoutMs,
-          maxConnections: config.maxConnections,
-          logger: log,
-        });
-        await pg.start();
-      }
+      const pg = config.pgPort === 0 ? null : new PgServer({
+        engine: opened,
+        port: config.pgPort,
+        hostname: config.pgAddr,
+        user: config.pgUser,
+        password: config.pgPass,
+        cert: config.pgCert,
+        key: config.pgKey,
+        requireTls: config.pgRequireTls,
+        authTimeoutMs: config.pgAuthTimeoutMs,
+        maxConnections: config.maxConnections,
+        logger: log,
+      });
+      // A new front end is one more entry here.
+      await parts.start("front ends", together([http, ...(pg ? [pg] : [])]));
+      log.info("node started", { databases: opened.ids(), http: http.port, pg: pg?.port ?? 0 });
+      return new Node(config, opened, http, pg, replication, interceptor, log, parts);
     } catch (e) {
-      await pg?.stop();
-      await http?.stop();
-      await stopNats(nats).catch(() => {});
-      await interceptor?.stop();
-      await engine?.close();
+      await parts.stop();
       throw e;
     }
-    log.info("node started", { databases: engine.ids(), http: http!.port, pg: pg?.port ?? 0 });
-    return new Node(config, engine, http!, pg, log, nats, interceptor);
   }
 
-  /** Stops accepting, finishes in-flight work, closes databases. Idempotent. */
+  /**
+   * Stops the parts in reverse: the front ends stop accepting and finish in-flight requests,
+   * snapshots and replication stop (flushing the outbox while NATS is up), the databases close,
+   * the NATS connection drains, the embedded NATS server stops. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("node stopping");
-      await Promise.all([this.http.stop(), this.pg?.stop()]);
-      await stopNats(this.nats);
-      await this.interceptor?.stop();
-      await this.engine.close();
+      await this.parts.stop();
       this.logger.info("node stopped");
     })();
     return this.stopping;

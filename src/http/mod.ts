@@ -1,5 +1,6 @@
 /**
- * The HTTP JSON API over the engine.
+ * The HTTP JSON API over the engine, with the replication and snapshot routes over the narrow
+ * {@link ReplicationApi} and {@link SnapshotApi} (no domain folder imports `http/`).
  *
  * @example
  * ```ts
@@ -8,13 +9,10 @@
  * ```
  */
 export { HttpServer, type HttpServerOptions } from "./server.ts";
-export {
-  buildApp,
-  downloadName,
-  errorResponse,
-  jsonResponse,
-  type RouteExtension,
-  type RoutesOptions,
-} from "./routes.ts";
+export { type AppOptions, buildApp } from "./app.ts";
+export { downloadName } from "./download_route.ts";
+export { type ReplicationApi } from "./replication_routes.ts";
+export { type SnapshotApi, snapshotFileName } from "./snapshot_routes.ts";
+export { errorResponse, jsonResponse } from "./respond.ts";
 export { decodeBase64, encodeBase64, encodeValue, parseJson, stringifyJson } from "./json.ts";
 export { statusOf } from "./errors.ts";

@@ -5,10 +5,10 @@
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { HttpFront } from "./front.ts";
-import { buildApp, type RoutesOptions } from "./routes.ts";
+import { type AppOptions, buildApp } from "./app.ts";
 
 /** Options for {@link HttpServer}. */
-export interface HttpServerOptions extends RoutesOptions {
+export interface HttpServerOptions extends AppOptions {
   port: number;
   /** Interface to listen on (`--http-addr`). Default `127.0.0.1`. */
   hostname?: string;

@@ -9,7 +9,16 @@
  * ```
  */
 import { HaError } from "../errors/mod.ts";
-import type { ErrorFields } from "./messages.ts";
+
+/** ErrorResponse / NoticeResponse fields. */
+export interface ErrorFields {
+  severity: string;
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: number;
+}
 
 /** Options of a {@link PgError}. */
 export interface PgErrorOptions {

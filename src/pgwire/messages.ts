@@ -1,15 +1,16 @@
 /**
- * PostgreSQL protocol v3 framing and codec: reading frontend messages from a
- * connection (with a size limit), parsing their bodies, and building backend
- * messages into one growable output buffer.
+ * PostgreSQL protocol v3 framing and frontend messages: reading them from a
+ * connection (with a size limit) and parsing their bodies. Backend messages
+ * are built by `backend.ts`.
  *
  * @example
  * ```ts
- * const out = new MessageWriter();
- * out.readyForQuery("I");
- * await conn.write(out.take());
+ * const reader = new FrameReader(conn, DEFAULT_MAX_MESSAGE_BYTES);
+ * const frame = await reader.read();
+ * if (frame?.type === Frontend.Query) console.log(parseQuery(frame.body));
  * ```
  */
+import { Frontend } from "./codes.ts";
 import { PgError } from "./errors.ts";
 
 /** Request codes of the untyped first message. */
@@ -25,7 +26,6 @@ export const MAX_STARTUP_BYTES = 10_000;
 /** Default bound on any other message (64 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Decodes UTF-8, turning invalid bytes into a protocol-level error (22021). */
@@ -123,7 +123,7 @@ export class FrameReader {
 
   /** Whether the next buffered message is a complete Sync (the client's batch ends there). */
   nextIsSync(): boolean {
-    return this.buffered >= 5 && this.buf[this.start] === 0x53;
+    return this.buffered >= 5 && this.buf[this.start] === Frontend.Sync;
   }
 
   /** The next typed message, or null at end of stream; `limit` lowers the size limit. */
@@ -437,236 +437,4 @@ export function parseQuery(body: Uint8Array): string {
   const sql = r.cstring();
   r.done();
   return sql;
-}
-
-/** A column of a RowDescription. */
-export interface FieldDescription {
-  name: string;
-  oid: number;
-  /** typlen: -1 variable, else bytes. */
-  size: number;
-  format: number;
-}
-
-/** ErrorResponse / NoticeResponse fields. */
-export interface ErrorFields {
-  severity: string;
-  code: string;
-  message: string;
-  detail?: string;
-  hint?: string;
-  position?: number;
-}
-
-/**
- * Builds backend messages into one growable buffer; {@link MessageWriter.take}
- * returns the bytes to write and resets it.
- */
-export class MessageWriter {
-  private buf = new Uint8Array(8192);
-  private view = new DataView(this.buf.buffer);
-  private pos = 0;
-  private msgStart = -1;
-
-  /** Bytes waiting to be written. */
-  get length(): number {
-    return this.pos;
-  }
-
-  /** Returns the accumulated bytes and resets the writer. */
-  take(): Uint8Array {
-    const out = this.buf.slice(0, this.pos);
-    this.pos = 0;
-    return out;
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  /** Starts a message of `type`; finish it with {@link MessageWriter.end}. */
-  begin(type: string): this {
-    this.ensure(5);
-    this.buf[this.pos] = type.charCodeAt(0);
-    this.msgStart = this.pos + 1;
-    this.pos += 5;
-    return this;
-  }
-
-  /** Patches the length of the current message. */
-  end(): this {
-    this.view.setInt32(this.msgStart, this.pos - this.msgStart);
-    this.msgStart = -1;
-    return this;
-  }
-
-  byte(v: number): this {
-    this.ensure(1);
-    this.buf[this.pos++] = v;
-    return this;
-  }
-
-  int16(v: number): this {
-    this.ensure(2);
-    this.view.setInt16(this.pos, v);
-    this.pos += 2;
-    return this;
-  }
-
-  int32(v: number): this {
-    this.ensure(4);
-    this.view.setInt32(this.pos, v);
-    this.pos += 4;
-    return this;
-  }
-
-  bytes(v: Uint8Array): this {
-    this.ensure(v.length);
-    this.buf.set(v, this.pos);
-    this.pos += v.length;
-    return this;
-  }
-
-  /** UTF-8 text without terminator. */
-  text(s: string): this {
-    this.ensure(s.length * 3);
-    this.pos += encoder.encodeInto(s, this.buf.subarray(this.pos)).written;
-    return this;
-  }
-
-  /** NUL-terminated UTF-8 text. */
-  cstring(s: string): this {
-    return this.text(s).byte(0);
-  }
-
-  /** A length-prefixed field (int32 length, then text). */
-  textField(s: string): this {
-    this.ensure(4 + s.length * 3);
-    const at = this.pos;
-    this.pos += 4;
-    const n = encoder.encodeInto(s, this.buf.subarray(this.pos)).written;
-    this.view.setInt32(at, n);
-    this.pos += n;
-    return this;
-  }
-
-  /** A length-prefixed field of raw bytes, or -1 for null. */
-  bytesField(v: Uint8Array | null): this {
-    if (v === null) return this.int32(-1);
-    return this.int32(v.length).bytes(v);
-  }
-
-  // ---- specific messages ----
-
-  authOk(): this {
-    return this.begin("R").int32(0).end();
-  }
-
-  authCleartext(): this {
-    return this.begin("R").int32(3).end();
-  }
-
-  authMd5(salt: Uint8Array): this {
-    return this.begin("R").int32(5).bytes(salt).end();
-  }
-
-  authSasl(mechanisms: string[]): this {
-    this.begin("R").int32(10);
-    for (const m of mechanisms) this.cstring(m);
-    return this.byte(0).end();
-  }
-
-  authSaslContinue(data: string): this {
-    return this.begin("R").int32(11).text(data).end();
-  }
-
-  authSaslFinal(data: string): this {
-    return this.begin("R").int32(12).text(data).end();
-  }
-
-  parameterStatus(name: string, value: string): this {
-    return this.begin("S").cstring(name).cstring(value).end();
-  }
-
-  backendKeyData(pid: number, secret: number): this {
-    return this.begin("K").int32(pid).int32(secret).end();
-  }
-
-  negotiateProtocolVersion(minor: number, unsupported: string[]): this {
-    this.begin("v").int32(minor).int32(unsupported.length);
-    for (const o of unsupported) this.cstring(o);
-    return this.end();
-  }
-
-  readyForQuery(status: "I" | "T" | "E"): this {
-    return this.begin("Z").byte(status.charCodeAt(0)).end();
-  }
-
-  rowDescription(fields: FieldDescription[]): this {
-    this.begin("T").int16(fields.length);
-    for (const f of fields) {
-      this.cstring(f.name).int32(0).int16(0).int32(f.oid).int16(f.size).int32(-1).int16(f.format);
-    }
-    return this.end();
-  }
-
-  parameterDescription(oids: number[]): this {
-    this.begin("t").int16(oids.length);
-    for (const o of oids) this.int32(o);
-    return this.end();
-  }
-
-  commandComplete(tag: string): this {
-    return this.begin("C").cstring(tag).end();
-  }
-
-  emptyQuery(): this {
-    return this.begin("I").end();
-  }
-
-  parseComplete(): this {
-    return this.begin("1").end();
-  }
-
-  bindComplete(): this {
-    return this.begin("2").end();
-  }
-
-  closeComplete(): this {
-    return this.begin("3").end();
-  }
-
-  noData(): this {
-    return this.begin("n").end();
-  }
-
-  portalSuspended(): this {
-    return this.begin("s").end();
-  }
-
-  error(f: ErrorFields): this {
-    return this.fields("E", f);
-  }
-
-  notice(f: ErrorFields): this {
-    return this.fields("N", f);
-  }
-
-  private fields(type: string, f: ErrorFields): this {
-    this.begin(type);
-    this.byte(0x53).cstring(f.severity); // S
-    this.byte(0x56).cstring(f.severity); // V (non-localized)
-    this.byte(0x43).cstring(f.code); // C
-    this.byte(0x4d).cstring(f.message); // M
-    if (f.detail) this.byte(0x44).cstring(f.detail); // D
-    if (f.hint) this.byte(0x48).cstring(f.hint); // H
-    if (f.position) this.byte(0x50).cstring(String(f.position)); // P
-    return this.byte(0).end();
-  }
 }

@@ -15,5 +15,5 @@
  */
 export { PgServer, type PgServerOptions } from "./server.ts";
 export { AUTH_METHODS, type AuthMethod } from "./auth.ts";
-export type { PgDatabase, PgDescription, PgEngine } from "./session.ts";
+export type { PgDatabase, PgDescription, PgEngine } from "./contracts.ts";
 export { toPgError } from "./errors.ts";

@@ -19,7 +19,8 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { AUTH_METHODS, type AuthMethod, Credentials } from "./auth.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./messages.ts";
-import { type CancelRegistry, Connection, type PgEngine } from "./session.ts";
+import { Connection } from "./connection.ts";
+import type { Cancellable, CancelRegistry, PgEngine } from "./contracts.ts";
 
 /** Options of a {@link PgServer}. */
 export interface PgServerOptions {
@@ -59,7 +60,7 @@ export class PgServer {
   private readonly proxies = new Set<Deno.Conn>();
   /** Local port of a TLS proxy's inner connection → ends its handshake timer. */
   private readonly handshaking = new Map<number, () => void>();
-  private readonly keys = new Map<number, { secret: number; conn: Connection }>();
+  private readonly keys = new Map<number, { secret: number; conn: Cancellable }>();
   private nextPid = 1000 + Math.floor(Math.random() * 100_000);
   private readonly credentials: Credentials;
   private readonly log: Logger;

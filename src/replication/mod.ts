@@ -1,6 +1,7 @@
 /**
  * Leaderless replication through JetStream: the writer plugin (capture, outbox, apply with
- * last-writer-wins), the pipelined publisher, the subscriber, naming and HTTP routes.
+ * last-writer-wins), the pipelined publisher, the subscriber, naming. Its HTTP routes live in
+ * `http/`.
  *
  * @example
  * ```ts
@@ -30,7 +31,6 @@ export {
   type ReplicationOptions,
   replicationPlugin,
 } from "./service.ts";
-export { replicationRoutes } from "./routes.ts";
 export type {
   ApplyMessage,
   ApplyResult,

@@ -2,11 +2,11 @@
  * Snapshots of the node's databases in the JetStream object store (ha-reference §5): bucket
  * `<stream>_SNAPSHOTS`, one object per database id holding a consistent SQLite file and the
  * stream sequence it reflects; periodic snapshots; restoring at start
- * (`--from-latest-snapshot`); the `/snapshot` HTTP routes.
+ * (`--from-latest-snapshot`). Its `/snapshot` HTTP routes live in `http/` (over `SnapshotApi`).
  *
  * @example
  * ```ts
- * import { Snapshotter, snapshotRoutes } from "./src/snapshot/mod.ts";
+ * import { Snapshotter } from "./src/snapshot/mod.ts";
  *
  * const snapshots = new Snapshotter({
  *   nc: client.nc, stream: config.replicationStream, replicas: config.replicas,
@@ -16,7 +16,7 @@
  * const engine = await openEngine({ dsns: restored.dsns, memory: config.memory, ... });
  * await restored.cleanup();
  * snapshots.startInterval(engine, config.snapshotIntervalMs);
- * // HTTP: buildApp({ ..., extensions: [snapshotRoutes(snapshots)] })
+ * // HTTP: buildApp({ ..., snapshots })
  * await snapshots.stop();
  * ```
  *
@@ -30,7 +30,6 @@ export {
   type StartRestore,
   type TakeResult,
 } from "./snapshotter.ts";
-export { snapshotFileName, snapshotRoutes } from "./routes.ts";
 export { SnapshotStore, type SnapshotStoreOptions, type StoredSnapshot } from "./store.ts";
 export {
   fileDigest,

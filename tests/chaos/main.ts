@@ -7,7 +7,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseDuration } from "../../src/config/values.ts";
+import { parseDuration } from "../../src/config/mod.ts";
 import { FAULT_KINDS, type FaultKind } from "./history.ts";
 import { runChaos } from "./run.ts";
 import { TOPOLOGIES, type Topology } from "./topology.ts";

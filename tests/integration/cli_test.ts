@@ -1,6 +1,7 @@
 /** The `ha` command line as a user meets it: help, version, invalid values, ports in use. */
 import assert from "node:assert/strict";
 import { freePort, runHa } from "./helpers/ha.ts";
+import { waitFor } from "./helpers/cluster.ts";
 
 /** A standalone in-memory node on a free HTTP port, plus `extra` flags. */
 function standalone(name: string, ...extra: string[]): string[] {
@@ -66,6 +67,40 @@ Deno.test("a port in use is a clear error with a non-zero exit", async () => {
     assert.match(r.stderr, /in use|AddrInUse/i);
   } finally {
     l.close();
+  }
+});
+
+Deno.test("a front end failing to start stops the parts already started", async () => {
+  const dir = await Deno.makeTempDir();
+  const l = Deno.listen({ hostname: "127.0.0.1", port: freePort() });
+  const natsPort = freePort();
+  try {
+    // NATS, the engine, replication and HTTP start; PG cannot bind: all must stop again.
+    const r = await runHa([
+      "-n",
+      "halfway",
+      "-m",
+      "--nats-port",
+      String(natsPort),
+      "--nats-store-dir",
+      `${dir}/nats`,
+      "--async-replication-store-dir",
+      `${dir}/outbox`,
+      "--port",
+      String(freePort()),
+      "--pg-port",
+      String((l.addr as Deno.NetAddr).port),
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /\(--pg-port\): address already in use/);
+    // The embedded nats-server (a child process) was stopped, not orphaned: its port is free.
+    await waitFor("the nats-server port freed", () => {
+      Deno.listen({ hostname: "127.0.0.1", port: natsPort }).close();
+      return true;
+    });
+  } finally {
+    l.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -6,7 +6,7 @@
  * and new memory nodes keep ids unique; explicit ids stay as given.
  */
 import assert from "node:assert/strict";
-import { Cluster, freePort, type HaNode, waitFor } from "./helpers/cluster.ts";
+import { Cluster, freePort, type HaNode, waitFor, withCluster } from "./helpers/cluster.ts";
 import { psql, python } from "./pgwire_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -283,10 +283,7 @@ Deno.test(
   "the same explicit key inserted on two nodes at once is a counted, logged, kept conflict",
   opts,
   async () => {
-    const cluster = new Cluster();
-    try {
-      const n1 = await cluster.start("node1", { embeddedNats: true });
-      const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+    await withCluster(2, async ([n1, n2], cluster) => {
       await post(n1, { sql: "CREATE TABLE kv(k INTEGER PRIMARY KEY, v TEXT)" });
       await waitFor(
         "kv on node2",
@@ -340,8 +337,6 @@ Deno.test(
             .test(n1.log()),
         10_000,
       );
-    } finally {
-      await cluster.stop();
-    }
+    });
   },
 );

@@ -3,15 +3,12 @@
  * DDL and rows written on either node appear on the other, values exactly.
  */
 import assert from "node:assert/strict";
-import { Cluster } from "./helpers/cluster.ts";
+import { withCluster } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test("two nodes: DDL and inserts on either node appear on the other", opts, async () => {
-  const cluster = new Cluster();
-  try {
-    const n1 = await cluster.start("node1", { embeddedNats: true });
-    const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+  await withCluster(2, async ([n1, n2], cluster) => {
     await n1.sql("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)");
     await n1.sql("INSERT INTO users(id, name) VALUES (1, 'HA user')");
     await n2.sql("INSERT INTO users(id, name) VALUES (2, 'new HA user')");
@@ -34,16 +31,11 @@ Deno.test("two nodes: DDL and inserts on either node appear on the other", opts,
     assert.equal((await n1.get("/replications/ha_db_node2")).status, 200);
     assert.equal((await n1.get("/replications/nope")).status, 404);
     assert.equal((await n2.get("/readyz")).status, 200);
-  } finally {
-    await cluster.stop();
-  }
+  });
 });
 
 Deno.test("exact values across nodes: typeof and quote identical", opts, async () => {
-  const cluster = new Cluster();
-  try {
-    const n1 = await cluster.start("node1", { embeddedNats: true });
-    const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+  await withCluster(2, async ([n1, n2], cluster) => {
     await n1.sql('CREATE TABLE "odd ""name"""(k INTEGER PRIMARY KEY, "select" ANY, n NUMERIC)');
     const values = [
       "9223372036854775807",
@@ -70,7 +62,5 @@ Deno.test("exact values across nodes: typeof and quote identical", opts, async (
     const q = `SELECT k, typeof("select"), quote("select"), typeof(n), quote(n)
                FROM "odd ""name""" ORDER BY k`;
     assert.deepEqual((await n2.sql(q)).rows, (await n1.sql(q)).rows);
-  } finally {
-    await cluster.stop();
-  }
+  });
 });

@@ -3,16 +3,12 @@
  * few seconds; after quiescence every node has identical tables (last writer wins per row).
  */
 import assert from "node:assert/strict";
-import { Cluster } from "./helpers/cluster.ts";
+import { withCluster } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test("three nodes, concurrent conflicting writes converge", opts, async () => {
-  const cluster = new Cluster();
-  try {
-    const n1 = await cluster.start("node1", { embeddedNats: true });
-    const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
-    const n3 = await cluster.start("node3", { natsUrl: n1.natsUrl! });
+  await withCluster(3, async ([n1, n2, n3], cluster) => {
     const nodes = [n1, n2, n3];
     await n1.sql("CREATE TABLE kv(k INTEGER PRIMARY KEY, v TEXT, n INTEGER)");
     await n1.sql("CREATE TABLE log(a, b)");
@@ -60,7 +56,5 @@ Deno.test("three nodes, concurrent conflicting writes converge", opts, async () 
     assert.ok(writes > 100, `only ${writes} writes`);
     console.log(`writes: ${writes}, checksum ${sums[0]}`);
     for (const n of nodes) assert.equal((await n.get("/readyz")).status, 200);
-  } finally {
-    await cluster.stop();
-  }
+  });
 });

@@ -5,7 +5,7 @@
  * changes exactly one of the identical rows, an INSERT always adds one).
  */
 import assert from "node:assert/strict";
-import { Cluster } from "./helpers/cluster.ts";
+import { withCluster } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const FULL = ["--row-identify", "full"];
@@ -14,10 +14,7 @@ Deno.test(
   "row-identify full: WITHOUT ROWID in one transaction, duplicate rows",
   opts,
   async (t) => {
-    const cluster = new Cluster();
-    try {
-      const n1 = await cluster.start("node1", { embeddedNats: true, args: FULL });
-      const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl!, args: FULL });
+    await withCluster(2, async ([n1, n2], cluster) => {
       const both = [n1, n2];
 
       await t.step("a WITHOUT ROWID table created with its first rows", async () => {
@@ -56,8 +53,6 @@ Deno.test(
         assert.deepEqual((await n1.sql("SELECT a, b FROM log ORDER BY a, b")).rows, expected);
         assert.deepEqual((await n2.sql("SELECT a, b FROM log ORDER BY a, b")).rows, expected);
       });
-    } finally {
-      await cluster.stop();
-    }
+    }, { args: FULL });
   },
 );

@@ -15,7 +15,7 @@ import { type ChangeSet, encodeChangeSet, encodeValue } from "../../src/cdc/mod.
 import { createLogger } from "../../src/log/mod.ts";
 import { connectNats } from "../../src/nats/mod.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "../../src/replication/headers.ts";
-import { Cluster, waitFor } from "./helpers/cluster.ts";
+import { waitFor, withCluster } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -44,10 +44,7 @@ Deno.test(
   "a write whose HLC a previous run of the node used is still replicated",
   opts,
   async () => {
-    const cluster = new Cluster();
-    try {
-      const n1 = await cluster.start("node1", { embeddedNats: true });
-      const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+    await withCluster(2, async ([n1, n2], cluster) => {
       await n1.sql("CREATE TABLE t(k TEXT PRIMARY KEY) WITHOUT ROWID");
       await cluster.waitConverged([n1, n2], ["t"]);
 
@@ -85,8 +82,6 @@ Deno.test(
       await n1.sql("INSERT INTO t(k) VALUES ('new')");
       await waitFor("node2 has node1's write", async () => (await keys(n2)).includes("new"));
       assert.deepEqual(await keys(n2), ["new", "old", "remote"]);
-    } finally {
-      await cluster.stop();
-    }
+    });
   },
 );

@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createLogger } from "../../src/log/mod.ts";
 import { connectNats } from "../../src/nats/mod.ts";
-import { Cluster, descendants, type HaNode, HttpError, waitFor } from "./helpers/cluster.ts";
+import {
+  Cluster,
+  descendants,
+  type HaNode,
+  HttpError,
+  waitFor,
+  withCluster,
+} from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -111,11 +118,8 @@ Deno.test("nats-server killed under load: no write lost, async writes arrive", o
 });
 
 Deno.test("a changeset republished under a new msg id changes nothing", opts, async () => {
-  const cluster = new Cluster();
   const logger = createLogger("error");
-  try {
-    const n1 = await cluster.start("node1", { embeddedNats: true });
-    const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+  await withCluster(2, async ([n1, n2], cluster) => {
     await n1.batch([
       { sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER)" },
       { sql: "CREATE TABLE audit(id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT)" },
@@ -159,7 +163,5 @@ Deno.test("a changeset republished under a new msg id changes nothing", opts, as
     assert.deepEqual(await Promise.all([n1, n2].map((n) => n.checksum("audit"))), before);
     assert.deepEqual((await n2.sql("SELECT id, n FROM t")).rows, [[1, 1]]);
     assert.deepEqual((await n2.sql("SELECT count(*) FROM audit")).rows, [[3]]);
-  } finally {
-    await cluster.stop();
-  }
+  });
 });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DEFAULT_MAX_PAYLOAD } from "../../src/nats/mod.ts";
-import { Cluster, type HaNode, HttpError } from "./helpers/cluster.ts";
+import { type HaNode, HttpError, withCluster } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -16,10 +16,7 @@ async function dump(n: HaNode, sql: string): Promise<unknown[][]> {
 }
 
 Deno.test("replication semantics across two nodes", opts, async (t) => {
-  const cluster = new Cluster();
-  try {
-    const n1 = await cluster.start("node1", { embeddedNats: true });
-    const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+  await withCluster(2, async ([n1, n2], cluster) => {
     const both = [n1, n2];
 
     await t.step("an AFTER INSERT audit trigger: one audit row per insert per node", async () => {
@@ -175,7 +172,5 @@ Deno.test("replication semantics across two nodes", opts, async (t) => {
       assert.equal(del.status, 404);
       await del.body?.cancel();
     });
-  } finally {
-    await cluster.stop();
-  }
+  });
 });

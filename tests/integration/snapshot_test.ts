@@ -13,12 +13,7 @@ import { HaError } from "../../src/errors/mod.ts";
 import { buildApp } from "../../src/http/mod.ts";
 import { createLogger, type Logger } from "../../src/log/mod.ts";
 import { connectNats, EmbeddedNatsServer, type NatsClient } from "../../src/nats/mod.ts";
-import {
-  fileDigest,
-  snapshotRoutes,
-  Snapshotter,
-  type SnapshotterOptions,
-} from "../../src/snapshot/mod.ts";
+import { fileDigest, Snapshotter, type SnapshotterOptions } from "../../src/snapshot/mod.ts";
 import { freePort } from "./helpers/ha.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -551,7 +546,7 @@ Deno.test("snapshot: HTTP routes", opts, async () => {
       token: null,
       maxBodyBytes: 1 << 20,
       readiness: () => [],
-      extensions: [snapshotRoutes(snaps)],
+      snapshots: snaps,
     });
 
     let r = await app.request("/snapshot");

@@ -8,10 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
-import { headers } from "@nats-io/transport-node";
+import { connect, headers } from "@nats-io/transport-node";
 import { createLogger } from "../../src/log/mod.ts";
 import { connectNats, type NatsClient } from "../../src/nats/mod.ts";
-import { rawConnect } from "../../src/nats/transport.ts";
 import { subjectOf } from "../../src/replication/naming.ts";
 import { SIGNATURE_HEADER, signPayload } from "../../src/replication/signature.ts";
 import { waitFor } from "../integration/helpers/cluster.ts";
@@ -353,7 +352,7 @@ Deno.test(
     let n2: HaProcess | null = null;
     try {
       // Without the CA the server's certificate is not trusted; with it (and credentials) it is.
-      await assert.rejects(rawConnect({
+      await assert.rejects(connect({
         servers: [`nats://127.0.0.1:${s1.natsPort}`],
         user: "ha",
         pass: "s3cret",

@@ -1,4 +1,4 @@
-/** Pure engine helpers: statement splitting, parameters, DSNs, error mapping. */
+/** Pure engine helpers: statement splitting, parameters, DSNs, error mapping, attach-dir containment. */
 import assert from "node:assert/strict";
 import {
   countParameters,
@@ -7,6 +7,7 @@ import {
   splitStatements,
 } from "../../src/engine/mod.ts";
 import { bindArgs, toBindValue } from "../../src/engine/bind.ts";
+import { insideDir } from "../../src/engine/sql_policy.ts";
 import { fromSqliteError } from "../../src/engine/sqlite_error.ts";
 import { HaError } from "../../src/errors/mod.ts";
 
@@ -96,4 +97,19 @@ Deno.test("SQLite errors map to codes", () => {
   const range = Object.assign(new Error("column index out of range"), { errcode: 25 });
   assert.equal(fromSqliteError(range).code, "bad_request");
   assert.equal(fromSqliteError(new TypeError("cannot bind")).code, "bad_request");
+});
+
+Deno.test("insideDir resolves .. and symlinks", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/in`);
+    await Deno.symlink("/tmp", `${dir}/in/out`);
+    assert.equal(insideDir(`${dir}/in/a.db`, `${dir}/in`), true);
+    assert.equal(insideDir(`${dir}/in/../a.db`, `${dir}/in`), false);
+    assert.equal(insideDir(`${dir}/in/out/a.db`, `${dir}/in`), false);
+    assert.equal(insideDir(`${dir}/in`, `${dir}/in`), false);
+    assert.equal(insideDir(`${dir}/missing/a.db`, `${dir}/in`), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

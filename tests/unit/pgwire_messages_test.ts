@@ -1,10 +1,11 @@
 /** pgwire framing and codec: frame reader limits, body parsing, backend message bytes. */
 import assert from "node:assert/strict";
+import { MessageWriter } from "../../src/pgwire/backend.ts";
+import { Backend } from "../../src/pgwire/codes.ts";
 import { PgError } from "../../src/pgwire/errors.ts";
 import {
   type ByteSource,
   FrameReader,
-  MessageWriter,
   parseBind,
   parseExecute,
   parseParse,
@@ -154,7 +155,7 @@ Deno.test("backend messages", () => {
     w.take(),
     frame("T", concat(i16(1), cstr("a"), i32(0), i16(0), i32(20), i16(8), i32(-1), i16(0))),
   );
-  w.begin("D").int16(2).textField("é").int32(-1).end();
+  w.begin(Backend.DataRow).int16(2).textField("é").int32(-1).end();
   assert.deepEqual(w.take(), frame("D", concat(i16(2), i32(2), enc.encode("é"), i32(-1))));
   w.error({ severity: "ERROR", code: "42601", message: "bad" });
   assert.deepEqual(

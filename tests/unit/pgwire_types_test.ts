@@ -6,15 +6,14 @@ import {
   columnOid,
   declaredOid,
   decodeNumeric,
-  decodeParam,
   describedOid,
   encodeBinary,
   encodeNumeric,
   encodeText,
   OID,
-  parseByteaText,
   plainNumber,
 } from "../../src/pgwire/types.ts";
+import { decodeParam, parseByteaText } from "../../src/pgwire/params.ts";
 
 const enc = new TextEncoder();
 const t = (s: string) => enc.encode(s);

@@ -12,7 +12,15 @@ import { Action } from "../../src/engine/mod.ts";
 import { resolvesByReplace, statementScope } from "../../src/replication/capture.ts";
 import { headerBytes, INCARNATION_HEADER, NODE_HEADER } from "../../src/replication/headers.ts";
 import { tombstoneCutoff } from "../../src/replication/versions.ts";
-import { close, node, redeliver, rows, ship, sql, type TestNode } from "./helpers/plugin_nodes.ts";
+import {
+  close,
+  node,
+  redeliver,
+  rows,
+  ship,
+  sql,
+  type TestNode,
+} from "./helpers/replication_plugin_nodes.ts";
 
 /** The changes of the changesets a node committed and did not ship yet. */
 function pending(n: TestNode) {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { parseDsn } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
+import { snapshotFileName } from "../../src/http/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { fileFingerprint, replaceDatabaseFile, tempBeside } from "../../src/snapshot/files.ts";
 import { localChangesNotIn, prepareRestored } from "../../src/snapshot/sqlite_file.ts";
@@ -12,7 +13,6 @@ import {
   Progress,
   readProgress,
   snapshotBucket,
-  snapshotFileName,
   sourceToDsn,
   verifySqliteFile,
 } from "../../src/snapshot/mod.ts";

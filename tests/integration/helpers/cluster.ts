@@ -314,3 +314,40 @@ export class Cluster {
     return last;
   }
 }
+
+/** Options of {@link withCluster}. */
+export interface ClusterOptions {
+  /** Flags of every node. */
+  args?: string[];
+}
+
+/**
+ * Runs `body` on `n` nodes named `node1`…`nodeN`: `node1` runs an embedded nats-server, the
+ * others replicate through it. Every process is stopped and the temp dir removed afterwards,
+ * whatever `body` does.
+ *
+ * @example
+ * ```ts
+ * await withCluster(2, async ([n1, n2], cluster) => {
+ *   await n1.sql("CREATE TABLE t(a)");
+ *   await cluster.waitConverged([n1, n2], ["t"]);
+ * });
+ * ```
+ */
+export async function withCluster<T>(
+  n: number,
+  body: (nodes: HaNode[], cluster: Cluster) => Promise<T>,
+  o: ClusterOptions = {},
+): Promise<T> {
+  const cluster = new Cluster();
+  try {
+    const first = await cluster.start("node1", { embeddedNats: true, args: o.args });
+    const nodes = [first];
+    for (let i = 2; i <= n; i++) {
+      nodes.push(await cluster.start(`node${i}`, { natsUrl: first.natsUrl!, args: o.args }));
+    }
+    return await body(nodes, cluster);
+  } finally {
+    await cluster.stop();
+  }
+}

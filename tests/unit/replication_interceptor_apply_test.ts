@@ -9,7 +9,7 @@ import { testInterceptor } from "../../src/interceptor/testing.ts";
 import type { InterceptorHost } from "../../src/interceptor/mod.ts";
 import { applyIntercepted } from "../../src/replication/subscriber.ts";
 import type { ApplyMessage, ApplyResult } from "../../src/replication/writer_plugin.ts";
-import { close, node, rows, sql, type TestNode } from "./helpers/plugin_nodes.ts";
+import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
 
 const logger = createLogger("error");
 let seq = 1000;

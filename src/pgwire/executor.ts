@@ -1,0 +1,173 @@
+/**
+ * Runs classified statements of one session: the one place every statement
+ * passes before it reaches SQLite (local catalog/SET/SHOW answers, transaction
+ * control, engine SQL), with the session's settings, its transaction state and
+ * the cancellation of the running query (CancelRequest, a client gone).
+ *
+ * @example
+ * ```ts
+ * const exec = new Executor({ wire, engine, db, user, settings, log, prepared, gone });
+ * const r = await exec.run(classify("SELECT 1"), []);
+ * r.tag; // "SELECT 1"
+ * ```
+ */
+import type { Session, SqlValue, Statement, StatementResult } from "../engine/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { CatalogContext, Classified, Settings } from "./catalog.ts";
+import type { PgDatabase, PgDescription, PgEngine, Wire } from "./contracts.ts";
+import { abortedTransaction, PgError } from "./errors.ts";
+import type { PreparedStore } from "./prepared.ts";
+import { type Outcome, outcomeOf } from "./results.ts";
+import { TxControl } from "./transaction.ts";
+
+/** What an {@link Executor} works with. */
+export interface ExecutorOptions {
+  wire: Wire;
+  engine: PgEngine;
+  db: PgDatabase;
+  user: string;
+  /** The session's settings (SET/SHOW, ParameterStatus). */
+  settings: Settings;
+  log: Logger;
+  /** Statements and portals, which DEALLOCATE and a change of database drop. */
+  prepared: PreparedStore;
+  /** Whether the client is gone or the server stops: a query then starts cancelled. */
+  gone(): boolean;
+}
+
+/** Transaction control statements still accepted in a failed transaction. */
+const ENDS_FAILED = ["commit", "rollback", "rollback_to"];
+
+/** One session's statement execution. */
+export class Executor {
+  readonly tx: TxControl;
+  /** The process id of the cancel keys (`pg_backend_pid()`). */
+  pid = 0;
+  private db: PgDatabase;
+  private session: Session | null;
+  private running: AbortController | null = null;
+
+  constructor(private readonly opts: ExecutorOptions) {
+    this.db = opts.db;
+    this.session = opts.db.session();
+    this.tx = new TxControl(opts.wire, () => this.session);
+  }
+
+  /** The current database. */
+  get database(): PgDatabase {
+    return this.db;
+  }
+
+  /** Whether the session is open. */
+  get open(): boolean {
+    return this.session !== null;
+  }
+
+  /** Aborts the running query, if any. */
+  cancel(): void {
+    this.running?.abort();
+  }
+
+  /** Closes the engine session. */
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = null;
+    if (!s) return;
+    try {
+      await s.close();
+    } catch (e) {
+      this.opts.log.warn("pg session close failed", { error: e });
+    }
+  }
+
+  /**
+   * Runs a classified statement; an error inside a transaction block marks it failed
+   * (not inside a simple query's `implicit` transaction, which is rolled back instead).
+   */
+  async run(c: Classified, params: SqlValue[], implicit = false): Promise<Outcome> {
+    const inBlock = this.tx.inBlock;
+    try {
+      return await this.dispatch(c, params);
+    } catch (e) {
+      if (!implicit && (inBlock || this.tx.inBlock)) this.tx.fail();
+      throw e;
+    }
+  }
+
+  /** Where each kind of statement goes. */
+  private async dispatch(c: Classified, params: SqlValue[]): Promise<Outcome> {
+    if (c.kind === "empty") return { fields: null, rows: [], tag: "", empty: true };
+    if (this.tx.failed && !(c.kind === "tx" && ENDS_FAILED.includes(c.op))) {
+      throw abortedTransaction();
+    }
+    if (c.kind === "local") {
+      const r = await c.run(this.catalogContext());
+      for (const [k, v] of r.status ?? []) this.opts.wire.out.parameterStatus(k, v);
+      return { fields: c.fields.length ? c.fields : null, rows: r.rows, tag: r.tag };
+    }
+    if (c.kind === "tx") return { fields: null, rows: [], tag: await this.tx.control(c) };
+    return outcomeOf(await this.runSql(c.sql, params));
+  }
+
+  /** Describes a statement without running it: in the session when it has a transaction open. */
+  async describe(sql: string): Promise<PgDescription> {
+    if (this.tx.failed) throw abortedTransaction();
+    const session = this.session as
+      | (Session & { describe?(sql: string): Promise<PgDescription> })
+      | null;
+    const viaSession = session?.inTransaction && typeof session.describe === "function";
+    return await (viaSession ? session!.describe!(sql) : this.db.describe(sql));
+  }
+
+  /** Executes one SQL statement in the session (or autocommit through the database). */
+  private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
+    const stmt: Statement = params.length ? { sql, params } : { sql };
+    return this.cancellable(async (signal) => {
+      if (this.session?.inTransaction) return await this.session.execute(stmt, { signal });
+      return (await this.db.execute([stmt], { signal }))[0];
+    });
+  }
+
+  /** Runs `fn` with an AbortController that {@link Executor.cancel} reaches. */
+  private async cancellable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ac = new AbortController();
+    this.running = ac;
+    if (this.opts.gone()) ac.abort();
+    try {
+      return await fn(ac.signal);
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private catalogContext(): CatalogContext {
+    return {
+      settings: this.opts.settings,
+      user: this.opts.user,
+      database: this.db.id,
+      pid: this.pid,
+      databases: () => this.opts.engine.ids(),
+      useDatabase: async (id: string) => {
+        const next = this.opts.engine.get(id);
+        const old = this.session;
+        this.session = null;
+        await old?.close();
+        this.tx.recover();
+        this.db = next;
+        this.session = next.session();
+        this.opts.prepared.reset();
+      },
+      deallocate: (name: string | null) => this.opts.prepared.deallocate(name),
+    };
+  }
+}
+
+/** The database a StartupMessage names; the usual default names mean the default database. */
+export function resolveDatabase(engine: PgEngine, name: string, user: string): PgDatabase {
+  try {
+    return engine.get(name);
+  } catch {
+    if (["", "ha", "postgres", "template1", user].includes(name)) return engine.defaultDb;
+    throw new PgError("3D000", `database "${name}" does not exist`, { fatal: true });
+  }
+}

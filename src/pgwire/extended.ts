@@ -1,0 +1,169 @@
+/**
+ * The extended query protocol: Parse, Bind, Describe, Execute, Close and
+ * Sync over the connection's prepared statements and portals, with the
+ * implicit transaction of a batch and the skip-to-Sync error recovery.
+ *
+ * @example
+ * ```ts
+ * const ext = new ExtendedProtocol(wire, exec, store);
+ * ext.parse(body); ext.bind(body); await ext.execute(body); await ext.sync();
+ * ```
+ */
+import type { Wire } from "./contracts.ts";
+import type { Executor } from "./executor.ts";
+import { PgError } from "./errors.ts";
+import { parseBind, parseExecute, parseParse, parseTarget } from "./messages.ts";
+import type { Portal, PreparedStore } from "./prepared.ts";
+import { describeField, type Field, type Outcome, resultFormats, writeRows } from "./results.ts";
+import { decodeParam } from "./params.ts";
+import { describedOid, OID } from "./types.ts";
+
+/** The extended-protocol messages of one connection. */
+export class ExtendedProtocol {
+  /** After an error, messages up to Sync are skipped (PostgreSQL's error recovery). */
+  skipping = false;
+
+  constructor(
+    private readonly wire: Wire,
+    private readonly exec: Executor,
+    private readonly store: PreparedStore,
+  ) {}
+
+  parse(body: Uint8Array): void {
+    const m = parseParse(body);
+    this.store.prepare(m.name, m.sql, m.paramOids);
+    this.wire.out.parseComplete();
+  }
+
+  bind(body: Uint8Array): void {
+    const m = parseBind(body);
+    const stmt = this.store.statement(m.statement);
+    this.store.checkNewPortal(m.portal);
+    const expected = stmt.paramCount;
+    if (m.params.length !== expected) {
+      throw new PgError(
+        "08P01",
+        `bind message supplies ${m.params.length} parameters, but prepared statement "${m.statement}" requires ${expected}`,
+      );
+    }
+    const params = m.params.map((raw, i) => {
+      const format = m.paramFormats.length === 1 ? m.paramFormats[0] : (m.paramFormats[i] ?? 0);
+      return decodeParam(raw, stmt.paramOids[i] ?? 0, format);
+    });
+    this.store.setPortal(m.portal, { stmt, params, resultFormats: m.resultFormats, cursor: 0 });
+    this.wire.out.bindComplete();
+  }
+
+  async describe(body: Uint8Array): Promise<void> {
+    const m = parseTarget(body);
+    const out = this.wire.out;
+    if (m.kind === "S") {
+      const stmt = this.store.statement(m.name);
+      const c = stmt.classified;
+      let fields: Field[] = [];
+      let paramCount = stmt.paramCount;
+      if (c.kind === "local") fields = c.fields;
+      else if (c.kind === "sql") {
+        stmt.description ??= await this.exec.describe(stmt.sql);
+        const d = stmt.description;
+        paramCount = Math.max(paramCount, d.paramCount);
+        fields = d.columns.map((col) => ({ name: col.name, oid: describedOid(col.declType) }));
+        stmt.fields = fields;
+      }
+      const oids = Array.from({ length: paramCount }, (_, i) => stmt.paramOids[i] || OID.text);
+      out.parameterDescription(oids);
+      if (fields.length) out.rowDescription(fields.map((f) => describeField(f, 0)));
+      else out.noData();
+      return;
+    }
+    const portal = this.store.portal(m.name);
+    const fields = await this.portalFields(portal);
+    if (!fields) {
+      out.noData();
+      return;
+    }
+    const formats = resultFormats(portal.resultFormats, fields.length);
+    out.rowDescription(fields.map((f, i) => describeField(f, formats[i])));
+  }
+
+  async execute(body: Uint8Array): Promise<void> {
+    const m = parseExecute(body);
+    const out = this.wire.out;
+    const portal = this.store.portal(m.portal);
+    const already = portal.result !== undefined;
+    const r = await this.executePortal(portal);
+    if (r.empty) {
+      out.emptyQuery();
+      return;
+    }
+    // Rows are sent only under a RowDescription the client has (or could have) seen.
+    const fields = portal.fields !== undefined
+      ? (portal.fields.length ? portal.fields : null)
+      : r.fields;
+    if (fields && r.fields) {
+      const formats = resultFormats(portal.resultFormats, fields.length);
+      const end = m.maxRows > 0
+        ? Math.min(r.rows.length, portal.cursor + m.maxRows)
+        : r.rows.length;
+      const start = portal.cursor;
+      await writeRows(this.wire, r.rows, fields, formats, start, end);
+      portal.cursor = end;
+      if (end < r.rows.length) {
+        out.portalSuspended();
+        return;
+      }
+      const tag = r.tag.startsWith("SELECT ") ? `SELECT ${end - start}` : r.tag;
+      out.commandComplete(
+        already && start === end && r.tag.startsWith("SELECT ") ? "SELECT 0" : tag,
+      );
+      return;
+    }
+    out.commandComplete(r.tag);
+  }
+
+  close(body: Uint8Array): void {
+    const m = parseTarget(body);
+    this.store.close(m.kind, m.name);
+    this.wire.out.closeComplete();
+  }
+
+  /** Sync: ends the implicit transaction (rolled back after an error) and the skipping. */
+  async sync(): Promise<void> {
+    await this.exec.tx.endImplicit(this.skipping);
+    this.skipping = false;
+  }
+
+  /**
+   * The result columns of a portal before Execute. A statement that may return
+   * rows runs now (a bound portal is ready to run; its rows are kept for the
+   * Execute that follows) so its columns carry the types of real values and it
+   * sees the session's open transaction; a statement that never returns rows
+   * (plain INSERT/UPDATE/DELETE, DDL, transaction control) is not run here.
+   */
+  private async portalFields(portal: Portal): Promise<Field[] | null> {
+    if (portal.fields) return portal.fields.length ? portal.fields : null;
+    const stmt = portal.stmt;
+    const c = stmt.classified;
+    let fields: Field[] | null = null;
+    if (c.kind === "local") {
+      fields = c.fields.length ? c.fields : null;
+    } else if (c.kind === "sql") {
+      if (stmt.fields) fields = stmt.fields.length ? stmt.fields : null;
+      else if (c.shape !== "none") fields = (await this.executePortal(portal)).fields;
+    }
+    portal.fields = fields ?? [];
+    return fields;
+  }
+
+  private async executePortal(portal: Portal): Promise<Outcome> {
+    if (!portal.result) {
+      await this.exec.tx.beginImplicit(portal.stmt.classified);
+      const r = await this.exec.run(portal.stmt.classified, portal.params);
+      // Types promised earlier (Describe) win over value-derived ones.
+      const promised = portal.fields ?? portal.stmt.fields;
+      if (r.fields && promised && promised.length === r.fields.length) r.fields = promised;
+      portal.result = r;
+    }
+    return portal.result;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Row encoding and result writing: result columns and their types, command
+ * tags, RowDescription fields, result format codes, and DataRows in text or
+ * binary format (flushed in chunks so a large result does not pile up).
+ *
+ * @example
+ * ```ts
+ * const r = outcomeOf(statementResult);
+ * if (r.fields) await writeRows(wire, r.rows, r.fields, [0], 0, r.rows.length);
+ * wire.out.commandComplete(r.tag);
+ * ```
+ */
+import type { ColumnInfo, SqlValue, StatementResult } from "../engine/mod.ts";
+import type { FieldDescription } from "./backend.ts";
+import type { LocalField } from "./catalog.ts";
+import { Backend } from "./codes.ts";
+import type { Wire } from "./contracts.ts";
+import { PgError } from "./errors.ts";
+import { columnOid, encodeBinary, encodeText, typeSize } from "./types.ts";
+
+/** Pending output beyond this many bytes is written before more rows are encoded. */
+export const FLUSH_BYTES = 256 * 1024;
+
+/** A result column with its type. */
+export interface Field {
+  name: string;
+  oid: number;
+}
+
+/** The result of running one statement. */
+export interface Outcome {
+  /** Null: the statement returns no rows (no RowDescription). */
+  fields: Field[] | null;
+  rows: SqlValue[][];
+  tag: string;
+  empty?: boolean;
+}
+
+/** Maps an engine result to its command tag. */
+export function commandTag(r: StatementResult): string {
+  const cmd = r.command.toUpperCase();
+  switch (cmd) {
+    case "INSERT":
+    case "REPLACE":
+      return `INSERT 0 ${r.rowsAffected}`;
+    case "UPDATE":
+    case "DELETE":
+      return `${cmd} ${r.rowsAffected}`;
+    case "SELECT":
+    case "VALUES":
+    case "PRAGMA":
+    case "EXPLAIN":
+    case "WITH":
+      return r.columns.length ? `SELECT ${r.rows.length}` : cmd;
+    case "END":
+      return "COMMIT";
+    case "":
+      return r.columns.length ? `SELECT ${r.rows.length}` : "OK";
+    default:
+      return cmd;
+  }
+}
+
+/** The outcome of an engine result: typed columns (if any), rows and tag. */
+export function outcomeOf(r: StatementResult): Outcome {
+  return {
+    fields: r.columns.length ? fieldsOf(r.columns, r.rows) : null,
+    rows: r.rows,
+    tag: commandTag(r),
+  };
+}
+
+/** Result column types from declared types and values. */
+function fieldsOf(columns: ColumnInfo[], rows: SqlValue[][]): Field[] {
+  return columns.map((c, i) => ({ name: c.name, oid: columnOid(c.declType, rows, i) }));
+}
+
+/** Result format codes per column (Bind: none = text, one = all, else one per column). */
+export function resultFormats(codes: number[], n: number): number[] {
+  if (codes.length === 0) return new Array(n).fill(0);
+  if (codes.length === 1) return new Array(n).fill(codes[0]);
+  if (codes.length !== n) {
+    throw new PgError(
+      "08P01",
+      `bind message has ${codes.length} result formats but query has ${n} columns`,
+    );
+  }
+  return codes;
+}
+
+/** The RowDescription entry of a column sent in `format`. */
+export function describeField(f: Field | LocalField, format: number): FieldDescription {
+  return { name: f.name, oid: f.oid, size: typeSize(f.oid), format };
+}
+
+/** Writes DataRows `from` up to `to` of `rows`, each column in its format (0 text, 1 binary). */
+export async function writeRows(
+  wire: Wire,
+  rows: SqlValue[][],
+  fields: Field[],
+  formats: number[],
+  from: number,
+  to: number,
+): Promise<void> {
+  const out = wire.out;
+  const n = fields.length;
+  const binary = formats.some((f) => f === 1);
+  for (let r = from; r < to; r++) {
+    const row = rows[r];
+    if (binary) {
+      // encode first: a value that cannot be sent must not leave half a message behind
+      const cells = fields.map((f, i) =>
+        formats[i] === 1 ? encodeBinary(row[i] ?? null, f.oid) : encodeText(row[i] ?? null, f.oid)
+      );
+      out.begin(Backend.DataRow).int16(n);
+      for (const c of cells) {
+        if (c === null) out.int32(-1);
+        else if (typeof c === "string") out.textField(c);
+        else out.bytesField(c);
+      }
+      out.end();
+    } else {
+      out.begin(Backend.DataRow).int16(n);
+      for (let i = 0; i < n; i++) {
+        const s = encodeText(row[i] ?? null, fields[i].oid);
+        if (s === null) out.int32(-1);
+        else out.textField(s);
+      }
+      out.end();
+    }
+    if (out.length > FLUSH_BYTES) await wire.flush();
+  }
+}

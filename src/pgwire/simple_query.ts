@@ -1,0 +1,80 @@
+/**
+ * The simple query protocol (Query): one or more statements in one string,
+ * each answered with RowDescription, DataRows and CommandComplete (or
+ * EmptyQueryResponse), then ReadyForQuery. Several statements without
+ * transaction control run as one implicit transaction, as in PostgreSQL.
+ *
+ * @example
+ * ```ts
+ * await simpleQuery({ wire, exec, readyForQuery }, "INSERT INTO t VALUES (1); SELECT * FROM t");
+ * ```
+ */
+import { splitStatements } from "../engine/mod.ts";
+import { classify } from "./catalog.ts";
+import type { Wire } from "./contracts.ts";
+import { toPgError } from "./errors.ts";
+import type { Executor } from "./executor.ts";
+import { describeField, writeRows } from "./results.ts";
+import { isBlank } from "./sql.ts";
+
+/** What a simple query runs with. */
+export interface SimpleQueryContext {
+  wire: Wire;
+  exec: Executor;
+  /** Sends ReadyForQuery (and flushes). */
+  readyForQuery(): Promise<void>;
+}
+
+const TX_WORDS = /^\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE)\b/i;
+const LEADING_COMMENTS = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/;
+
+/** Runs a Query message's SQL; errors become an ErrorResponse unless fatal. */
+export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise<void> {
+  const { wire, exec } = ctx;
+  const out = wire.out;
+  const parts = splitStatements(sql).filter((s) => !isBlank(s));
+  if (parts.length === 0) {
+    out.emptyQuery();
+    await ctx.readyForQuery();
+    return;
+  }
+  // PostgreSQL runs a multi-statement string as one implicit transaction.
+  const implicit = parts.length > 1 && exec.tx.status() === "I" &&
+    !parts.some((p) => TX_WORDS.test(p.replace(LEADING_COMMENTS, "")));
+  let begun = false;
+  try {
+    for (const part of parts) {
+      const c = classify(part);
+      if (implicit && !begun && c.kind === "sql") {
+        await exec.tx.exec("BEGIN");
+        begun = true;
+      }
+      const r = await exec.run(c, [], implicit);
+      if (r.empty) {
+        out.emptyQuery();
+        continue;
+      }
+      if (r.fields) {
+        const fields = r.fields;
+        out.rowDescription(fields.map((f) => describeField(f, 0)));
+        await writeRows(wire, r.rows, fields, fields.map(() => 0), 0, r.rows.length);
+      }
+      out.commandComplete(r.tag);
+    }
+    if (begun) {
+      begun = false;
+      await exec.tx.exec("COMMIT");
+    }
+  } catch (e) {
+    if (begun) {
+      try {
+        await exec.tx.exec("ROLLBACK");
+      } catch { /* the error below is what matters */ }
+    }
+    const err = toPgError(e);
+    if (err.fatal) throw err;
+    if (!implicit && exec.tx.inBlock) exec.tx.fail();
+    out.error(err.fields());
+  }
+  await ctx.readyForQuery();
+}
