@@ -57,7 +57,11 @@ export async function inProcess(): Promise<void> {
     for (
       const [label, plugins] of [
         ["sqlite ids", []],
-        ["cluster ids", [{ url: plugin, options: { scheme: "cluster", slot: 1, node: "bench" } }]],
+        ["cluster ids", [{
+          name: "ids",
+          url: plugin,
+          options: { scheme: "cluster", slot: 1, node: "bench" },
+        }]],
       ] as const
     ) {
       const e = await openEngine({

@@ -19,8 +19,8 @@ import type { ChangeSet as WireChangeSet } from "../src/cdc/mod.ts";
 import { encodeValue } from "../src/cdc/mod.ts";
 import { percentile, table } from "./stats.ts";
 import { createLogger } from "../src/log/mod.ts";
-import { applyIntercepted } from "../src/replication/subscriber.ts";
-import type { ApplyMessage, ApplyResult } from "../src/replication/writer_plugin.ts";
+import { applyIntercepted } from "../src/replication/apply_intercepted.ts";
+import { type ApplyMessage, replicationClient } from "../src/replication/plugin_api.ts";
 import { close, node, sql, type TestNode } from "../tests/unit/helpers/replication_plugin_nodes.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 1);
@@ -121,13 +121,13 @@ async function applyOverhead(host: InterceptorHost, resolverOnly: InterceptorHos
   const modes: [string, (n: TestNode) => Promise<void>][] = [
     ["batched (no interceptor)", async (n) => {
       for (let i = 0; i < msgs.length; i += 500) {
-        const r = await n.engine.defaultDb.invoke<ApplyResult>(0, "apply", msgs.slice(i, i + 500));
+        const r = await replicationClient(n.engine.defaultDb).call("apply", msgs.slice(i, i + 500));
         if (r.error) throw new Error(r.error.message);
       }
     }],
     ["one per message (no interceptor)", async (n) => {
       for (const m of msgs) {
-        const r = await n.engine.defaultDb.invoke<ApplyResult>(0, "apply", [m]);
+        const r = await replicationClient(n.engine.defaultDb).call("apply", [m]);
         if (r.error) throw new Error(r.error.message);
       }
     }],
@@ -136,7 +136,7 @@ async function applyOverhead(host: InterceptorHost, resolverOnly: InterceptorHos
   ];
   /** As the subscriber does with an interceptor: batches of 256. */
   const intercepted = async (h: InterceptorHost, n: TestNode) => {
-    const o = { host: h, db: n.engine.defaultDb, pluginIndex: 0, self: { node: n.name } };
+    const o = { host: h, db: n.engine.defaultDb, self: { node: n.name } };
     for (let i = 0; i < msgs.length; i += 256) {
       const r = await applyIntercepted({ ...o, logger, consumer: "bench" }, msgs.slice(i, i + 256));
       if (r.error) throw new Error(r.error.message);

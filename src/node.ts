@@ -22,7 +22,7 @@ import {
 } from "./replication/mod.ts";
 import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
-import { claimSlot, idPlugin } from "./ids/mod.ts";
+import { claimSlot, idClient, idPlugin } from "./ids/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
 
 /**
@@ -194,7 +194,6 @@ export class Node {
           nats: connecting,
           maxPayload,
           incarnation,
-          pluginIndex: 0,
           logger: log,
           interceptor,
         });
@@ -215,10 +214,11 @@ export class Node {
           },
         });
         if (ids && !client) {
-          // Plugin 1: the id plugin after replication's. Claimed once NATS is first reached.
+          // Claimed once NATS is first reached.
           nats.whenReady().then(async (client) => {
             const slot = await claimSlot(config, client.nc);
-            for (const db of opened.databases()) await db.invoke(1, "setSlot", slot);
+            if (slot === null) return; // --id-scheme sqlite: no id plugin (`ids` is null then)
+            for (const db of opened.databases()) await idClient(db).call("setSlot", slot);
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }

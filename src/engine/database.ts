@@ -9,7 +9,7 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
-import type { PluginSpec } from "./plugin.ts";
+import type { CommandCall, PluginClient, PluginCommands, PluginSpec } from "./plugin.ts";
 import type { DescribeReply, ExecReply, GroupReply, TxExecReply } from "./protocol.ts";
 import { countParameters, transactionControl } from "./split.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
@@ -152,35 +152,25 @@ export class Database {
   }
 
   /**
-   * Calls a writer plugin's `invoke` with the writer held exclusively
-   * (`plugin` is its index in the engine's plugin list).
-   */
-  async invoke<T>(plugin: number, method: string, args: unknown): Promise<T> {
-    this.checkOpen();
-    const release = await this.writeLock.lock();
-    try {
-      return await this.writer.request<T>({ t: "invoke", plugin, method, args });
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * Runs `f` with the writer held exclusively; `call` invokes a method of writer plugin `plugin`.
-   * Several calls (e.g. detect conflicts, then apply) run under one lock.
+   * The typed client of writer plugin `name` (its `PluginSpec.name`); `C` is the command map
+   * the plugin's package declares.
    *
    * @example
    * ```ts
-   * await db.invokeLocked(0, async (call) => call("apply", await call("progress", subject)));
+   * const rep = db.plugin<ReplicationCommands>("replication");
+   * await rep.locked(async (call) => call("apply", await batchAfter(await call("progress", s))));
    * ```
    */
-  invokeLocked<T>(
-    plugin: number,
-    f: (call: (method: string, args: unknown) => Promise<unknown>) => Promise<T>,
-  ): Promise<T> {
-    return this.withWriter((w) =>
-      f((method, args) => w.request<unknown>({ t: "invoke", plugin, method, args }))
-    );
+  plugin<C extends PluginCommands>(name: string): PluginClient<C> {
+    if (!this.opts.plugins.some((p) => p.name === name)) {
+      throw new HaError("internal", `database ${this.id} has no writer plugin ${name}`);
+    }
+    const send = (w: WorkerClient): CommandCall<C> => (method, args) =>
+      w.request<C[typeof method]["result"]>({ t: "command", plugin: name, method, args });
+    return {
+      call: (method, args) => this.withWriter((w) => send(w)(method, args)),
+      locked: (f) => this.withWriter((w) => f(send(w))),
+    };
   }
 
   /** Writes a consistent copy of the database to `path` (which must not exist). */

@@ -15,6 +15,11 @@ export { type DatabaseSource, parseDsn, resolveSources } from "./dsn.ts";
 export { countParameters, leadingCommand, splitStatements, transactionControl } from "./split.ts";
 export type {
   AuthAction,
+  CommandCall,
+  CommandHandlers,
+  PluginClient,
+  PluginCommand,
+  PluginCommands,
   PluginContext,
   PluginFactory,
   PluginSpec,

@@ -7,8 +7,13 @@
  * A plugin module's default export is a {@link PluginFactory}. The engine
  * loads it by URL in the worker (`EngineOptions.plugins`).
  *
+ * A plugin may also answer commands from the main thread (typed RPC, one handler per command):
+ * the plugin's package declares its {@link PluginCommands} map once, the plugin implements it
+ * as {@link WriterPlugin.commands}, and the main thread calls it through the typed
+ * {@link PluginClient} that `Database.plugin(name)` hands out.
+ *
  * Transaction lifecycle on the writer, for every write (HTTP batch, PG
- * autocommit statement, PG BEGIN … COMMIT, or an `invoke`):
+ * autocommit statement, PG BEGIN … COMMIT, or a command):
  * `BEGIN` → for each statement: prepare (authorizer records actions) →
  * `beforeStatement` → run → `afterStatement` → … → `beforeCommit` (still
  * inside the transaction; its return value travels to the main thread) →
@@ -46,7 +51,46 @@ export interface StatementInfo {
   actions: AuthAction[];
 }
 
-/** Hooks a plugin may implement; all are synchronous except `invoke`. */
+/** One command of a plugin: what the main thread sends and what the plugin answers. */
+export interface PluginCommand {
+  args: unknown;
+  result: unknown;
+}
+
+/**
+ * A plugin's commands by name (a type alias, not an interface, so that it fits the index
+ * signature). Arguments and results are structured-cloned between threads.
+ *
+ * @example
+ * ```ts
+ * type CounterCommands = { add: { args: number; result: number } };
+ * ```
+ */
+export type PluginCommands = Record<string, PluginCommand>;
+
+/** The plugin side of {@link PluginCommands}: one handler per command. */
+export type CommandHandlers<C extends PluginCommands> = {
+  [K in keyof C]: (args: C[K]["args"]) => C[K]["result"] | Promise<C[K]["result"]>;
+};
+
+/** Sends one command of `C` to the plugin and resolves with its typed result. */
+export type CommandCall<C extends PluginCommands> = <K extends keyof C & string>(
+  method: K,
+  args: C[K]["args"],
+) => Promise<C[K]["result"]>;
+
+/** The main thread's typed handle on one writer plugin of one database (`Database.plugin`). */
+export interface PluginClient<C extends PluginCommands> {
+  /** Runs one command with the writer held exclusively (no transaction is open). */
+  call: CommandCall<C>;
+  /**
+   * Runs `f` with the writer held exclusively; every `call` it makes runs under that one lock
+   * (e.g. detect conflicts, then apply).
+   */
+  locked<T>(f: (call: CommandCall<C>) => Promise<T>): Promise<T>;
+}
+
+/** Hooks a plugin may implement; all are synchronous except the command handlers. */
 export interface WriterPlugin {
   /**
    * When the writer prepares a write statement: other SQL to prepare and run in its place (same
@@ -65,10 +109,11 @@ export interface WriterPlugin {
   /** After a write transaction rolled back. */
   afterRollback?(): void;
   /**
-   * Called from the main thread through `Database.invoke(method, args)`, with
-   * the writer held exclusively (no transaction is open: manage your own).
+   * Command handlers (a {@link CommandHandlers} map), called from the main thread through a
+   * {@link PluginClient} with the writer held exclusively (no transaction is open: manage your
+   * own). `never` arguments let any typed map fit; the worker passes the structured-cloned value.
    */
-  invoke?(method: string, args: unknown): unknown | Promise<unknown>;
+  commands?: Record<string, (args: never) => unknown>;
   /** Called when the worker shuts down. */
   close?(): void;
 }
@@ -88,6 +133,8 @@ export type PluginFactory = (ctx: PluginContext) => WriterPlugin | Promise<Write
 
 /** How the main thread names a plugin to load in every writer worker. */
 export interface PluginSpec {
+  /** Unique name the main thread addresses the plugin by (`Database.plugin(name)`). */
+  name: string;
   /** Module URL (e.g. `new URL("./x.ts", import.meta.url).href`). */
   url: string;
   /** Options given to the factory. */

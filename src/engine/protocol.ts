@@ -15,7 +15,7 @@ export type Request =
   | { t: "txRollback"; id: number }
   | { t: "describe"; id: number; sql: string }
   | { t: "backup"; id: number; path: string }
-  | { t: "invoke"; id: number; plugin: number; method: string; args: unknown }
+  | { t: "command"; id: number; plugin: string; method: string; args: unknown }
   | { t: "close"; id: number };
 
 /** What `exec` answers. */

@@ -30,6 +30,8 @@ const OUTSIDE_TX = new Set(["PRAGMA", "VACUUM", "ATTACH", "DETACH"]);
 let conn: Connection | null = null;
 let role: "writer" | "reader" = "reader";
 const plugins: WriterPlugin[] = [];
+/** Plugins by their `PluginSpec.name`, for commands. */
+const pluginsByName = new Map<string, WriterPlugin>();
 /** A session transaction (BEGIN … COMMIT) is open on the writer. */
 let sessionTx = false;
 
@@ -57,9 +59,13 @@ async function handle(req: Request): Promise<unknown> {
     conn = new Connection(req.spec);
     for (const p of req.plugins) {
       const mod = await import(p.url) as { default: PluginFactory };
-      plugins.push(
-        await mod.default({ databaseId: req.databaseId, db: conn.db, options: p.options }),
-      );
+      const plugin = await mod.default({
+        databaseId: req.databaseId,
+        db: conn.db,
+        options: p.options,
+      });
+      plugins.push(plugin);
+      pluginsByName.set(p.name, plugin);
     }
     if (role === "writer") {
       conn.trackLastInsertId();
@@ -98,10 +104,16 @@ async function handle(req: Request): Promise<unknown> {
     case "backup":
       c.backupTo(req.path);
       return null;
-    case "invoke": {
-      const p = plugins[req.plugin];
-      if (!p?.invoke) throw new HaError("internal", `plugin ${req.plugin} has no invoke`);
-      return await p.invoke(req.method, req.args);
+    case "command": {
+      const commands = pluginsByName.get(req.plugin)?.commands;
+      const handler = commands && Object.hasOwn(commands, req.method)
+        ? commands[req.method]
+        : undefined;
+      if (!handler) {
+        throw new HaError("internal", `plugin ${req.plugin} has no command ${req.method}`);
+      }
+      // The client typed the arguments against the same command map (`PluginClient`).
+      return await (handler as (args: unknown) => unknown)(req.args);
     }
     case "close":
       if (c.inTransaction) rollback(c);

@@ -15,10 +15,12 @@ import type { PluginSpec } from "../engine/mod.ts";
 import type { IdPluginOptions } from "./plugin.ts";
 import { slotCount } from "./scheme.ts";
 import { claimIdSlot } from "./slot.ts";
+import { ID_PLUGIN } from "./plugin_api.ts";
 
 export { ID_EPOCH_MS, IdGenerator, LAYOUTS, slotCount } from "./scheme.ts";
 export { type IdTable, rewriteInsert } from "./rewrite.ts";
 export { claimIdSlot, slotStreamOf } from "./slot.ts";
+export { ID_PLUGIN, idClient, type IdCommands } from "./plugin_api.ts";
 
 /**
  * The id writer plugin of a replicating node, or null for `sqlite`. `slot` null: NATS was not
@@ -29,7 +31,7 @@ export function idPlugin(config: Config, slot: number | null): PluginSpec | null
   const scheme = config.idScheme;
   if (scheme === "sqlite") return null;
   const options: IdPluginOptions = { scheme, slot, node: config.name };
-  return { url: new URL("./plugin.ts", import.meta.url).href, options };
+  return { name: ID_PLUGIN, url: new URL("./plugin.ts", import.meta.url).href, options };
 }
 
 /** This node's id slot for `--id-scheme` (claimed the first time); null for `sqlite`. */

@@ -9,6 +9,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
   Action,
+  type CommandHandlers,
   type PluginFactory,
   type StatementInfo,
   tokenize,
@@ -18,11 +19,12 @@ import { HaError } from "../errors/mod.ts";
 import { type IdTable, rewriteInsert } from "./rewrite.ts";
 import type { IdScheme } from "../config/mod.ts";
 import { IdGenerator } from "./scheme.ts";
+import type { IdCommands } from "./plugin_api.ts";
 
 /** Options the main thread gives the plugin. */
 export interface IdPluginOptions {
   scheme: Exclude<IdScheme, "sqlite">;
-  /** This node's slot (`slot.ts`), or null until NATS is reached (`invoke("setSlot", n)`). */
+  /** This node's slot (`slot.ts`), or null until NATS is reached (the `setSlot` command). */
   slot: number | null;
   /** This node's name (its last recorded write bounds the ids of a restart from below). */
   node: string;
@@ -77,11 +79,12 @@ class IdPlugin implements WriterPlugin {
     this.version.setReadBigInts(true);
   }
 
-  invoke(method: string, args: unknown): unknown {
-    if (method !== "setSlot") throw new Error(`unknown id plugin method ${method}`);
-    this.setSlot(args as number);
-    return null;
-  }
+  readonly commands: CommandHandlers<IdCommands> = {
+    setSlot: (slot) => {
+      this.setSlot(slot);
+      return null;
+    },
+  };
 
   private setSlot(slot: number): void {
     const ids = new IdGenerator(this.o.scheme, slot);

@@ -16,6 +16,7 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HaError } from "../errors/mod.ts";
+import { isNotFound, isStreamNameInUse, isWrongLastSequence } from "../nats/mod.ts";
 
 /** Options of {@link claimIdSlot}. */
 export interface ClaimOptions {
@@ -36,7 +37,9 @@ function hex(s: string): string {
   return [...new TextEncoder().encode(s)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const CONFLICT = /wrong last sequence/i;
+/** JetStream may not be ready right after a server (re)start: retries, and their wait. */
+const CLAIM_RETRIES = 20;
+const CLAIM_RETRY_MS = 500;
 
 /**
  * Returns this node's slot, claiming the lowest free one the first time. JetStream may not be
@@ -48,13 +51,13 @@ export async function claimIdSlot(nc: NatsConnection, o: ClaimOptions): Promise<
       return await claim(nc, o);
     } catch (e) {
       if (e instanceof HaError) throw e;
-      if (attempt >= 20) {
+      if (attempt >= CLAIM_RETRIES) {
         throw new HaError(
           "unavailable",
           `cannot claim an id slot in stream ${slotStreamOf(o.stream)}: ${(e as Error).message}`,
         );
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
     }
   }
 }
@@ -67,7 +70,7 @@ async function claim(nc: NatsConnection, o: ClaimOptions): Promise<number> {
   const nodeKey = `${name}.node.${hex(o.node)}`;
   const mine = async () => {
     const m = await jsm.streams.getMessage(name, { last_by_subj: nodeKey }).catch((e) => {
-      if (/no message found|not found/i.test((e as Error).message)) return null;
+      if (isNotFound(e)) return null;
       throw e;
     });
     return m ? Number(m.string()) : null;
@@ -78,7 +81,7 @@ async function claim(nc: NatsConnection, o: ClaimOptions): Promise<number> {
     try {
       await js.publish(`${name}.slot.${slot}`, o.node, { expect: { lastSubjectSequence: 0 } });
     } catch (e) {
-      if (CONFLICT.test((e as Error).message)) continue;
+      if (isWrongLastSequence(e)) continue;
       throw e;
     }
     try {
@@ -86,7 +89,7 @@ async function claim(nc: NatsConnection, o: ClaimOptions): Promise<number> {
       return slot;
     } catch (e) {
       // Another process of the same name claimed a slot at the same time: use that one.
-      if (!CONFLICT.test((e as Error).message)) throw e;
+      if (!isWrongLastSequence(e)) throw e;
       return checked((await mine())!, o);
     }
   }
@@ -111,7 +114,7 @@ async function ensureStream(jsm: JetStreamManager, name: string, replicas: numbe
     await jsm.streams.info(name);
     return;
   } catch (e) {
-    if (!/not found/i.test((e as Error).message)) throw e;
+    if (!isNotFound(e)) throw e;
   }
   try {
     await jsm.streams.add({
@@ -122,6 +125,6 @@ async function ensureStream(jsm: JetStreamManager, name: string, replicas: numbe
       num_replicas: replicas,
     });
   } catch (e) {
-    if (!/already in use|exists/i.test((e as Error).message)) throw e;
+    if (!isStreamNameInUse(e)) throw e;
   }
 }

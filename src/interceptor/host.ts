@@ -27,6 +27,7 @@ import {
   parseBeforeResult,
   parseResolution,
 } from "./validate.ts";
+import { Backoff } from "../retry/mod.ts";
 
 /**
  * Runs one read-only statement on the local copy of database `db`; it must refuse statements that
@@ -85,7 +86,9 @@ const DEFAULT_TEXT: Record<HookName, string> = {
 
 const LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
 const RESERVED_FIELDS = new Set(["time", "level", "msg"]);
-const MAX_BACKOFF_MS = 30_000;
+/** A worker that fails to restart is retried after this long, doubling up to the cap. */
+const RESTART_RETRY_INITIAL_MS = 1_000;
+const RESTART_RETRY_MAX_MS = 30_000;
 
 /** What {@link InterceptorHost} needs from the loader. */
 export interface HostInit {
@@ -117,7 +120,10 @@ export class InterceptorHost {
   #sandbox: Sandbox | null = null;
   #starting: Promise<Sandbox | null> | null = null;
   #retryAt = 0;
-  #backoffMs = 0;
+  readonly #restartBackoff = new Backoff({
+    initialMs: RESTART_RETRY_INITIAL_MS,
+    maxMs: RESTART_RETRY_MAX_MS,
+  });
   #stopped = false;
   readonly #stats: InterceptorStats = {
     calls: 0,
@@ -456,17 +462,17 @@ export class InterceptorHost {
           return null;
         }
         this.#sandbox = sandbox;
-        this.#backoffMs = 0;
+        this.#restartBackoff.reset();
         this.#retryAt = 0;
         return sandbox;
       }, (e: unknown) => {
         const f = classify(e);
-        this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs ? this.#backoffMs * 2 : 1000);
-        this.#retryAt = this.#now() + this.#backoffMs;
+        const wait = this.#restartBackoff.next();
+        this.#retryAt = this.#now() + wait;
         if (!this.#stopped) {
           this.#log.error("interceptor worker failed to restart", {
             reason: f.stack ? this.#map.rewrite(`${f.message}\n${f.stack}`, this.#url) : f.message,
-            retry_in_ms: this.#backoffMs,
+            retry_in_ms: wait,
           });
         }
         return null;

@@ -10,6 +10,17 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { rawConnect } from "./transport.ts";
 
+/** Default {@link ConnectNatsOptions.reconnectTimeWaitMs}. */
+export const DEFAULT_RECONNECT_WAIT_MS = 1_000;
+/** Default {@link ConnectNatsOptions.reconnectJitterMs}. */
+export const DEFAULT_RECONNECT_JITTER_MS = 500;
+/** Default {@link ConnectNatsOptions.pingIntervalMs}. */
+export const DEFAULT_PING_INTERVAL_MS = 20_000;
+/** Unanswered pings after which the connection counts as dead (and reconnects). */
+export const MAX_PINGS_OUT = 3;
+/** While the first connection is awaited, "still waiting" is logged this often. */
+const WAITING_LOG_INTERVAL_MS = 10_000;
+
 /** Options of {@link connectNats}. */
 export interface ConnectNatsOptions {
   /**
@@ -28,11 +39,17 @@ export interface ConnectNatsOptions {
   name: string;
   /** Where connection events are logged (`component: "nats-client"`). */
   logger: Logger;
-  /** Wait between reconnect attempts. Default 1000 ms. */
+  /** Wait between reconnect attempts. Default {@link DEFAULT_RECONNECT_WAIT_MS}. */
   reconnectTimeWaitMs?: number;
-  /** Random extra wait up to this, so that nodes do not reconnect in lockstep. Default 500 ms. */
+  /**
+   * Random extra wait up to this, so that nodes do not reconnect in lockstep. Default
+   * {@link DEFAULT_RECONNECT_JITTER_MS}.
+   */
   reconnectJitterMs?: number;
-  /** Client ping interval; three unanswered pings mean a dead connection. Default 20 s. */
+  /**
+   * Client ping interval; {@link MAX_PINGS_OUT} unanswered pings mean a dead connection.
+   * Default {@link DEFAULT_PING_INTERVAL_MS}.
+   */
   pingIntervalMs?: number;
   /**
    * TLS settings (`caFile`, `certFile`, `keyFile`...). Without them, TLS is still used when the
@@ -151,7 +168,7 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
       servers: parsed.servers,
       waitedMs: Date.now() - started,
     });
-  }, 10_000);
+  }, WAITING_LOG_INTERVAL_MS);
   let nc: NatsConnection;
   const aborted = Promise.withResolvers<never>();
   const onAbort = () => aborted.reject(new Error("stopped before NATS was reached"));
@@ -162,12 +179,12 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsClient>
       servers: parsed.servers,
       name: opts.name,
       maxReconnectAttempts: -1,
-      reconnectTimeWait: opts.reconnectTimeWaitMs ?? 1_000,
-      reconnectJitter: opts.reconnectJitterMs ?? 500,
+      reconnectTimeWait: opts.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_WAIT_MS,
+      reconnectJitter: opts.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS,
       waitOnFirstConnect: true,
       noAsyncTraces: true,
-      pingInterval: opts.pingIntervalMs ?? 20_000,
-      maxPingOut: 3,
+      pingInterval: opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
       ...(opts.tls ? { tls: opts.tls } : {}),
       ...auth,
     });

@@ -42,3 +42,10 @@ export {
   parseServers,
 } from "./client.ts";
 export { normaliseServerName } from "./server_config.ts";
+export {
+  isNotFound,
+  isPayloadTooLarge,
+  isStreamNameInUse,
+  isWrongLastSequence,
+  STREAM_NAME_IN_USE,
+} from "./errors.ts";

@@ -20,6 +20,7 @@ import {
 } from "./server_config.ts";
 import { rawConnect } from "./transport.ts";
 import { describeExit, WatchedProcess, within } from "./watchdog.ts";
+import { Backoff } from "../retry/mod.ts";
 
 /** Options of {@link EmbeddedNatsServer}. */
 export interface EmbeddedNatsServerOptions {
@@ -71,15 +72,19 @@ export interface EmbeddedNatsServerOptions {
    */
   maxPayload?: number;
   /**
-   * How long to wait for JetStream to answer at start and after a restart. Default 20 s, 60 s with
-   * `configFile` (a cluster needs a quorum of peers before JetStream answers).
+   * How long to wait for JetStream to answer at start and after a restart. Default
+   * {@link DEFAULT_READY_TIMEOUT_MS}, {@link DEFAULT_READY_TIMEOUT_CLUSTER_MS} with `configFile`
+   * (a cluster needs a quorum of peers before JetStream answers).
    */
   readyTimeoutMs?: number;
-  /** Grace between SIGTERM and SIGKILL at stop. Default 10 s. */
+  /** Grace between SIGTERM and SIGKILL at stop. Default {@link DEFAULT_STOP_TIMEOUT_MS}. */
   stopTimeoutMs?: number;
-  /** First restart delay after a crash, doubling up to `maxRestartDelayMs`. Default 250 ms. */
+  /**
+   * First restart delay after a crash, doubling up to `maxRestartDelayMs`. Default
+   * {@link DEFAULT_RESTART_DELAY_MS}.
+   */
   restartDelayMs?: number;
-  /** Upper bound of the restart delay. Default 5 s. */
+  /** Upper bound of the restart delay. Default {@link DEFAULT_MAX_RESTART_DELAY_MS}. */
   maxRestartDelayMs?: number;
   /** Called with the new status whenever it changes (for `/readyz`). */
   onStatusChange?: (status: NatsServerStatus) => void;
@@ -115,6 +120,16 @@ export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 
 /** The server ran this long before dying: restart backoff starts over. */
 const STABLE_MS = 30_000;
+/** Default {@link EmbeddedNatsServerOptions.readyTimeoutMs} of a server ha configures itself. */
+export const DEFAULT_READY_TIMEOUT_MS = 20_000;
+/** Default readiness timeout with `--nats-config` (a cluster needs a quorum of peers first). */
+export const DEFAULT_READY_TIMEOUT_CLUSTER_MS = 60_000;
+/** Default {@link EmbeddedNatsServerOptions.stopTimeoutMs}. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** Default {@link EmbeddedNatsServerOptions.restartDelayMs}. */
+export const DEFAULT_RESTART_DELAY_MS = 250;
+/** Default {@link EmbeddedNatsServerOptions.maxRestartDelayMs}. */
+export const DEFAULT_MAX_RESTART_DELAY_MS = 5_000;
 
 /**
  * Runs nats-server as a supervised child process.
@@ -145,7 +160,7 @@ export class EmbeddedNatsServer {
   #lastError: string | null = null;
   #url: string | null = null;
   #readyAt = 0;
-  #nextDelay: number;
+  readonly #restartBackoff: Backoff;
   #stopping = false;
   #wake = new AbortController();
   #startPromise: Promise<void> | null = null;
@@ -157,7 +172,10 @@ export class EmbeddedNatsServer {
     this.#serverName = normaliseServerName(options.serverName);
     this.#log = options.logger.child({ component: "nats" });
     this.#serverLog = options.logger.child({ component: "nats-server" });
-    this.#nextDelay = options.restartDelayMs ?? 250;
+    this.#restartBackoff = new Backoff({
+      initialMs: options.restartDelayMs ?? DEFAULT_RESTART_DELAY_MS,
+      maxMs: options.maxRestartDelayMs ?? DEFAULT_MAX_RESTART_DELAY_MS,
+    });
   }
 
   /** The current status. */
@@ -303,7 +321,8 @@ export class EmbeddedNatsServer {
 
   /** Waits until `proc` accepts a NATS connection and JetStream answers; sets {@link url}. */
   async #waitReady(proc: WatchedProcess): Promise<void> {
-    const timeoutMs = this.#o.readyTimeoutMs ?? (this.#o.configFile ? 60_000 : 20_000);
+    const timeoutMs = this.#o.readyTimeoutMs ??
+      (this.#o.configFile ? DEFAULT_READY_TIMEOUT_CLUSTER_MS : DEFAULT_READY_TIMEOUT_MS);
     const deadline = Date.now() + timeoutMs;
     const fail = (reason: string, code: "unavailable" | "config" = "unavailable") => {
       const tail = proc.tail.lines();
@@ -404,18 +423,14 @@ export class EmbeddedNatsServer {
     const reason = `nats-server ${describeExit(dead.exitStatus!)} unexpectedly`;
     this.#lastError = reason;
     this.#setState("restarting");
-    const base = this.#o.restartDelayMs ?? 250;
-    const max = this.#o.maxRestartDelayMs ?? 5_000;
-    if (Date.now() - this.#readyAt >= STABLE_MS) this.#nextDelay = base;
+    if (Date.now() - this.#readyAt >= STABLE_MS) this.#restartBackoff.reset();
     this.#log.warn(reason + "; restarting", {
-      retryInMs: this.#nextDelay,
+      retryInMs: this.#restartBackoff.peek(),
       lastOutput: dead.tail.lines().slice(-10),
     });
     await dead.terminate(this.#stopGrace());
     while (!this.#stopping) {
-      const wait = this.#nextDelay;
-      this.#nextDelay = Math.min(wait * 2, max);
-      await this.#sleep(wait);
+      await this.#sleep(this.#restartBackoff.next());
       if (this.#stopping) return;
       let proc: WatchedProcess | null = null;
       try {
@@ -428,7 +443,7 @@ export class EmbeddedNatsServer {
         const tail = e instanceof HaError ? e.details.logTail : undefined;
         this.#log.warn("nats-server restart failed", {
           error: this.#lastError,
-          retryInMs: this.#nextDelay,
+          retryInMs: this.#restartBackoff.peek(),
           lastOutput: Array.isArray(tail) ? tail.slice(-10) : undefined,
         });
         this.#notify();
@@ -457,7 +472,7 @@ export class EmbeddedNatsServer {
   }
 
   #stopGrace(): number {
-    return this.#o.stopTimeoutMs ?? 10_000;
+    return this.#o.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   }
 
   async #removeRunDir(): Promise<void> {

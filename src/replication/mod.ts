@@ -10,7 +10,7 @@
  * const engine = await openEngine({ ...opts, plugins: [plugin] });
  * const nats = connectNats({ servers, name: config.name, logger }); // not awaited
  * const replication = new Replication({
- *   config, engine, nats, maxPayload: DEFAULT_MAX_PAYLOAD, incarnation, pluginIndex: 0, logger,
+ *   config, engine, nats, maxPayload: DEFAULT_MAX_PAYLOAD, incarnation, logger,
  * });
  * await replication.start(); // serving may begin; NATS is awaited in the background
  * ```
@@ -31,10 +31,14 @@ export {
   type ReplicationOptions,
   replicationPlugin,
 } from "./service.ts";
-export type {
-  ApplyMessage,
-  ApplyResult,
-  CommitPayload,
-  OutboxRow,
-  ReplicationPluginOptions,
-} from "./writer_plugin.ts";
+export {
+  type ApplyMessage,
+  type ApplyResult,
+  type CommitPayload,
+  type OutboxRow,
+  REPLICATION_PLUGIN,
+  type ReplicationClient,
+  replicationClient,
+  type ReplicationCommands,
+  type ReplicationPluginOptions,
+} from "./plugin_api.ts";

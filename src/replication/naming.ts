@@ -1,6 +1,7 @@
 /**
  * Names of NATS objects used by replication: one stream for every database, one subject per
- * database, one durable consumer per (database, node).
+ * database, one named consumer per (database, node) — ack-none and in memory, recreated from the
+ * progress recorded in SQLite (`subscriber.ts`), not a durable one.
  *
  * @example
  * ```ts
@@ -20,7 +21,7 @@ export function subjectOf(stream: string, databaseId: string): string {
   return `${stream}.${normaliseName(databaseId)}`;
 }
 
-/** The durable consumer of a database on a node: `<db>_<node>`, normalised. */
+/** The consumer of a database on a node: `<db>_<node>`, normalised. */
 export function consumerOf(databaseId: string, node: string): string {
   return normaliseName(`${databaseId}_${node}`);
 }

@@ -3,9 +3,9 @@
  * publishes in flight, one connection keeps their order), each with `Nats-Msg-Id` = changeset id
  * so a resend is de-duplicated. Changesets stay in the outbox table until stored by JetStream;
  * failures are retried with backoff from the first unacknowledged one. A changeset the server
- * refuses as larger than its `max_payload` (possible only when the server's limit shrank after the
- * writer checked it, see `writer_plugin.ts`) can never be published: it is dropped with an error
- * instead of blocking every later changeset.
+ * refuses as larger than its `max_payload` (possible only when the server's limit shrank after
+ * the writer checked it, see `changeset_builder.ts`) can never be published: it is dropped with
+ * an error instead of blocking every later changeset.
  *
  * Each message carries the node and the process incarnation that committed the changeset (not
  * the one publishing it): a changeset committed by an earlier run of a memory database, left in
@@ -22,20 +22,32 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { INCARNATION_HEADER, NODE_HEADER, utf8Length } from "./headers.ts";
 import { SIGNATURE_HEADER, signPayload } from "./signature.ts";
-import type { CommitPayload, OutboxRow } from "./writer_plugin.ts";
+import { type CommitPayload, replicationClient } from "./plugin_api.ts";
+import { isPayloadTooLarge } from "../nats/mod.ts";
+import { Backoff } from "../retry/mod.ts";
+
+/** Default {@link PublisherOptions.window}: publishes in flight before waiting for acks. */
+export const DEFAULT_PUBLISH_WINDOW = 256;
+/** Outbox rows read per round trip when loading what an earlier run left. */
+const OUTBOX_LOAD_BATCH = 1000;
+/** Retry of failed publishes: from this delay, doubling up to {@link PUBLISH_RETRY_MAX_MS}. */
+const PUBLISH_RETRY_INITIAL_MS = 250;
+/** The longest wait between publish retries. */
+const PUBLISH_RETRY_MAX_MS = 5_000;
+/** Acknowledged changesets are deleted from the outbox in batches, this long after an ack. */
+const OUTBOX_DELETE_DELAY_MS = 100;
 
 /** Options of {@link Publisher}. */
 export interface PublisherOptions {
   subject: string;
+  /** Its replication plugin holds the outbox. */
   db: Database;
-  /** Index of the replication plugin in the engine's plugin list. */
-  pluginIndex: number;
   /** Per-publish timeout (`--replication-timeout`). */
   timeoutMs: number;
   logger: Logger;
   /** This node and process incarnation, sent as headers so subscribers skip own changesets cheaply. */
   self: { node: string; incarnation: string };
-  /** Maximum publishes in flight. Default 256. */
+  /** Maximum publishes in flight. Default {@link DEFAULT_PUBLISH_WINDOW}. */
   window?: number;
   /** `--cluster-key`: each message gets an `Ha-Signature` header (HMAC-SHA256 of its payload). */
   clusterKey?: string | null;
@@ -77,7 +89,10 @@ export class Publisher {
   private published = 0;
   private dropped = 0;
   private lastError: string | null = null;
-  private backoff = 250;
+  private readonly backoff = new Backoff({
+    initialMs: PUBLISH_RETRY_INITIAL_MS,
+    maxMs: PUBLISH_RETRY_MAX_MS,
+  });
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private deleteUpTo = 0;
   private deleted = 0;
@@ -87,7 +102,7 @@ export class Publisher {
   private readonly idle: (() => void)[] = [];
 
   constructor(private readonly o: PublisherOptions) {
-    this.window = o.window ?? 256;
+    this.window = o.window ?? DEFAULT_PUBLISH_WINDOW;
   }
 
   /**
@@ -97,12 +112,12 @@ export class Publisher {
   async load(): Promise<void> {
     let after = 0;
     for (;;) {
-      const rows = await this.o.db.invoke<OutboxRow[]>(this.o.pluginIndex, "outboxPending", {
+      const rows = await replicationClient(this.o.db).call("outboxPending", {
         after,
-        limit: 1000,
+        limit: OUTBOX_LOAD_BATCH,
       });
       for (const r of rows) this.push({ ...r, incarnation: committedBy(r.data) });
-      if (rows.length < 1000) break;
+      if (rows.length < OUTBOX_LOAD_BATCH) break;
       after = rows[rows.length - 1].outboxId;
     }
     if (this.queue.length > 0) {
@@ -201,7 +216,7 @@ export class Publisher {
         this.published++;
       },
       (e: unknown) => {
-        if (e instanceof Error && /max_payload/i.test(e.message)) return this.drop(item);
+        if (isPayloadTooLarge(e)) return this.drop(item);
         item.sent = false;
         if (!this.failed) {
           this.failed = true;
@@ -269,24 +284,23 @@ export class Publisher {
       this.retryTimer = null;
       this.failed = false;
       this.kick();
-    }, this.backoff);
-    this.backoff = Math.min(this.backoff * 2, 5_000);
+    }, this.backoff.next());
   }
 
   private scheduleDelete(): void {
     if (this.deleteTimer !== null || this.stopped) return;
     this.deleteTimer = setTimeout(() => {
       this.deleteTimer = null;
-      this.backoff = 250;
+      this.backoff.reset();
       this.deleting = this.flushDeletes();
-    }, 100);
+    }, OUTBOX_DELETE_DELAY_MS);
   }
 
   private async flushDeletes(): Promise<void> {
     const upTo = this.deleteUpTo;
     if (upTo <= this.deleted) return;
     try {
-      await this.o.db.invoke(this.o.pluginIndex, "outboxDelete", upTo);
+      await replicationClient(this.o.db).call("outboxDelete", upTo);
       this.deleted = upTo;
     } catch (e) {
       this.o.logger.debug("outbox cleanup failed", { error: (e as Error).message });

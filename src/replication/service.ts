@@ -23,16 +23,37 @@ import type { Config } from "../config/mod.ts";
 import type { Engine, PluginSpec } from "../engine/mod.ts";
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { NatsClient } from "../nats/mod.ts";
+import { isNotFound, isStreamNameInUse, type NatsClient } from "../nats/mod.ts";
+import { Backoff } from "../retry/mod.ts";
 import { consumerOf, subjectOf } from "./naming.ts";
 import { Publisher, type PublisherStatus } from "./publisher.ts";
 import { Subscriber, type SubscriberStatus } from "./subscriber.ts";
 import { tombstoneCutoff } from "./versions.ts";
 import { CONFLICT_COUNTS } from "./conflicts.ts";
-import type { CommitPayload, ReplicationPluginOptions } from "./writer_plugin.ts";
+import {
+  type CommitPayload,
+  REPLICATION_PLUGIN,
+  replicationClient,
+  type ReplicationPluginOptions,
+} from "./plugin_api.ts";
 
 /** NATS's default `max_payload`, assumed until the server is reached. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/** Retry of a failed replication start (stream, consumers): first delay, doubling. */
+const START_RETRY_INITIAL_MS = 500;
+/** The longest wait between replication start attempts. */
+const START_RETRY_MAX_MS = 10_000;
+/** Stream creation races with other nodes': retries after the first attempt, and their wait. */
+const STREAM_CREATE_RETRIES = 20;
+const STREAM_CREATE_RETRY_MS = 500;
+/** The stream's de-duplication window (`Nats-Msg-Id`), unless `max_age` is shorter. */
+const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
+/** Tombstones are purged every `--replication-max-age`, within these bounds. */
+const PURGE_INTERVAL_MIN_MS = 1_000;
+const PURGE_INTERVAL_MAX_MS = 3_600_000;
+/** At stop, the longest wait for JetStream to confirm queued changesets. */
+const STOP_PUBLISH_WAIT_MAX_MS = 10_000;
 
 /**
  * The writer plugin every database needs for replication. `maxPayload` is the NATS server's
@@ -59,7 +80,11 @@ export function replicationPlugin(
     logLevel: config.logLevel,
     clockOffsetMs: config.testClockOffsetMs ?? 0,
   };
-  return { url: new URL("./writer_plugin.ts", import.meta.url).href, options };
+  return {
+    name: REPLICATION_PLUGIN,
+    url: new URL("./writer_plugin.ts", import.meta.url).href,
+    options,
+  };
 }
 
 /** Options of {@link Replication}. */
@@ -72,8 +97,6 @@ export interface ReplicationOptions {
   maxPayload: number;
   /** The process incarnation given to {@link replicationPlugin}. */
   incarnation: string;
-  /** Index of {@link replicationPlugin} in the engine's plugin list. */
-  pluginIndex: number;
   logger: Logger;
   /** The loaded `--interceptor` (its hooks run on remote changesets), or null. */
   interceptor?: InterceptorHost | null;
@@ -117,7 +140,6 @@ export class Replication {
       const pub = new Publisher({
         subject: subjectOf(config.replicationStream, db.id),
         db,
-        pluginIndex: this.o.pluginIndex,
         timeoutMs: config.replicationTimeoutMs,
         self: { node: config.name, incarnation: this.o.incarnation },
         logger: this.log.child({ db: db.id }),
@@ -132,7 +154,7 @@ export class Replication {
     if (maxAge > 0) {
       const timer = setInterval(() => {
         this.purging ??= this.purgeTombstones().finally(() => this.purging = null);
-      }, Math.max(1_000, Math.min(maxAge, 3_600_000)));
+      }, Math.max(PURGE_INTERVAL_MIN_MS, Math.min(maxAge, PURGE_INTERVAL_MAX_MS)));
       Deno.unrefTimer(timer);
       this.purgeTimer = timer;
     }
@@ -156,7 +178,7 @@ export class Replication {
     }
     if (nats === "halted") return;
     this.client = nats;
-    let backoff = 500;
+    const backoff = new Backoff({ initialMs: START_RETRY_INITIAL_MS, maxMs: START_RETRY_MAX_MS });
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
         await this.attachOnce(nats);
@@ -167,15 +189,14 @@ export class Replication {
         this.log.error("replication cannot start yet; retrying", {
           error: (e as Error).message,
           attempt,
-          retryInMs: backoff,
+          retryInMs: backoff.peek(),
         });
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
-          new Promise((r) => timer = setTimeout(r, backoff)),
+          new Promise((r) => timer = setTimeout(r, backoff.next())),
           this.halted.promise,
         ]);
         clearTimeout(timer);
-        backoff = Math.min(backoff * 2, 10_000);
       }
     }
   }
@@ -185,7 +206,7 @@ export class Replication {
     const maxPayload = nats.nc.info?.max_payload ?? 0;
     if (maxPayload > 0 && maxPayload !== this.o.maxPayload) {
       for (const db of engine.databases()) {
-        await db.invoke(this.o.pluginIndex, "setMaxPayload", maxPayload);
+        await replicationClient(db).call("setMaxPayload", maxPayload);
       }
     }
     const js = jetstream(nats.nc);
@@ -219,7 +240,6 @@ export class Replication {
       subject: subjectOf(config.replicationStream, id),
       consumer: consumerOf(id, config.name),
       db: this.o.engine.get(id),
-      pluginIndex: this.o.pluginIndex,
       policy: config.replicationPolicy,
       self: { node: config.name, incarnation: this.o.incarnation },
       logger: this.log.child({ db: id }),
@@ -242,7 +262,7 @@ export class Replication {
     if (cutoff === null) return;
     for (const db of this.o.engine.databases()) {
       try {
-        const n = await db.invoke<number>(this.o.pluginIndex, "purgeTombstones", cutoff);
+        const n = await replicationClient(db).call("purgeTombstones", cutoff);
         if (n > 0) this.log.debug("tombstones purged", { db: db.id, count: n });
       } catch (e) {
         this.log.warn("tombstone purge failed", { db: db.id, error: (e as Error).message });
@@ -277,7 +297,7 @@ export class Replication {
   private async ensureStream(jsm: JetStreamManager): Promise<void> {
     const c = this.o.config;
     const maxAgeNs = c.replicationMaxAgeMs * 1_000_000;
-    const dup = 2 * 60 * 1_000_000_000;
+    const dup = DUPLICATE_WINDOW_NS;
     const cfg: Partial<StreamConfig> & { name: string } = {
       name: c.replicationStream,
       subjects: [`${c.replicationStream}.>`],
@@ -294,15 +314,15 @@ export class Replication {
           await this.updateStream(jsm, info.config, cfg);
           return;
         } catch (e) {
-          if (!/not found/i.test((e as Error).message)) throw e;
+          if (!isNotFound(e)) throw e;
         }
         await jsm.streams.add(cfg);
         this.log.info("stream created", { stream: cfg.name, subjects: cfg.subjects });
         return;
       } catch (e) {
-        if (/already in use|exists/i.test((e as Error).message)) return;
-        if (attempt >= 20) throw e;
-        await new Promise((r) => setTimeout(r, 500));
+        if (isStreamNameInUse(e)) return;
+        if (attempt >= STREAM_CREATE_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, STREAM_CREATE_RETRY_MS));
       }
     }
   }
@@ -411,7 +431,7 @@ export class Replication {
       const info = await this.manager().consumers.info(this.o.config.replicationStream, name);
       return { info, status: own?.status() ?? null };
     } catch (e) {
-      if (own && /not found/i.test((e as Error).message)) {
+      if (own && isNotFound(e)) {
         return { info: null, status: own.status() };
       }
       throw notFoundOr(name, e);
@@ -461,7 +481,7 @@ export class Replication {
       await this.purging;
       // With NATS down there is nothing to wait for: the outbox keeps what is unpublished.
       const up = this.client?.isConnected() ?? false;
-      const ms = up ? Math.min(this.o.config.replicationTimeoutMs, 10_000) : 0;
+      const ms = up ? Math.min(this.o.config.replicationTimeoutMs, STOP_PUBLISH_WAIT_MAX_MS) : 0;
       await Promise.allSettled([...this.publishers.values()].map((p) => p.stop(ms)));
       await Promise.allSettled([...this.subscribers.values()].map((s) => s.stop()));
       await this.attaching;
@@ -472,6 +492,6 @@ export class Replication {
 
 function notFoundOr(name: string, e: unknown): HaError {
   const msg = e instanceof Error ? e.message : String(e);
-  if (/not found/i.test(msg)) return new HaError("not_found", `replication "${name}" not found`);
+  if (isNotFound(e)) return new HaError("not_found", `replication "${name}" not found`);
   return new HaError("unavailable", `replication "${name}": ${msg}`);
 }

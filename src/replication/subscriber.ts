@@ -30,26 +30,19 @@ import {
 import type { ReplicationPolicy } from "../config/mod.ts";
 import type { Database } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { ChangeSet, Conflict, Resolution } from "../../interceptors/types.ts";
+import type { InterceptorHost } from "../interceptor/mod.ts";
 import {
-  type ChangeSet as WireChangeSet,
-  decodeChangeSet,
-  decodeValue,
-  encodeChangeSet,
-  encodeValue,
-  type WireValue,
-} from "../cdc/mod.ts";
-import { type InterceptorHost, toHookChangeSet, toWireChangeSet } from "../interceptor/mod.ts";
-import type {
-  ApplyMessage,
-  ApplyResult,
-  InterceptedBatch,
-  WireConflict,
-  WireResolution,
-} from "./writer_plugin.ts";
+  type ApplyMessage,
+  type ApplyResult,
+  type ReplicationClient,
+  replicationClient,
+} from "./plugin_api.ts";
+import { applyIntercepted } from "./apply_intercepted.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
-import { checkMessage, type MessageRules } from "./validate.ts";
+import type { MessageRules } from "./validate.ts";
+import { isNotFound } from "../nats/mod.ts";
+import { Backoff } from "../retry/mod.ts";
 
 /**
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
@@ -62,6 +55,26 @@ const HIGH_WATER = 10_000;
 /** The paused consumer is recreated when the backlog is down to this. */
 const LOW_WATER = 1_000;
 
+/** Default {@link SubscriberOptions.maxBatch}: changesets applied in one transaction. */
+export const DEFAULT_APPLY_BATCH = 500;
+/** Messages a pull asks for at once (`max_messages` of `consume`). */
+const PULL_MAX_MESSAGES = 1000;
+/**
+ * Lifetime of one pull request, ms: short pulls carry heartbeats every half of it (2.5 s), so
+ * a lost consumer (its server stopped, deleted by an operator) is noticed within seconds.
+ */
+const PULL_EXPIRES_MS = 5_000;
+/** A consumer left by a killed process goes away by itself after this long (ns). */
+const CONSUMER_INACTIVE_THRESHOLD_NS = 60_000_000_000;
+/** A consumer that lived this long ended for a reason: recreate it without waiting. */
+const CONSUMER_HEALTHY_MS = 1_000;
+/** Waits between consumer recreations: first delay, doubling up to the cap. */
+const CONSUMER_RETRY_INITIAL_MS = 250;
+const CONSUMER_RETRY_MAX_MS = 5_000;
+/** Waits between attempts to apply a failing changeset: first delay, doubling up to the cap. */
+const APPLY_RETRY_INITIAL_MS = 250;
+const APPLY_RETRY_MAX_MS = 30_000;
+
 /** Options of {@link Subscriber}. */
 export interface SubscriberOptions {
   js: JetStreamClient;
@@ -71,7 +84,6 @@ export interface SubscriberOptions {
   /** The consumer's name: `<db>_<node>` (see `naming.ts`). */
   consumer: string;
   db: Database;
-  pluginIndex: number;
   /** Where to start when the database has no recorded progress. */
   policy: ReplicationPolicy;
   logger: Logger;
@@ -82,7 +94,7 @@ export interface SubscriberOptions {
    * the consumer is recreated); returns its removal.
    */
   onReconnect: (listener: () => void) => () => void;
-  /** Largest batch applied in one transaction. Default 500. */
+  /** Largest batch applied in one transaction. Default {@link DEFAULT_APPLY_BATCH}. */
   maxBatch?: number;
   /** `--cluster-key` and `--max-clock-skew`: messages interceptor hooks may see. */
   rules?: MessageRules;
@@ -155,7 +167,11 @@ export class Subscriber {
   private restarts = 0;
   private lastRestart: { reason: string; at: string } | null = null;
 
-  constructor(private readonly o: SubscriberOptions) {}
+  private readonly plugin: ReplicationClient;
+
+  constructor(private readonly o: SubscriberOptions) {
+    this.plugin = replicationClient(o.db);
+  }
 
   /** Reads the local progress and starts consuming from it. */
   async start(): Promise<void> {
@@ -190,7 +206,7 @@ export class Subscriber {
   async skip(seq?: number): Promise<number> {
     const target = seq ?? this.failing?.seq ?? 0;
     if (target <= this.appliedSeq) return 0;
-    await this.o.db.invoke(this.o.pluginIndex, "skip", { subject: this.o.subject, seq: target });
+    await this.plugin.call("skip", { subject: this.o.subject, seq: target });
     this.o.logger.warn("changesets skipped by the operator", {
       subject: this.o.subject,
       upTo: target,
@@ -227,7 +243,7 @@ export class Subscriber {
   }
 
   private async progress(): Promise<number | null> {
-    return await this.o.db.invoke<number | null>(this.o.pluginIndex, "progress", this.o.subject);
+    return await this.plugin.call("progress", this.o.subject);
   }
 
   /**
@@ -259,7 +275,10 @@ export class Subscriber {
 
   /** Creates consumers and receives from them until stopped. */
   private async consumeLoop(): Promise<void> {
-    let backoff = 250;
+    const backoff = new Backoff({
+      initialMs: CONSUMER_RETRY_INITIAL_MS,
+      maxMs: CONSUMER_RETRY_MAX_MS,
+    });
     let reason = "start";
     while (!this.stopped) {
       if (this.buffer.length >= HIGH_WATER) {
@@ -271,21 +290,18 @@ export class Subscriber {
         const began = Date.now();
         reason = await this.consumeOnce(reason);
         // A consumer that keeps ending at once must not be recreated in a busy loop.
-        if (Date.now() - began >= 1_000) backoff = 250;
-        else {
-          await this.pause(backoff);
-          backoff = Math.min(backoff * 2, 5_000);
-        }
+        if (Date.now() - began >= CONSUMER_HEALTHY_MS) backoff.reset();
+        else await this.pause(backoff.next());
       } catch (e) {
         if (this.stopped) break;
         reason = (e as Error).message;
+        const wait = backoff.next();
         this.o.logger.warn("replication consumer failed; recreating it", {
           consumer: this.o.consumer,
           error: reason,
-          retryInMs: backoff,
+          retryInMs: wait,
         });
-        await this.pause(backoff);
-        backoff = Math.min(backoff * 2, 5_000);
+        await this.pause(wait);
       }
     }
   }
@@ -305,10 +321,8 @@ export class Subscriber {
       });
     }
     const messages = await this.o.js.consumers.getConsumerFromInfo(ci).consume({
-      max_messages: 1000,
-      // Short pulls: heartbeats every 2.5 s, so a lost consumer (its server stopped, deleted
-      // by an operator) is noticed and recreated within seconds.
-      expires: 5_000,
+      max_messages: PULL_MAX_MESSAGES,
+      expires: PULL_EXPIRES_MS,
       abort_on_missing_resource: true,
     });
     this.messages = messages;
@@ -372,7 +386,7 @@ export class Subscriber {
     try {
       await jsm.consumers.delete(stream, consumer);
     } catch (e) {
-      if (!/not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e)) throw e;
     }
     const cfg: Partial<ConsumerConfig> = {
       name: consumer,
@@ -380,8 +394,7 @@ export class Subscriber {
       ack_policy: AckPolicy.None,
       mem_storage: true,
       num_replicas: 1,
-      // A consumer left by a killed process goes away by itself.
-      inactive_threshold: 60_000_000_000,
+      inactive_threshold: CONSUMER_INACTIVE_THRESHOLD_NS,
       ...(this.policyPending ? startOf(this.o.policy) : {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.receivedSeq + 1,
@@ -397,7 +410,7 @@ export class Subscriber {
     if (this.policyPending) {
       // The server resolved the policy's start: record it so it is never evaluated again.
       const before = ci.delivered.stream_seq;
-      await this.o.db.invoke(this.o.pluginIndex, "skip", { subject: this.o.subject, seq: before });
+      await this.plugin.call("skip", { subject: this.o.subject, seq: before });
       this.policyPending = false;
       this.appliedSeq = this.receivedSeq = Math.max(this.appliedSeq, before);
       this.o.logger.info("replication policy resolved", {
@@ -449,11 +462,11 @@ export class Subscriber {
 
   /** Applies received messages in stream order until stopped. */
   private async applyLoop(): Promise<void> {
-    let backoff = 250;
+    const backoff = new Backoff({ initialMs: APPLY_RETRY_INITIAL_MS, maxMs: APPLY_RETRY_MAX_MS });
     while (!this.stopped) {
       if (this.resetRequests.length > 0) {
         await this.applyResets();
-        backoff = 250;
+        backoff.reset();
         continue;
       }
       if (this.skipTo > 0) {
@@ -462,7 +475,7 @@ export class Subscriber {
         this.buffer.splice(0, i < 0 ? this.buffer.length : i);
         this.skipTo = 0;
         this.failing = null;
-        backoff = 250;
+        backoff.reset();
       }
       if (this.buffer.length <= LOW_WATER) this.drained?.();
       if (this.buffer.length === 0) {
@@ -481,7 +494,10 @@ export class Subscriber {
       }
       // Through an interceptor: smaller batches (its calls are in flight together).
       const single = this.o.host != null;
-      const batch = this.buffer.slice(0, single ? INTERCEPTED_BATCH : this.o.maxBatch ?? 500);
+      const batch = this.buffer.slice(
+        0,
+        single ? INTERCEPTED_BATCH : this.o.maxBatch ?? DEFAULT_APPLY_BATCH,
+      );
       const msgs: ApplyMessage[] = batch.map((m) => ({
         seq: m.seq,
         subject: this.o.subject,
@@ -492,7 +508,7 @@ export class Subscriber {
       try {
         r = single
           ? await applyIntercepted({ ...this.o, host: this.o.host! }, msgs)
-          : await this.o.db.invoke<ApplyResult>(this.o.pluginIndex, "apply", msgs);
+          : await this.plugin.call("apply", msgs);
       } catch (e) {
         if (this.stopped) return;
         r = {
@@ -524,156 +540,13 @@ export class Subscriber {
           attempts: this.failing.attempts,
           error: r.error.message,
         });
-        await this.pause(backoff);
-        backoff = Math.min(backoff * 2, 30_000);
+        await this.pause(backoff.next());
       } else {
         this.failing = null;
-        backoff = 250;
+        backoff.reset();
       }
     }
   }
-}
-
-/** What {@link applyIntercepted} needs. */
-export interface InterceptedApply {
-  host: InterceptorHost;
-  db: Database;
-  pluginIndex: number;
-  self: { node: string };
-  logger: Logger;
-  /** Named in log lines. */
-  consumer: string;
-  /** What a message must be: invalid ones are not shown to hooks (the plugin dead-letters them). */
-  rules?: MessageRules;
-}
-
-/**
- * Applies a batch of messages through the interceptor, in stream order:
- * 1. `beforeApply` for every remote changeset (calls in flight together): skip → recorded as
- *    done unapplied, rewrite → the rewritten changes are applied;
- * 2. under one writer lock: the plugin applies the batch in one transaction (a savepoint per
- *    changeset); with a `resolveConflict` hook it stops before a changeset with row conflicts,
- *    which are resolved in one sandbox call, and goes on with that changeset applied per the
- *    resolutions;
- * 3. `afterApply` for every applied changeset and for the one that failed (its transaction
- *    rolled back): null records the failed one as done, an error keeps it failing (retried).
- * Own changesets get no hooks. Resolves to what was committed (`through`) and the final error.
- */
-export async function applyIntercepted(
-  o: InterceptedApply,
-  batch: ApplyMessage[],
-): Promise<ApplyResult> {
-  const { host, db, pluginIndex } = o;
-  const views = new Map<number, ChangeSet>();
-  const remote: { at: number; wire: WireChangeSet; cs: ChangeSet }[] = [];
-  batch.forEach((m, at) => {
-    let wire: WireChangeSet;
-    try {
-      wire = o.rules ? checkMessage(m, o.rules) : decodeChangeSet(m.data);
-    } catch {
-      return; // the plugin dead-letters it
-    }
-    // Hooks never run for this node's own changesets (earlier runs replayed on memory databases).
-    if (wire.node === o.self.node) return;
-    remote.push({ at, wire, cs: toHookChangeSet(wire, { stream_seq: m.seq, subject: m.subject }) });
-  });
-  // One sandbox round trip for the whole batch.
-  const befores = await host.beforeApplyBatch(remote.map((r) => r.cs), db.id);
-  const msgs = [...batch];
-  remote.forEach((r, i) => {
-    const m = batch[r.at];
-    const before = befores[i];
-    if (before.skip) msgs[r.at] = { ...m, skip: true };
-    else if (!before.rewritten) views.set(m.seq, r.cs);
-    else {
-      views.set(m.seq, before.changeset);
-      msgs[r.at] = {
-        ...m,
-        data: encodeChangeSet(toWireChangeSet(before.changeset, r.wire)),
-        signed: m.data,
-      };
-    }
-  });
-  const detect = host.has("resolveConflict");
-  const total: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null, deadLetters: [] };
-  const applied: number[] = [];
-  await db.invokeLocked(pluginIndex, async (call) => {
-    let rest = msgs;
-    let resolved: Pick<InterceptedBatch, "resolvedSeq" | "resolutions"> = {};
-    while (rest.length > 0) {
-      let r: ApplyResult;
-      try {
-        const args: InterceptedBatch = { msgs: rest, detect, ...resolved };
-        r = await call("applyIntercepted", args) as ApplyResult;
-      } catch (e) {
-        r = { through: 0, applied: 0, skipped: 0, error: { seq: rest[0].seq, message: String(e) } };
-      }
-      total.applied += r.applied;
-      total.skipped += r.skipped;
-      total.deadLetters!.push(...r.deadLetters ?? []);
-      if (r.through > 0) total.through = r.through;
-      applied.push(...r.appliedSeqs ?? []);
-      total.error = r.error;
-      if (r.error || !r.conflicts) return;
-      const seq = r.conflicts.seq;
-      const cs = views.get(seq)!;
-      const res = await host.resolveConflicts(
-        r.conflicts.list.map((w) => toConflict(w, cs)),
-        db.id,
-      );
-      const resolutions: [number, WireResolution][] = [];
-      res.forEach((x, i) => {
-        const w = toWireResolution(x);
-        if (w !== undefined) resolutions.push([r.conflicts!.list[i].change_index, w]);
-      });
-      resolved = { resolvedSeq: seq, resolutions };
-      rest = rest.slice(rest.findIndex((m) => m.seq === seq));
-    }
-  });
-  // One sandbox round trip: every applied changeset, then the failed one (if any).
-  const failed = total.error;
-  const after: { changeset: ChangeSet; error: { message: string } | null }[] = applied
-    .filter((seq) => views.has(seq))
-    .map((seq) => ({ changeset: views.get(seq)!, error: null }));
-  const cs = failed ? views.get(failed.seq) : undefined;
-  if (failed && cs) after.push({ changeset: cs, error: { message: failed.message } });
-  const outcomes = await host.afterApplyBatch(after, db.id);
-  if (!failed || !cs) return total;
-  const err = outcomes[outcomes.length - 1];
-  if (err !== null) return { ...total, error: { seq: failed.seq, message: err.message } };
-  await db.invoke(pluginIndex, "skip", { subject: batch[0].subject, seq: failed.seq });
-  o.logger.warn("changeset failed; error swallowed by the interceptor", {
-    consumer: o.consumer,
-    seq: failed.seq,
-    error: failed.message,
-  });
-  return { ...total, through: failed.seq, skipped: total.skipped + 1, error: null };
-}
-
-/** The hook's view of a conflict the writer plugin found. */
-function toConflict(w: WireConflict, changeset: Conflict["changeset"]): Conflict {
-  const dec = (v: WireValue[] | null) => v === null ? null : v.map(decodeValue);
-  return {
-    table: w.table,
-    columns: w.columns,
-    pk_columns: w.pk_columns,
-    local: { values: dec(w.local.values), hlc: w.local.hlc, node: w.local.node },
-    remote: {
-      operation: w.remote.operation,
-      values: dec(w.remote.values),
-      old_values: dec(w.remote.old_values),
-      hlc: w.remote.hlc,
-      node: w.remote.node,
-    },
-    change_index: w.change_index,
-    changeset,
-  };
-}
-
-function toWireResolution(r: Resolution): WireResolution | undefined {
-  if (r === undefined) return undefined;
-  if (r === "local" || r === "remote") return r;
-  return { values: r.values.map(encodeValue) };
 }
 
 /** The start the policy selects, for a consumer of a database without recorded progress. */

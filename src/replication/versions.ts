@@ -32,8 +32,11 @@ const SCHEMA = `
  */
 export function tombstoneCutoff(nowMs: number, maxAgeMs: number): number | null {
   if (maxAgeMs <= 0) return null;
-  return (nowMs - maxAgeMs - Math.max(maxAgeMs, 60_000)) * 1000;
+  return (nowMs - maxAgeMs - Math.max(maxAgeMs, MIN_TOMBSTONE_MARGIN_MS)) * 1000;
 }
+
+/** The smallest margin {@link tombstoneCutoff} keeps beyond the stream's max age. */
+const MIN_TOMBSTONE_MARGIN_MS = 60_000;
 
 /** Row versions of one database, on the writer connection. */
 export class Versions {

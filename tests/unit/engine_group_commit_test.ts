@@ -16,7 +16,7 @@ async function engineWithCounter() {
     memory: true,
     concurrentQueries: 64,
     logger: createLogger("error"),
-    plugins: [{ url: PLUGIN }],
+    plugins: [{ name: "counter", url: PLUGIN }],
   });
   const commits: number[] = [];
   engine.defaultDb.onCommit((payloads) => void commits.push(payloads[0] as number));

@@ -152,6 +152,7 @@ Deno.test("ids: the engine with the id plugin (EXPLAIN, triggers, RETURNING, las
     memory: true,
     concurrentQueries: 4,
     plugins: [{
+      name: "ids",
       url: new URL("../../src/ids/plugin.ts", import.meta.url).href,
       options: { scheme: "js-safe", slot: 5, node: "n" },
     }],

@@ -11,6 +11,7 @@ import { decodeChangeSet } from "../../src/cdc/mod.ts";
 import { Action } from "../../src/engine/mod.ts";
 import { resolvesByReplace, statementScope } from "../../src/replication/capture.ts";
 import { headerBytes, INCARNATION_HEADER, NODE_HEADER } from "../../src/replication/headers.ts";
+import { replicationClient } from "../../src/replication/plugin_api.ts";
 import { tombstoneCutoff } from "../../src/replication/versions.ts";
 import {
   close,
@@ -276,8 +277,12 @@ Deno.test("tombstones are purged once older than the cutoff", async () => {
     const last = Number(v.rows[0][0]);
     await sql(a, "DELETE FROM t WHERE id = 3");
     const db = a.engine.defaultDb;
-    assert.equal(await db.invoke<number>(0, "purgeTombstones", last), 0, "strictly older only");
-    assert.equal(await db.invoke<number>(0, "purgeTombstones", last + 1), 2);
+    assert.equal(
+      await replicationClient(db).call("purgeTombstones", last),
+      0,
+      "strictly older only",
+    );
+    assert.equal(await replicationClient(db).call("purgeTombstones", last + 1), 2);
     assert.equal(
       await rows(a, "SELECT key, deleted FROM _ha_versions ORDER BY key"),
       '[["[3]","1"]]',

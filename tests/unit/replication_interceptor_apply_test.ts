@@ -7,8 +7,12 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../src/log/mod.ts";
 import { testInterceptor } from "../../src/interceptor/testing.ts";
 import type { InterceptorHost } from "../../src/interceptor/mod.ts";
-import { applyIntercepted } from "../../src/replication/subscriber.ts";
-import type { ApplyMessage, ApplyResult } from "../../src/replication/writer_plugin.ts";
+import { applyIntercepted } from "../../src/replication/apply_intercepted.ts";
+import {
+  type ApplyMessage,
+  type ApplyResult,
+  replicationClient,
+} from "../../src/replication/plugin_api.ts";
 import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
 
 const logger = createLogger("error");
@@ -20,7 +24,7 @@ function take(from: TestNode): ApplyMessage[] {
 }
 
 function apply(host: InterceptorHost, to: TestNode, msgs: ApplyMessage[]): Promise<ApplyResult> {
-  const o = { host, db: to.engine.defaultDb, pluginIndex: 0, self: { node: to.name }, logger };
+  const o = { host, db: to.engine.defaultDb, self: { node: to.name }, logger };
   return applyIntercepted({ ...o, consumer: "test" }, msgs);
 }
 
@@ -52,7 +56,7 @@ export const beforeApply = (cs) => {
   assert.equal(r.error, null);
   assert.equal(r.through, msgs.at(-1)!.seq);
   assert.equal(await rows(b, "SELECT id, v FROM t ORDER BY id"), '[["2","SHOUT"],["3","plain"]]');
-  const progress = await b.engine.defaultDb.invoke<number>(0, "progress", "s");
+  const progress = await replicationClient(b.engine.defaultDb).call("progress", "s");
   assert.equal(progress, msgs.at(-1)!.seq);
   await close(a, b);
 });
@@ -94,7 +98,7 @@ Deno.test("afterApply swallows a failing changeset; progress recorded", async ()
   const r = await apply(t.host, b, [insert]);
   assert.equal(r.error, null);
   assert.equal(r.through, insert.seq);
-  assert.equal(await b.engine.defaultDb.invoke<number>(0, "progress", "s"), insert.seq);
+  assert.equal(await replicationClient(b.engine.defaultDb).call("progress", "s"), insert.seq);
   void create;
   await close(a, b);
 });

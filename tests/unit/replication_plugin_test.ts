@@ -3,7 +3,7 @@
  * idempotency and last-writer-wins convergence.
  */
 import assert from "node:assert/strict";
-import type { ApplyResult } from "../../src/replication/writer_plugin.ts";
+import { replicationClient } from "../../src/replication/plugin_api.ts";
 import { close, node, rows, ship, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
 
 function dump(n: TestNode, table: string): Promise<string> {
@@ -28,7 +28,7 @@ Deno.test("capture and apply: DDL, exact values, update, delete", async () => {
     const msgs = await ship(a, [b]);
     assert.equal(await dump(b, "my t"), await dump(a, "my t"));
     // redelivery changes nothing
-    const r = await b.engine.defaultDb.invoke<ApplyResult>(0, "apply", msgs);
+    const r = await replicationClient(b.engine.defaultDb).call("apply", msgs);
     assert.equal(r.applied, 0);
     await sql(a, 'UPDATE "my t" SET a = 2 WHERE id = 2');
     await sql(a, 'DELETE FROM "my t" WHERE id = 3');

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { InvalidArgumentError } from "@nats-io/transport-node";
 import type { Database } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
@@ -17,23 +18,24 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
     publish(_subject: string, data: string, o: { msgID: string }) {
       // nats.js refuses before sending: "'payload' max_payload size exceeded"
       if (data.length > 100) {
-        return Promise.reject(new Error("'payload' max_payload size exceeded"));
+        return Promise.reject(InvalidArgumentError.format("payload", "max_payload size exceeded"));
       }
       published.push(o.msgID);
       return Promise.resolve({ stream: "s", seq: published.length, duplicate: false });
     },
   } as unknown as JetStreamClient;
   const db = {
-    invoke(_plugin: number, method: string, args: unknown) {
-      if (method === "outboxDelete") deleted.push(args as number);
-      return Promise.resolve([]);
-    },
+    plugin: () => ({
+      call(method: string, args: unknown) {
+        if (method === "outboxDelete") deleted.push(args as number);
+        return Promise.resolve([]);
+      },
+    }),
   } as unknown as Database;
   const logs: string[] = [];
   const pub = new Publisher({
     subject: "s.db",
     db,
-    pluginIndex: 0,
     timeoutMs: 1000,
     logger: createLogger("error", (l) => logs.push(l)),
     self: { node: "n", incarnation: "i" },
@@ -67,18 +69,19 @@ Deno.test("each message names the incarnation that committed it, not the publish
   } as unknown as JetStreamClient;
   let loaded = false;
   const db = {
-    invoke(_plugin: number, method: string) {
-      if (method !== "outboxPending" || loaded) return Promise.resolve([]);
-      loaded = true;
-      return Promise.resolve([
-        { outboxId: 1, id: "old", data: JSON.stringify({ incarnation: "earlier-run" }) },
-      ]);
-    },
+    plugin: () => ({
+      call(method: string) {
+        if (method !== "outboxPending" || loaded) return Promise.resolve([]);
+        loaded = true;
+        return Promise.resolve([
+          { outboxId: 1, id: "old", data: JSON.stringify({ incarnation: "earlier-run" }) },
+        ]);
+      },
+    }),
   } as unknown as Database;
   const pub = new Publisher({
     subject: "s.db",
     db,
-    pluginIndex: 0,
     timeoutMs: 1000,
     logger: createLogger("error"),
     self: { node: "n", incarnation: "this-run" },

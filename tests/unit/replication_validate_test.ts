@@ -2,11 +2,15 @@ import assert from "node:assert/strict";
 import { ddlRefusal } from "../../src/cdc/mod.ts";
 import { signPayload, verifyPayload } from "../../src/replication/signature.ts";
 import { checkMessage, InvalidMessage } from "../../src/replication/validate.ts";
-import type { ApplyResult, ReplicationPluginOptions } from "../../src/replication/writer_plugin.ts";
+import {
+  REPLICATION_PLUGIN,
+  replicationClient,
+  type ReplicationPluginOptions,
+} from "../../src/replication/plugin_api.ts";
 import { openEngine } from "../../src/engine/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { testInterceptor } from "../../src/interceptor/testing.ts";
-import { applyIntercepted } from "../../src/replication/subscriber.ts";
+import { applyIntercepted } from "../../src/replication/apply_intercepted.ts";
 
 const PLUGIN = new URL("../../src/replication/writer_plugin.ts", import.meta.url).href;
 
@@ -112,7 +116,7 @@ async function pluginEngine(disableDdlSync: boolean, clusterKey: string | null =
     dsns: [],
     memory: true,
     concurrentQueries: 2,
-    plugins: [{ url: PLUGIN, options }],
+    plugins: [{ name: REPLICATION_PLUGIN, url: PLUGIN, options }],
     logger: createLogger("error"),
   });
 }
@@ -123,7 +127,7 @@ Deno.test("a change to an unknown table: dead letter with DDL sync, retried with
     const engine = await pluginEngine(disableDdlSync);
     try {
       const db = engine.defaultDb;
-      const r = await db.invoke<ApplyResult>(0, "apply", [{ seq: 1, subject: "s", data }]);
+      const r = await replicationClient(db).call("apply", [{ seq: 1, subject: "s", data }]);
       if (!disableDdlSync) {
         assert.equal(r.error, null);
         assert.equal(r.through, 1);
@@ -138,7 +142,7 @@ Deno.test("a change to an unknown table: dead letter with DDL sync, retried with
       assert.equal(r.through, 0);
       assert.match(r.error!.message, /no table "t"/);
       await db.execute([{ sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)" }]);
-      const again = await db.invoke<ApplyResult>(0, "apply", [{ seq: 1, subject: "s", data }]);
+      const again = await replicationClient(db).call("apply", [{ seq: 1, subject: "s", data }]);
       assert.equal(again.error, null);
       const [t] = await db.execute([{ sql: "SELECT v FROM t" }]);
       assert.deepEqual(t.rows, [["a"]]);
@@ -166,7 +170,6 @@ export const beforeApply = (cs) => {
     const r = await applyIntercepted({
       host: t.host,
       db,
-      pluginIndex: 0,
       self: { node: "me" },
       logger: createLogger("error"),
       consumer: "test",
@@ -199,10 +202,10 @@ Deno.test("a change that arrives before its DDL is parked and applied once the D
   const engine = await pluginEngine(false);
   try {
     const db = engine.defaultDb;
-    const r = await db.invoke<ApplyResult>(0, "apply", [{ seq: 1, subject: "s", data }]);
+    const r = await replicationClient(db).call("apply", [{ seq: 1, subject: "s", data }]);
     assert.equal(r.error, null);
     assert.match(r.deadLetters![0].reason, /parked until its schema arrives: .*no table "t"/);
-    const r2 = await db.invoke<ApplyResult>(0, "apply", [{ seq: 2, subject: "s", data: ddl }]);
+    const r2 = await replicationClient(db).call("apply", [{ seq: 2, subject: "s", data: ddl }]);
     assert.equal(r2.error, null);
     assert.equal(r2.through, 2);
     const [t] = await db.execute([{ sql: "SELECT id, v FROM t" }]);

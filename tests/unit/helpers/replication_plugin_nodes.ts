@@ -16,12 +16,14 @@ import assert from "node:assert/strict";
 import { type Engine, openEngine, type StatementResult } from "../../../src/engine/mod.ts";
 import { createLogger } from "../../../src/log/mod.ts";
 import type { RowIdentify } from "../../../src/config/mod.ts";
-import type {
-  ApplyMessage,
-  ApplyResult,
-  CommitPayload,
-  ReplicationPluginOptions,
-} from "../../../src/replication/writer_plugin.ts";
+import {
+  type ApplyMessage,
+  type ApplyResult,
+  type CommitPayload,
+  REPLICATION_PLUGIN,
+  replicationClient,
+  type ReplicationPluginOptions,
+} from "../../../src/replication/plugin_api.ts";
 
 const PLUGIN = new URL("../../../src/replication/writer_plugin.ts", import.meta.url).href;
 const logger = createLogger("error");
@@ -55,7 +57,7 @@ export async function node(name: string, o: NodeOptions = {}): Promise<TestNode>
     dsns: [],
     memory: true,
     concurrentQueries: 4,
-    plugins: [{ url: PLUGIN, options }],
+    plugins: [{ name: REPLICATION_PLUGIN, url: PLUGIN, options }],
     logger,
   });
   const out: CommitPayload[] = [];
@@ -90,7 +92,7 @@ export async function ship(
 ): Promise<ApplyMessage[]> {
   const msgs: ApplyMessage[] = payloads.map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
   for (const t of to) {
-    const r = await t.engine.defaultDb.invoke<ApplyResult>(0, "apply", msgs);
+    const r = await replicationClient(t.engine.defaultDb).call("apply", msgs);
     assert.equal(r.error, null, JSON.stringify(r.error));
   }
   return msgs;
@@ -100,7 +102,7 @@ export async function ship(
 export async function redeliver(msgs: ApplyMessage[], to: TestNode[]): Promise<ApplyResult[]> {
   const again = msgs.map((m) => ({ ...m, seq: ++seq }));
   return await Promise.all(
-    to.map((t) => t.engine.defaultDb.invoke<ApplyResult>(0, "apply", again)),
+    to.map((t) => replicationClient(t.engine.defaultDb).call("apply", again)),
   );
 }
 

@@ -1,0 +1,273 @@
+/**
+ * Applies batches of stream messages on the writer connection: one transaction per batch with
+ * capture suppressed, a savepoint per changeset, last-writer-wins by (hlc, node) per row
+ * (`apply.ts`), and the subject's progress recorded in the same transaction. User triggers fire
+ * on the replica and make their side effects there. Invalid messages are dead-lettered; a change
+ * that arrives before the DDL it needs is parked and applied after later DDL.
+ *
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import {
+  alreadyApplied,
+  type Change,
+  type ChangeSet,
+  decodeChangeSet,
+  type Hlc,
+} from "../cdc/mod.ts";
+import { tokenize } from "../engine/lexer.ts";
+import type { Applier } from "./apply.ts";
+import type { Capture } from "./capture_hooks.ts";
+import { type CaptureSchema, INTERNAL } from "./capture_schema.ts";
+import type { ConflictResolver } from "./conflict_resolution.ts";
+import type { DeadLetters } from "./dead_letters.ts";
+import {
+  type ApplyMessage,
+  type ApplyResult,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  type InterceptedBatch,
+  type ReplicationPluginOptions,
+  type WireResolution,
+} from "./plugin_api.ts";
+import type { Progress } from "./progress.ts";
+import { checkMessage, InvalidMessage, SchemaMisfit } from "./validate.ts";
+
+/** What a {@link BatchApply} works with (the writer plugin's parts). */
+export interface BatchApplyParts {
+  db: DatabaseSync;
+  stmt: (sql: string) => StatementSync;
+  options: ReplicationPluginOptions;
+  clock: Hlc;
+  schema: CaptureSchema;
+  capture: Capture;
+  applier: Applier;
+  resolver: ConflictResolver;
+  deadLetters: DeadLetters;
+  progress: Progress;
+}
+
+/** Applies stream batches; one instance per writer plugin. */
+export class BatchApply {
+  /**
+   * Per subject, own changesets of earlier runs to apply (`after < seq <= through`): this file
+   * was restored from a snapshot that may not reflect them (`snapshot/sqlite_file.ts`).
+   */
+  private readonly replayOwn = new Map<string, { after: number; through: number }>();
+  /** Columns of the tables remote changes touched in this apply batch (null: no such table). */
+  private readonly knownColumns = new Map<string, Set<string> | null>();
+
+  constructor(private readonly p: BatchApplyParts) {
+    this.readReplayOwn();
+  }
+
+  private readReplayOwn(): void {
+    const t = this.p.db.prepare(
+      "SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = '_ha_restored'",
+    ).get();
+    if (!t) return;
+    const rows = this.p.db.prepare("SELECT subject, after, through FROM main._ha_restored")
+      .all() as { subject: string; after: number; through: number }[];
+    for (const r of rows) {
+      this.replayOwn.set(r.subject, { after: Number(r.after), through: Number(r.through) });
+    }
+  }
+
+  /** Whether a changeset is this node's own and already in the database (not applied). */
+  private isOwn(cs: ChangeSet, subject: string, seq: number): boolean {
+    const o = this.p.options;
+    if (cs.node !== o.node) return false;
+    if (o.memory) return cs.incarnation === o.incarnation;
+    const r = this.replayOwn.get(subject);
+    return !(r && seq > r.after && seq <= r.through && cs.incarnation !== o.incarnation);
+  }
+
+  /**
+   * Applies `batch` (messages of one subject, in order) in one transaction. `opts` (an
+   * interceptor's batch): conflict detection and resolutions, see {@link InterceptedBatch}.
+   */
+  run(batch: ApplyMessage[], opts?: InterceptedBatch): ApplyResult {
+    const { db, options: o, capture, schema } = this.p;
+    const result: ApplyResult = {
+      through: 0,
+      applied: 0,
+      skipped: 0,
+      error: null,
+      deadLetters: [],
+    };
+    if (opts) result.appliedSeqs = [];
+    this.knownColumns.clear();
+    const resolutions = new Map(opts?.resolutions ?? []);
+    if (batch.length === 0) return result;
+    const subject = batch[0].subject;
+    let done = this.p.progress.get(subject) ?? 0;
+    let ddl = false;
+    capture.capturing = false;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const m of batch) {
+        if (m.seq <= done) {
+          result.skipped++;
+          continue;
+        }
+        if (m.skip) {
+          result.skipped++;
+          done = m.seq;
+          result.through = m.seq;
+          continue;
+        }
+        db.exec("SAVEPOINT ha_apply");
+        try {
+          const cs = checkMessage(m, {
+            clusterKey: o.clusterKey ?? null,
+            maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+          });
+          if (this.isOwn(cs, subject, m.seq)) result.skipped++;
+          else {
+            const resolved = opts?.resolvedSeq === m.seq;
+            if (opts?.detect && !resolved) {
+              const list = this.p.resolver.detect(cs);
+              if (list.length > 0) {
+                db.exec("RELEASE ha_apply");
+                result.conflicts = { seq: m.seq, list };
+                break;
+              }
+            }
+            if (this.applyChangeSet(cs, resolved ? resolutions : undefined)) ddl = true;
+            result.applied++;
+            result.appliedSeqs?.push(m.seq);
+          }
+          db.exec("RELEASE ha_apply");
+        } catch (e) {
+          db.exec("ROLLBACK TO ha_apply");
+          db.exec("RELEASE ha_apply");
+          ddl = true; // its DDL, if any, was rolled back: read the schema again
+          if (!(e instanceof InvalidMessage)) {
+            result.error = { seq: m.seq, message: (e as Error).message };
+            break;
+          }
+          this.knownColumns.clear();
+          const park = e instanceof SchemaMisfit;
+          const reason = park ? `parked until its schema arrives: ${e.message}` : e.message;
+          this.p.deadLetters.add({ seq: m.seq, subject, reason, payload: m.data }, park);
+          result.deadLetters!.push({ seq: m.seq, reason });
+        }
+        done = m.seq;
+        result.through = m.seq;
+      }
+      if (ddl) result.applied += this.applyParked(subject);
+      if (result.through > 0) this.p.progress.set(subject, result.through);
+      capture.endTransaction();
+      db.exec("COMMIT");
+    } catch (e) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      schema.reinstall();
+      throw e;
+    } finally {
+      capture.capturing = true;
+    }
+    if (ddl) schema.resync();
+    return result;
+  }
+
+  /**
+   * Applies the parked changesets of `subject` whose schema now exists (inside the batch's
+   * transaction, after its DDL); returns how many applied. Their signature and shape were checked
+   * when they were parked.
+   */
+  private applyParked(subject: string): number {
+    const { db, deadLetters } = this.p;
+    let applied = 0;
+    for (const p of deadLetters.parked(subject)) {
+      this.knownColumns.clear();
+      db.exec("SAVEPOINT ha_parked");
+      try {
+        const cs = decodeChangeSet(p.payload);
+        if (!this.isOwn(cs, subject, p.seq)) this.applyChangeSet(cs);
+        deadLetters.remove(p.id);
+        db.exec("RELEASE ha_parked");
+        applied++;
+      } catch {
+        // Still does not fit (or fails): stays parked until the next DDL.
+        db.exec("ROLLBACK TO ha_parked");
+        db.exec("RELEASE ha_parked");
+      }
+    }
+    this.knownColumns.clear();
+    return applied;
+  }
+
+  /** Applies one changeset; returns whether it contained DDL. */
+  private applyChangeSet(cs: ChangeSet, resolutions?: Map<number, WireResolution>): boolean {
+    let ddl = false;
+    const touched = new Set<string>();
+    for (const [i, c] of cs.changes.entries()) {
+      const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
+      this.p.clock.observe(hlc);
+      if (c.operation === "SQL") {
+        ddl = true;
+        this.applyDdl(c.command ?? "");
+        // Later changes of this changeset may use what the DDL created (a WITHOUT ROWID table).
+        this.p.schema.reloadTables();
+        continue;
+      }
+      if (INTERNAL.test(c.table)) continue;
+      this.checkSchema(c, i);
+      const r = resolutions?.get(i);
+      if (r !== undefined) this.p.resolver.apply(c, r, hlc, cs.node, touched);
+      else this.p.applier.apply(c, hlc, cs.node, touched);
+    }
+    return ddl;
+  }
+
+  /**
+   * A row change must name a table and columns that exist here. With DDL replication on, the
+   * stream carries every schema change before the rows that use it, so a change that does not fit
+   * the schema at its position can never apply: it is invalid (dead-lettered, payload kept).
+   * With `--disable-ddl-sync` the schema is created by hand and may come later: such a change
+   * fails (retried, shown in status, skippable) until it does.
+   */
+  private checkSchema(c: Change, i: number): void {
+    let cols = this.knownColumns.get(c.table);
+    if (cols === undefined) {
+      const rows = this.p.stmt("SELECT name FROM main.pragma_table_xinfo(?)").all(c.table) as {
+        name: string;
+      }[];
+      cols = rows.length === 0 ? null : new Set(rows.map((r) => r.name));
+      this.knownColumns.set(c.table, cols);
+    }
+    const missing = cols === null
+      ? `no table ${JSON.stringify(c.table)}`
+      : c.columns.filter((x) => !cols.has(x)).map((x) => `no column ${JSON.stringify(x)}`)
+        .join(", ") || null;
+    if (missing === null) return;
+    const why = `change ${i}: ${missing} in table ${JSON.stringify(c.table)}`;
+    if (this.p.options.disableDdlSync) throw new Error(why);
+    throw new SchemaMisfit(why);
+  }
+
+  private applyDdl(sql: string): void {
+    this.knownColumns.clear();
+    const meta = /^\s*ALTER\s+TABLE\s+(?:main\s*\.\s*)?("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|\S+)/i
+      .exec(sql);
+    if (meta) this.p.schema.dropTriggersOf(unquote(meta[1]));
+    if (/^\s*DROP\s+TABLE/i.test(sql)) this.p.schema.forgetInstalled();
+    try {
+      // prepare() compiles the first statement only: nothing after it can run, whatever the
+      // validation's splitter thought of the text.
+      const stmt = this.p.db.prepare(sql);
+      const at = sql.indexOf(stmt.sourceSQL);
+      if (at < 0 || tokenize(sql.slice(at + stmt.sourceSQL.length)).length > 0) {
+        throw new InvalidMessage(`DDL change must be one statement: ${JSON.stringify(sql)}`);
+      }
+      stmt.run();
+    } catch (e) {
+      if (e instanceof InvalidMessage || !alreadyApplied(sql, (e as Error).message)) throw e;
+    }
+  }
+}
+
+function unquote(id: string): string {
+  if (id.startsWith('"')) return id.slice(1, -1).replaceAll('""', '"');
+  if (id.startsWith("`") || id.startsWith("[")) return id.slice(1, -1);
+  return id;
+}

@@ -1,0 +1,133 @@
+/**
+ * Turns the log a transaction captured (`capture_hooks.ts`) into its changeset at COMMIT: stamps
+ * it with the hybrid logical clock, records per-row versions of the local writes (deletes as
+ * tombstones), and refuses a changeset larger than the NATS max payload (it could never be
+ * published) before the transaction commits.
+ *
+ * @module
+ */
+import { type Change, type ChangeSet, encodeChangeSet, encodeValue, type Hlc } from "../cdc/mod.ts";
+import { HaError } from "../errors/mod.ts";
+import type { TableMeta } from "./capture.ts";
+import type { LogRow, Marker } from "./capture_hooks.ts";
+import { headerBytes, utf8Length } from "./headers.ts";
+import type { ReplicationPluginOptions } from "./plugin_api.ts";
+import type { Versions } from "./versions.ts";
+
+/** Builds and encodes the changesets of committing transactions. */
+export class ChangeSetBuilder {
+  constructor(
+    private readonly databaseId: string,
+    private readonly o: ReplicationPluginOptions,
+    private readonly clock: Hlc,
+    private readonly tables: ReadonlyMap<string, TableMeta>,
+    private readonly versions: Versions,
+  ) {}
+
+  /** The changeset of a transaction's log, or undefined when it changed nothing replicated. */
+  build(rows: LogRow[]): ChangeSet | undefined {
+    if (!rows.some((r) => r.op !== "STMT")) return undefined;
+    const hlc = this.clock.next();
+    const changes: Change[] = [];
+    let marker: Marker = {};
+    /** Rows whose first change after the marker was seen (they get `updated_columns`). */
+    const seen = new Set<string>();
+    for (const r of rows) {
+      if (r.op === "STMT") {
+        marker = JSON.parse(r.cmd ?? "{}");
+        seen.clear();
+        continue;
+      }
+      if (r.op === "SQL") {
+        changes.push({
+          database: "main",
+          table: "",
+          columns: [],
+          pk_columns: [],
+          operation: "SQL",
+          command: r.cmd ?? "",
+          hlc,
+        });
+        continue;
+      }
+      const meta = this.tables.get(r.tbl ?? "");
+      if (!meta) continue;
+      const c: Change = {
+        database: "main",
+        table: meta.name,
+        columns: meta.columns,
+        pk_columns: meta.pk,
+        operation: r.op as Change["operation"],
+        hlc,
+      };
+      if (r.old_v !== null) {
+        c.old_rowid = r.old_rowid === null ? null : encodeValue(r.old_rowid);
+        c.old_values = JSON.parse(r.old_v);
+      }
+      if (r.new_v !== null) {
+        c.new_rowid = r.new_rowid === null ? null : encodeValue(r.new_rowid);
+        c.new_values = JSON.parse(r.new_v);
+      }
+      const set = marker.updated?.[meta.name];
+      if (c.operation === "UPDATE" && set) {
+        const row = `${meta.name}\u0000${this.versions.keyOf(c, "old")}`;
+        if (!seen.has(row)) c.updated_columns = set;
+        seen.add(row);
+      }
+      if (marker.replace && c.operation !== "DELETE") c.on_conflict = "REPLACE";
+      changes.push(c);
+      this.recordLocal(c, hlc);
+    }
+    return {
+      // The incarnation makes the id (JetStream's Nats-Msg-Id) unique: a memory node restarted
+      // with a clock that went back reuses HLCs of its previous run, and within the duplicate
+      // window JetStream would drop such a changeset while acknowledging it.
+      id: `${this.databaseId}:${this.o.node}:${this.o.incarnation}:${hlc}`,
+      node: this.o.node,
+      incarnation: this.o.incarnation,
+      db: this.databaseId,
+      hlc,
+      timestamp_ns: Date.now() * 1e6,
+      changes,
+    };
+  }
+
+  /** Encodes a changeset; refuses (before COMMIT) one whose message NATS would reject. */
+  encode(cs: ChangeSet): string {
+    const data = encodeChangeSet(cs);
+    this.checkSize(cs.id, data);
+    return data;
+  }
+
+  private checkSize(id: string, data: string): void {
+    const max = this.o.maxPayload;
+    if (max <= 0) return;
+    const headers = headerBytes(id, this.o.node, this.o.incarnation, !!this.o.clusterKey);
+    if (headers + data.length * 3 <= max) return;
+    const bytes = headers + utf8Length(data);
+    if (bytes <= max) return;
+    throw new HaError(
+      "too_large",
+      `transaction too large to replicate: its changeset message is ${bytes} bytes, over the ` +
+        `NATS max_payload of ${max} bytes; it was rolled back (split it into smaller ` +
+        `transactions, or raise max_payload in the nats-server configuration)`,
+      { bytes, maxPayload: max },
+    );
+  }
+
+  /** Local writes always win locally: stamp their row versions. */
+  private recordLocal(c: Change, hlc: number): void {
+    const node = this.o.node;
+    const v = this.versions;
+    if (c.operation === "INSERT") {
+      v.set(c.table, v.keyOf(c, "new"), hlc, node, false);
+    } else if (c.operation === "DELETE") {
+      v.set(c.table, v.keyOf(c, "old"), hlc, node, true);
+    } else {
+      const ok = v.keyOf(c, "old");
+      const nk = v.keyOf(c, "new");
+      if (ok !== nk) v.set(c.table, ok, hlc, node, true);
+      v.set(c.table, nk, hlc, node, false);
+    }
+  }
+}

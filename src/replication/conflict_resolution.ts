@@ -1,0 +1,146 @@
+/**
+ * Row conflicts shown to an interceptor's `resolveConflict` hook, and their resolutions: a remote
+ * change conflicts when the local row is not what the change started from. The resolved change
+ * is applied as the hook decided, and the conflict is recorded (`conflicts.ts`).
+ *
+ * @module
+ */
+import { type Change, type ChangeSet, compareVersion, encodeValue } from "../cdc/mod.ts";
+import type { Applier } from "./apply.ts";
+import type { TableMeta } from "./capture.ts";
+import { INTERNAL } from "./capture_schema.ts";
+import type { ConflictLog } from "./conflicts.ts";
+import type { WireConflict, WireResolution } from "./plugin_api.ts";
+import type { Versions } from "./versions.ts";
+
+/** Finds row conflicts and applies resolutions; one instance per writer plugin. */
+export class ConflictResolver {
+  /** `node`: this node's name (the local side of a row without a version). */
+  constructor(
+    private readonly tables: ReadonlyMap<string, TableMeta>,
+    private readonly versions: Versions,
+    private readonly applier: Applier,
+    private readonly conflictLog: ConflictLog,
+    private readonly node: string,
+  ) {}
+
+  /**
+   * The conflicting rows of one remote changeset (none when it is already applied or own): the
+   * local row differs from the change's old image (UPDATE, DELETE), was deleted here (UPDATE),
+   * or exists with other values (INSERT). Rows changed twice by the changeset are reported once.
+   */
+  detect(cs: ChangeSet): WireConflict[] {
+    const out: WireConflict[] = [];
+    const seen = new Set<string>();
+    cs.changes.forEach((c, i) => {
+      if (c.operation === "SQL" || INTERNAL.test(c.table) || !this.tables.has(c.table)) return;
+      const side = c.operation === "INSERT" ? "new" : "old";
+      const key = this.versions.keyOf(c, side);
+      const id = `${c.table}\u0000${key}`;
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (c.operation === "UPDATE") seen.add(`${c.table}\u0000${this.versions.keyOf(c, "new")}`);
+      const row = this.applier.current(c, side);
+      const local = row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null;
+      const expected = (side === "new" ? c.new_values : c.old_values) ?? null;
+      if (local === null && c.operation !== "UPDATE") return;
+      if (local !== null && JSON.stringify(local) === JSON.stringify(expected)) return;
+      const v = this.versions.get(c.table, key);
+      out.push({
+        change_index: i,
+        table: c.table,
+        columns: c.columns,
+        pk_columns: c.pk_columns,
+        local: { values: local, hlc: v?.hlc ?? null, node: v?.node ?? null },
+        remote: {
+          operation: c.operation,
+          values: c.new_values ?? null,
+          old_values: c.old_values ?? null,
+          hlc: typeof c.hlc === "number" ? c.hlc : cs.hlc,
+          node: cs.node,
+        },
+      });
+    });
+    return out;
+  }
+
+  /**
+   * Applies a change as a resolver decided: `local` keeps the row, `remote` applies the change
+   * regardless of versions, `values` writes the merged row. The row's version becomes the larger
+   * of both sides, so every node of the conflict ends with the same version.
+   */
+  apply(c: Change, r: WireResolution, hlc: number, node: string, touched: Set<string>): void {
+    const v = this.versions;
+    const side = c.operation === "INSERT" ? "new" : "old";
+    const key = v.keyOf(c, side);
+    const before = v.get(c.table, key);
+    this.noteResolved(c, r, key, before, hlc, node);
+    const force = (ch: Change) => {
+      for (const s of ["old", "new"] as const) {
+        if ((s === "old" ? ch.old_values : ch.new_values) != null) {
+          touched.add(`${ch.table}\u0000${v.keyOf(ch, s)}`);
+        }
+      }
+    };
+    let deleted: boolean;
+    if (r === "local") {
+      deleted = !this.applier.current(c, side);
+    } else if (r === "remote") {
+      force(c);
+      this.applier.apply(c, hlc, node, touched);
+      deleted = c.operation === "DELETE";
+    } else {
+      const row = this.applier.current(c, side);
+      const rowid = side === "old" ? c.old_rowid : c.new_rowid;
+      const m: Change = {
+        database: c.database,
+        table: c.table,
+        columns: c.columns,
+        pk_columns: c.pk_columns,
+        operation: row ? "UPDATE" : "INSERT",
+        new_rowid: rowid ?? null,
+        new_values: r.values,
+        updated_columns: c.columns,
+        hlc,
+      };
+      if (row) {
+        m.old_rowid = rowid ?? null;
+        m.old_values = c.columns.map((col) => encodeValue(row[col] ?? null));
+      }
+      force(m);
+      this.applier.apply(m, hlc, node, touched);
+      deleted = false;
+    }
+    const newer = before && compareVersion(before.hlc, before.node, hlc, node) > 0;
+    const [h, n] = newer ? [before.hlc, before.node] : [hlc, node];
+    v.set(c.table, key, h, n, deleted);
+    touched.add(`${c.table}\u0000${key}`);
+  }
+
+  /** Records a conflict an interceptor resolved (the loser: the side it did not keep). */
+  private noteResolved(
+    c: Change,
+    r: WireResolution,
+    key: string,
+    before: { hlc: number; node: string } | undefined,
+    hlc: number,
+    node: string,
+  ): void {
+    const row = this.applier.current(c, c.operation === "INSERT" ? "new" : "old");
+    const local = {
+      node: before?.node ?? this.node,
+      hlc: before?.hlc ?? 0,
+      values: row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null,
+    };
+    const remote = { node, hlc, values: c.operation === "DELETE" ? null : c.new_values ?? null };
+    const [winner, loser] = r === "local" ? [local, remote] : [remote, local];
+    const how = r === "local" || r === "remote" ? r : "merged";
+    this.conflictLog.record({
+      table: c.table,
+      key,
+      winner: { node: winner.node, hlc: winner.hlc },
+      loser,
+      resolution: `interceptor:${how}`,
+    });
+  }
+}
