@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ha needs on a Debian/Ubuntu machine that has Node.js and npm:
 # deno (the npm package, pinned), nats-server, gcc (to build the SQLite extension
-# vendor/ha_interrupt.so that makes statements stoppable; built at the end), and
-# the PostgreSQL clients, Python psycopg and Chromium used by the tests. Safe to
-# run again: it skips what is there.
+# vendor/ha_interrupt.so that makes statements stoppable; built at the end), the
+# PostgreSQL clients, Python psycopg and Chromium used by the tests, and wrk and
+# dqlite-demo for the benchmarks. Safe to run again: it skips what is there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -26,6 +26,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium) # the dashboard's br
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
 # SQLAlchemy 1.4 Core over psycopg2: the ORM introspection test (tests/integration/pgwire_orm_test.ts)
 /usr/bin/python3 -c 'import sqlalchemy, psycopg2' >/dev/null 2>&1 || need_apt+=(python3-sqlalchemy python3-psycopg2)
+# For `deno task bench compare` (small): the load generator and the dqlite anchor.
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v dqlite-demo >/dev/null 2>&1 || need_apt+=(go-dqlite)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need_apt+=(postgresql)
 

@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks named on the command line (all when none):
- * `deno task bench [http] [replication] [pgbench]`. Never part of `deno task test`.
+ * `deno task bench [http] [replication] [pgbench] [compare] …`. Never part of `deno task test`.
  */
 const ALL: Record<string, string> = {
   http: "./http.ts",
@@ -11,6 +11,7 @@ const ALL: Record<string, string> = {
   ids: "./ids.ts",
   interrupt: "./interrupt.ts",
   metrics: "./metrics.ts",
+  compare: "./compare.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

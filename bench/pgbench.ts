@@ -23,7 +23,8 @@ const SCRIPTS = ["select", "insert"];
 const MODES = ["simple", "extended", "prepared"];
 const HERE = new URL(".", import.meta.url).pathname;
 
-interface Target {
+/** A PostgreSQL-protocol server under test. */
+export interface Target {
   name: string;
   port: number;
   user: string;
@@ -51,8 +52,11 @@ async function listening(port: number): Promise<boolean> {
   }
 }
 
-/** ha: the real CLI serving PostgreSQL on a free port, with a file database (WAL). */
-async function startHaTarget(dir: string): Promise<Target> {
+/**
+ * ha: the real CLI serving PostgreSQL on a free port, with a file database (WAL); with
+ * `replicate`, an embedded NATS server and synchronous replication (the default mode).
+ */
+export async function startHaTarget(dir: string, replicate = false): Promise<Target> {
   const port = freePort();
   const node = await startHa({
     cwd: dir,
@@ -60,7 +64,9 @@ async function startHaTarget(dir: string): Promise<Target> {
       "-n",
       "pgbench",
       "--nats-port",
-      "0",
+      replicate ? String(freePort()) : "0",
+      "--nats-store-dir",
+      `${dir}/nats`,
       "--pg-port",
       String(port),
       "--log-level",
@@ -77,7 +83,7 @@ async function startHaTarget(dir: string): Promise<Target> {
       port,
       user: "ha",
       password: "ha",
-      note: "ha CLI, file database (WAL)",
+      note: `ha CLI, file database (WAL), ${replicate ? "sync replication" : "no replication"}`,
       stop: async () => void (await node.stop()),
     };
   }
@@ -85,8 +91,11 @@ async function startHaTarget(dir: string): Promise<Target> {
   throw new Error(`ha --pg-port ${port} does not accept connections:\n${node.output()}`);
 }
 
-/** PostgreSQL 15: initdb into a temp dir (as user postgres when run as root), pg_ctl start. */
-async function startPostgres(dir: string): Promise<Target> {
+/**
+ * PostgreSQL 15: initdb into a temp dir (as user postgres when run as root), pg_ctl start.
+ * `asyncCommit`: synchronous_commit=off (else PostgreSQL's default, on).
+ */
+export async function startPostgres(dir: string, asyncCommit = true): Promise<Target> {
   const port = freePort();
   const data = `${dir}/pgdata`;
   const asRoot = Deno.uid() === 0;
@@ -96,15 +105,19 @@ async function startPostgres(dir: string): Promise<Target> {
       ? exec("runuser", ["-u", "postgres", "--", `${PG_BIN}/${bin}`, ...args])
       : exec(`${PG_BIN}/${bin}`, args);
   await run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c synchronous_commit=off ` +
-    `-c max_connections=200 -c shared_buffers=128MB`;
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1` +
+    (asyncCommit
+      ? " -c synchronous_commit=off -c max_connections=200 -c shared_buffers=128MB"
+      : "");
   await run("pg_ctl", ["-D", data, "-o", opts, "-l", `${dir}/pg.log`, "-w", "start"]);
   return {
     name: "postgres",
     port,
     user: "postgres",
     password: "",
-    note: "PostgreSQL 15, synchronous_commit=off",
+    note: asyncCommit
+      ? "PostgreSQL 15, synchronous_commit=off"
+      : "PostgreSQL 15, default configuration",
     stop: async () => void (await run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"])),
   };
 }
@@ -128,14 +141,19 @@ function psql(t: Target, sql: string) {
   ], { PGPASSWORD: t.password });
 }
 
-async function setup(t: Target): Promise<void> {
+/** Creates and fills `accounts` (ROWS rows) and an empty `history`. */
+export async function setup(t: Target): Promise<void> {
   if (t.name === "ha") {
     await psql(t, "CREATE TABLE accounts(aid INTEGER PRIMARY KEY, abalance INTEGER, filler TEXT)");
-    await psql(
-      t,
-      `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${ROWS}) ` +
-        "INSERT INTO accounts SELECT x, 0, printf('%-84s', 'filler') FROM c",
-    );
+    // In chunks: a replicated transaction's changeset must fit NATS max_payload.
+    for (let from = 1; from <= ROWS; from += 5000) {
+      const to = Math.min(ROWS, from + 4999);
+      await psql(
+        t,
+        `WITH RECURSIVE c(x) AS (SELECT ${from} UNION ALL SELECT x + 1 FROM c WHERE x < ${to}) ` +
+          "INSERT INTO accounts SELECT x, 0, printf('%-84s', 'filler') FROM c",
+      );
+    }
     await psql(t, "CREATE TABLE history(id INTEGER PRIMARY KEY, aid INTEGER, delta INTEGER)");
   } else {
     await psql(t, "CREATE TABLE accounts(aid INTEGER PRIMARY KEY, abalance INTEGER, filler TEXT)");
@@ -148,7 +166,8 @@ async function setup(t: Target): Promise<void> {
   }
 }
 
-async function pgbench(t: Target, script: string, mode: string): Promise<number> {
+/** Runs one pgbench script in one protocol mode; returns tps. */
+export async function pgbench(t: Target, script: string, mode: string): Promise<number> {
   const r = await exec("/usr/bin/pgbench", [
     "-h",
     "127.0.0.1",

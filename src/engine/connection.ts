@@ -25,7 +25,7 @@ export type StatementKind =
 
 /** What opening a connection needs (structured-cloneable). */
 export interface OpenSpec {
-  /** File path, or the memdb name (`/ha-…/id`) for memory databases. */
+  /** File path (for memory databases, a file in a RAM-backed directory: see memory_dir.ts). */
   path: string;
   memory: boolean;
   /** For memory databases: a file to load at start (writer only), if it exists. */
@@ -99,9 +99,12 @@ export class Connection {
   private setLastId: StatementSync | null = null;
   /** This connection's `ha_interrupt` guard id, or null without the extension. */
   readonly guard: number | null;
+  /** A reader: it never inserts, so its `last_insert_rowid()` stays 0 (no query per read). */
+  private readonly readOnly: boolean;
 
   constructor(spec: OpenSpec) {
     this.db = openDatabase(spec);
+    this.readOnly = spec.readOnly;
     this.guard = spec.interrupt
       ? Number((this.db.prepare("SELECT ha_guard_id() AS id").get() as { id: number }).id)
       : null;
@@ -240,7 +243,7 @@ export class Connection {
         columns: columnsOf(p.stmt),
         rows,
         rowsAffected: changes,
-        lastInsertId: this.lastInsertRowid(),
+        lastInsertId: this.readOnly ? 0n : this.lastInsertRowid(),
         command: p.command,
       };
     }
@@ -284,9 +287,8 @@ export class Connection {
   }
 
   /**
-   * Writes a consistent copy to the file `path` with VACUUM INTO. The target
-   * names the OS VFS explicitly: from a memdb connection a bare path would
-   * create another in-memory database.
+   * Writes a consistent copy to the file `path` with VACUUM INTO (the target
+   * names the OS VFS explicitly, whatever VFS this connection uses).
    */
   backupTo(path: string): void {
     const vfs = Deno.build.os === "windows" ? "win32" : "unix";
@@ -374,7 +376,7 @@ function commandOf(sql: string, actions: AuthAction[]): string {
 
 function openDatabase(spec: OpenSpec): DatabaseSync {
   const uri = spec.memory
-    ? `file:${spec.path}?vfs=memdb`
+    ? fileUri(spec.path)
     : `${fileUri(spec.path)}${spec.uriParams ? "?" + spec.uriParams : ""}`;
   let db: DatabaseSync;
   try {
@@ -390,6 +392,9 @@ function openDatabase(spec: OpenSpec): DatabaseSync {
   try {
     if (spec.loadFrom) loadInto(db, spec);
     if (spec.interrupt) db.loadExtension(spec.interrupt);
+    // A memory database is a file on a RAM-backed filesystem: WAL so readers never wait for the
+    // writer; no fsync, it does not outlive the process anyway.
+    if (spec.memory && !spec.readOnly) db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF");
     for (const ext of spec.extensions) db.loadExtension(ext);
     for (const [name, value] of spec.pragmas) {
       if (spec.readOnly && name === "journal_mode") continue;
@@ -408,7 +413,7 @@ function fileUri(path: string): string {
   return `file:${encodeURI(path).replace(/\?/g, "%3f").replace(/#/g, "%23")}`;
 }
 
-/** Copies an existing database file into the freshly created memdb `db` points at. */
+/** Copies an existing database file into the fresh, empty memory database `db` points at. */
 function loadInto(_db: DatabaseSync, spec: OpenSpec): void {
   let exists = false;
   try {
@@ -419,8 +424,8 @@ function loadInto(_db: DatabaseSync, spec: OpenSpec): void {
   if (!exists) return;
   const src = new DatabaseSync(spec.loadFrom!, { readOnly: true });
   try {
-    // VACUUM INTO a memdb URI fills the shared in-memory database `db` keeps alive.
-    src.exec(`VACUUM INTO 'file:${spec.path.replace(/'/g, "''")}?vfs=memdb'`);
+    // VACUUM INTO accepts the empty file `db` just created.
+    src.exec(`VACUUM INTO '${spec.path.replace(/'/g, "''")}'`);
   } finally {
     src.close();
   }

@@ -10,7 +10,7 @@ import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
 import type { CommandCall, PluginClient, PluginCommands, PluginSpec } from "./plugin.ts";
-import type { DescribeReply, ExecReply, TxExecReply } from "./protocol.ts";
+import type { DescribeReply, ExecReply, GroupReply, TxExecReply } from "./protocol.ts";
 import { countParameters, leadingCommand, transactionControl } from "./split.ts";
 import { readOnlyRefusal } from "./read_only.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
@@ -18,6 +18,7 @@ import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } 
 import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
 import { InterruptLib } from "./native/interrupt.ts";
+import { createMemoryDir, removeMemoryDir } from "./memory_dir.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -56,6 +57,18 @@ export interface DatabaseOptions {
 }
 
 const KIND_CACHE_SIZE = 1024;
+/** Most write requests one group commit takes (see `writeGroup` in worker.ts). */
+const MAX_GROUP = 64;
+
+/** A write request waiting for the writer. */
+interface QueuedWrite {
+  stmts: Statement[];
+  /** Its statement timeout (0 = none). */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  resolve: (r: StatementResult[]) => void;
+  reject: (e: unknown) => void;
+}
 
 /** A database: route statements to readers or the writer, sessions, backup. */
 export class Database {
@@ -68,16 +81,22 @@ export class Database {
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
   private readonly native: InterruptLib | null;
+  private readonly writeQueue: QueuedWrite[] = [];
+  private draining = false;
   private closed = false;
   /** Set at shutdown: client statements are refused (ha's own work goes on until close). */
   private refusing = false;
 
-  private constructor(private readonly opts: DatabaseOptions, memName: string) {
+  /** @param memDir for a memory database: the RAM-backed directory holding its file. */
+  private constructor(
+    private readonly opts: DatabaseOptions,
+    private readonly memDir: string | null,
+  ) {
     this.id = opts.source.id;
     this.source = opts.source;
     const s = opts.source;
     this.spec = {
-      path: s.memory ? memName : s.path,
+      path: memDir ? `${memDir}/${s.id}` : s.path,
       memory: s.memory,
       uriParams: s.uriParams,
       pragmas: s.pragmas,
@@ -93,8 +112,7 @@ export class Database {
 
   /** Opens the writer (creating or loading the database). */
   static async open(opts: DatabaseOptions): Promise<Database> {
-    const memName = `/ha-${crypto.randomUUID()}/${opts.source.id}`;
-    const db = new Database(opts, memName);
+    const db = new Database(opts, opts.source.memory ? createMemoryDir() : null);
     const loadFrom = opts.source.memory ? opts.source.path : undefined;
     try {
       await db.writer.open({
@@ -105,6 +123,7 @@ export class Database {
       });
     } catch (e) {
       db.writer.terminate();
+      if (db.memDir) removeMemoryDir(db.memDir);
       throw e;
     }
     return db;
@@ -208,6 +227,7 @@ export class Database {
     } finally {
       for (const r of this.readers) r.terminate();
       this.writer.terminate(new HaError("unavailable", `database ${this.id} is closed`));
+      if (this.memDir) removeMemoryDir(this.memDir);
       release();
     }
   }
@@ -276,18 +296,62 @@ export class Database {
     for (const l of this.listeners) await l(payloads);
   }
 
-  private async write(
+  /**
+   * Queues a write. Requests that arrive while the writer is busy go to it together as one
+   * group (group commit: one transaction, one COMMIT and one changeset for the DML among them);
+   * each resolves once its own transaction's commit listeners are done (synchronous
+   * replication: JetStream stored the changeset), and fails alone. Each keeps its own statement
+   * timeout, and aborting its `signal` stops only its statement.
+   */
+  private write(
     stmts: Statement[],
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<StatementResult[]> {
-    const r = await this.withWriter((w) => {
-      this.checkAccepting();
-      return w.request<ExecReply>({ t: "exec", stmts, timeoutMs }, signal);
+    if (signal?.aborted) return Promise.reject(cancelled());
+    return new Promise((resolve, reject) => {
+      this.writeQueue.push({ stmts, timeoutMs, signal, resolve, reject });
+      if (!this.draining) void this.drain();
     });
-    this.remember(r.kinds);
-    await this.committed(r.payloads);
-    return r.results;
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.writeQueue.length > 0) {
+        const queued = this.writeQueue.splice(0, MAX_GROUP);
+        const batch = queued.filter((b) => {
+          if (b.signal?.aborted) b.reject(cancelled()); // gone before it started
+          return !b.signal?.aborted;
+        });
+        if (batch.length === 0) continue;
+        let reply: GroupReply;
+        try {
+          reply = await this.withWriter((w) => {
+            this.checkAccepting();
+            return w.requestGroup<GroupReply>(batch);
+          });
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+          continue;
+        }
+        // Listeners are called in commit order (the publisher keeps that order), not awaited
+        // here: the next group commits while this one's changeset is being stored.
+        const done = reply.commits.map((payloads) => this.committed(payloads));
+        for (const d of done) d.catch(() => {}); // each waiting request gets the rejection
+        for (const [i, item] of reply.items.entries()) {
+          const b = batch[i];
+          if (!item.ok) {
+            b.reject(new HaError(item.error.code, item.error.message, item.error.details));
+            continue;
+          }
+          this.remember(item.kinds);
+          done[item.commit].then(() => b.resolve(item.results), b.reject);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   private routeOf(stmts: Statement[]): "read" | "write" | "unknown" {
@@ -311,9 +375,20 @@ export class Database {
     body: Parameters<WorkerClient["request"]>[0],
     signal?: AbortSignal,
   ): Promise<T> {
-    if (signal?.aborted) throw cancelled();
-    const reader = await this.pickReader();
-    return await reader.request<T>(body, signal);
+    for (;;) {
+      if (signal?.aborted) throw cancelled();
+      const reader = await this.pickReader();
+      try {
+        return await reader.request<T>(body, signal);
+      } catch (e) {
+        // Without the interrupt extension a cancel kills the reader, and with it the other
+        // reads queued there: reads have no side effects, so those run again on another reader.
+        if (e instanceof HaError && e.code === "cancelled" && !signal?.aborted && !this.closed) {
+          continue;
+        }
+        throw e;
+      }
+    }
   }
 
   private async pickReader(): Promise<WorkerClient> {

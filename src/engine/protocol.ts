@@ -11,6 +11,7 @@ import type { ColumnInfo, Statement, StatementResult } from "./types.ts";
 export type Request =
   | { t: "open"; id: number; databaseId: string; spec: OpenSpec; plugins: PluginSpec[] }
   | { t: "exec"; id: number; stmts: Statement[]; timeoutMs?: number }
+  | { t: "execGroup"; id: number; items: GroupRequestItem[] }
   | { t: "txBegin"; id: number; sql: string }
   /** `readOnly`: refuse the statement if it would write (a read-only follower). */
   | { t: "txExec"; id: number; stmt: Statement; readOnly?: boolean; timeoutMs?: number }
@@ -38,6 +39,31 @@ export interface ExecReply {
   /** Plugin payloads of the committed transaction, for commit listeners. */
   payloads: unknown[];
 }
+
+/**
+ * One write request of a group: its statements, and the id and timeout its statements run under
+ * (a cancel names that id, so it stops this request alone).
+ */
+export interface GroupRequestItem {
+  id: number;
+  stmts: Statement[];
+  timeoutMs: number;
+}
+
+/**
+ * What `execGroup` answers (group commit on the writer): each item's outcome, and the plugin
+ * payloads of each transaction committed, in commit order. Consecutive single-statement DML
+ * items share one transaction (a savepoint each); other items run alone as `exec` would.
+ */
+export interface GroupReply {
+  items: GroupItem[];
+  commits: unknown[][];
+}
+
+/** One item of a group: its results and the index of its transaction in `commits`, or its error. */
+export type GroupItem =
+  | { ok: true; results: StatementResult[]; kinds: Record<string, StatementKind>; commit: number }
+  | { ok: false; error: WireError };
 
 /** What `txExec` answers: the result, and whether the statement ended the transaction. */
 export interface TxExecReply {

@@ -15,6 +15,9 @@ import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
 import type {
   DescribeReply,
   ExecReply,
+  GroupItem,
+  GroupReply,
+  GroupRequestItem,
   OpenReply,
   Reply,
   Request,
@@ -98,6 +101,8 @@ async function handle(req: Request): Promise<unknown> {
   switch (req.t) {
     case "exec":
       return role === "reader" ? readBatch(c, req.stmts) : writeBatch(c, req.stmts);
+    case "execGroup":
+      return writeGroup(c, req.id, req.items);
     case "describe":
     case "txDescribe": {
       const p = c.prepare(req.sql);
@@ -236,6 +241,122 @@ function writeBatch(c: Connection, stmts: Statement[]): ExecReply {
     rollback(c);
     throw e;
   }
+}
+
+/** Commands a group transaction takes: plain row changes (no DDL, no transaction control). */
+const GROUPABLE = new Set(["INSERT", "UPDATE", "DELETE", "REPLACE"]);
+
+/**
+ * Group commit: runs independent write requests in order, consecutive single-statement DML ones
+ * in one transaction with a savepoint each (a failing statement rolls back only its own
+ * request), so N concurrent writes cost one COMMIT and one set of plugin payloads (one
+ * changeset). Anything else runs alone, as `exec`. When the shared transaction cannot commit
+ * (a plugin refuses it, e.g. a changeset over the size limit) or SQLite aborted it, nothing of
+ * it was committed and its requests run again one by one, so each gets the answer it would
+ * have got alone.
+ */
+function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): GroupReply {
+  if (sessionTx) throw new HaError("internal", "writer busy with a session transaction");
+  const out: GroupItem[] = new Array(items.length);
+  const commits: unknown[][] = [];
+  let open = false;
+  let members: number[] = [];
+  const alone = (i: number) => {
+    try {
+      const r = scoped(items[i], () => writeBatch(c, items[i].stmts));
+      commits.push(r.payloads);
+      out[i] = { ok: true, results: r.results, kinds: r.kinds, commit: commits.length - 1 };
+    } catch (e) {
+      out[i] = failed(e);
+    }
+  };
+  const redo = () => {
+    const again = members;
+    members = [];
+    open = false;
+    for (const i of again) alone(i);
+  };
+  const finish = () => {
+    if (!open) return;
+    scope(groupId, 0); // the COMMIT is ha's: no client's timeout or cancel applies
+    try {
+      commits.push(commit(c));
+    } catch {
+      return redo(); // commit() rolled back
+    }
+    for (const i of members) (out[i] as { commit: number }).commit = commits.length - 1;
+    members = [];
+    open = false;
+  };
+  for (let i = 0; i < items.length; i++) {
+    const p = groupable(c, items[i].stmts);
+    if (!p) {
+      finish();
+      alone(i);
+      continue;
+    }
+    if (!open) c.exec("BEGIN IMMEDIATE");
+    open = true;
+    c.exec("SAVEPOINT ha_group");
+    try {
+      const stmt = items[i].stmts[0];
+      const result = scoped(items[i], () => runHooked(c, p, stmt.params));
+      c.exec("RELEASE ha_group");
+      out[i] = { ok: true, results: [result], kinds: { [stmt.sql]: p.kind }, commit: -1 };
+      members.push(i);
+    } catch (e) {
+      out[i] = failed(e);
+      if (c.inTransaction) {
+        c.exec("ROLLBACK TO ha_group");
+        c.exec("RELEASE ha_group");
+      } else {
+        // SQLite ended the whole transaction (INSERT OR ROLLBACK, SQLITE_FULL...).
+        rollback(c);
+        redo();
+      }
+    }
+  }
+  finish();
+  return { items: out, commits };
+}
+
+/** Starts an interrupt scope: statements until the next one run under `id` and its timeout. */
+function scope(id: number, timeoutMs: number): void {
+  const guard = conn?.guard ?? null;
+  if (native && guard !== null) native.begin(guard, id, timeoutMs);
+}
+
+/**
+ * Runs one group item in its own interrupt scope: its timeout, and a cancel naming its id;
+ * a statement the extension stopped fails with the reason (timeout, cancel, shutdown).
+ */
+function scoped<T>(item: GroupRequestItem, run: () => T): T {
+  scope(item.id, item.timeoutMs);
+  try {
+    return run();
+  } catch (e) {
+    const guard = conn?.guard ?? null;
+    const stopped = native && guard !== null ? native.reason(guard) : null;
+    throw stopped !== null ? stoppedError(toHaError(e), stopped, item.timeoutMs) : e;
+  }
+}
+
+/** The prepared statement of a request that may join a group transaction, else null. */
+function groupable(c: Connection, stmts: Statement[]): Prepared | null {
+  if (stmts.length !== 1 || typeof stmts[0]?.sql !== "string") return null;
+  const parts = splitStatements(stmts[0].sql);
+  if (parts.length !== 1) return null;
+  try {
+    const p = c.prepare(parts[0]);
+    return p.kind === "write" && GROUPABLE.has(p.command) ? p : null;
+  } catch {
+    return null; // run alone: it reports its own error
+  }
+}
+
+function failed(e: unknown): GroupItem {
+  const h = toHaError(e);
+  return { ok: false, error: { code: h.code, message: h.message, details: h.details } };
 }
 
 function runHooked(c: Connection, p: Prepared, params: Statement["params"]): StatementResult {

@@ -2,12 +2,15 @@
 import { HaError } from "../errors/mod.ts";
 import type { InterruptLib, StopReason } from "./native/interrupt.ts";
 import type { OpenReply, Reply, Request } from "./protocol.ts";
+import type { Statement } from "./types.ts";
 
 type Pending = {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   /** A client's statement (stopped at shutdown), not ha's own work. */
   client: boolean;
+  /** The ids of a group request's items, each stoppable alone. */
+  items?: number[];
 };
 
 // Distributive Omit, so each request variant keeps its own fields.
@@ -84,9 +87,53 @@ export class WorkerClient {
     }).finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
+  /**
+   * Sends a group of write requests (`execGroup`, group commit). Each item runs under an id of
+   * its own, after the group's (the extension keeps a cancel for a later id until it starts), so
+   * aborting an item's `signal` stops that item's statement only.
+   */
+  requestGroup<T>(
+    items: { stmts: Statement[]; timeoutMs: number; signal?: AbortSignal }[],
+  ): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    const ids = items.map(() => this.nextId++);
+    this.inflight++;
+    const listeners = items.map((item, i) => {
+      const onAbort = () => this.stopItem(id, ids[i], "cancel");
+      item.signal?.addEventListener("abort", onAbort, { once: true });
+      return onAbort;
+    });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        client: true,
+        items: ids,
+      });
+      this.worker.postMessage(
+        {
+          t: "execGroup",
+          id,
+          items: items.map((item, i) => ({
+            id: ids[i],
+            stmts: item.stmts,
+            timeoutMs: item.timeoutMs,
+          })),
+        } satisfies Request,
+      );
+    }).finally(() =>
+      items.forEach((item, i) => item.signal?.removeEventListener("abort", listeners[i]))
+    );
+  }
+
   /** Stops the statements of every client request sent and not answered yet. */
   interrupt(reason: StopReason): void {
-    for (const [id, p] of this.pending) if (p.client) this.stop(id, reason);
+    for (const [id, p] of this.pending) {
+      if (!p.client) continue;
+      this.stop(id, reason);
+      for (const item of p.items ?? []) this.stopItem(id, item, reason);
+    }
   }
 
   /** Kills the worker at once; pending requests reject with `reason`. */
@@ -105,6 +152,14 @@ export class WorkerClient {
     const { native, killable } = this.opts;
     if (native && this.guard !== null) native.cancel(this.guard, id, reason);
     else if (killable) this.terminate(cancelled());
+  }
+
+  /** Stops one item of the group request `id` (the writer is never killed for it). */
+  private stopItem(id: number, item: number, reason: StopReason): void {
+    const { native } = this.opts;
+    if (this.pending.has(id) && native && this.guard !== null) {
+      native.cancel(this.guard, item, reason);
+    }
   }
 
   private fail(reason: HaError): void {
