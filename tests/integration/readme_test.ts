@@ -1,11 +1,10 @@
 /**
  * The README's examples, run as a new user would: its curl commands (with the responses shown in
- * the comments below them), its psql session, the interceptor, the library snippet and the follower
- * read by Python and sqlite3, against nodes started like `deno task start`.
+ * the comments below them) and its psql session, against a node started like `deno task start`.
  */
 import assert from "node:assert/strict";
-import { Cluster, waitFor } from "./helpers/cluster.ts";
-import { freePort, startHa } from "./helpers/ha.ts";
+import { Cluster } from "./helpers/cluster.ts";
+import { freePort } from "./helpers/ha.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const README = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
@@ -162,84 +161,3 @@ Deno.test("README: the interceptor example loads and resolves conflicts", opts, 
     await host.stop();
   }
 });
-
-/** Runs a command in `cwd`; its stdout, failing with its stderr on a non-zero exit. */
-async function run(cmd: string, args: string[], cwd: string): Promise<string> {
-  const r = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  assert.equal(r.code, 0, `${cmd} ${args.join(" ")}\n${dec.decode(r.stderr)}`);
-  return dec.decode(r.stdout);
-}
-
-Deno.test(
-  "README: the library snippet, a read-only follower read by Python and sqlite3",
-  opts,
-  async () => {
-    const cluster = new Cluster();
-    let follower: Awaited<ReturnType<typeof startHa>> | undefined;
-    try {
-      const node = await cluster.start("node1", { embeddedNats: true });
-      const nats = node.natsUrl!;
-      await node.sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)");
-      await node.sql("INSERT INTO users(name) VALUES ('a'), ('b'), ('c')");
-      const cwd = await Deno.makeTempDir({ prefix: "ha-readme-lib-" });
-
-      // The library snippet, run with `deno run -A --config <repo>/deno.json app.ts` as the README says.
-      const root = new URL("../../", import.meta.url);
-      const app = blocks("ts").find((b) => b.includes("openDatabase"));
-      assert.ok(app, "library snippet");
-      await Deno.writeTextFile(
-        `${cwd}/app.ts`,
-        app.replace('"./mod.ts"', JSON.stringify(new URL("mod.ts", root).href))
-          .replace("nats://127.0.0.1:4222", nats),
-      );
-      const printed = app.match(/console\.log\(columns, rows\); \/\/ (.*)/)![1];
-      const out = await run(Deno.execPath(), [
-        "run",
-        "-A",
-        "--config",
-        new URL("deno.json", root).pathname,
-        "app.ts",
-      ], cwd);
-      assert.equal(out.trim().split("\n").at(-1), printed);
-      await waitFor(
-        "the app's rows on node1",
-        async () =>
-          (await node.sql("SELECT count(*) FROM notes").catch(() => ({ rows: [[0]] })))
-            .rows[0][0] ===
-            2,
-      );
-
-      // The follower command (ports made free), then the Python and sqlite3 readers of its file.
-      const sh = blocks("sh").find((b) => b.includes("--read-only"))!;
-      const [mkdir, command] = sh.replaceAll("\\\n", " ").trim().split(" && ");
-      await run("bash", ["-c", mkdir], cwd);
-      const args = command.replace(/^deno task ha /, "").split(/\s+/).map((a) =>
-        a === "nats://127.0.0.1:4222"
-          ? nats
-          : a === "8081"
-          ? String(freePort())
-          : a === "5433"
-          ? "0"
-          : a
-      );
-      follower = await startHa({ args, cwd });
-      const followerUrl = follower.url;
-      await waitFor("the follower has the users", async () => {
-        const r = await fetch(followerUrl, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ sql: "SELECT count(*) FROM users" }),
-        });
-        return (await r.json()).rows?.[0]?.[0] === 3;
-      });
-      const python = blocks("python")[0];
-      assert.equal((await run("/usr/bin/python3", ["-c", python], cwd)).trim(), "3");
-      const sqlite3 = blocks("sh").flatMap(commands).find((e) => e.command.startsWith("sqlite3 "))!;
-      assert.equal((await run("bash", ["-c", sqlite3.command], cwd)).trim(), "3");
-    } finally {
-      await follower?.stop();
-      await cluster.stop();
-    }
-  },
-);
