@@ -1,6 +1,8 @@
 /**
  * The README's examples, run as a new user would: its curl commands (with the responses shown in
  * the comments below them) and its psql session, against a node started like `deno task start`.
+ * Other README blocks run where their feature is tested: the library snippet in
+ * library_app_test.ts, the follower's Python and sqlite3 readers in follower_test.ts.
  */
 import assert from "node:assert/strict";
 import { Cluster } from "./helpers/cluster.ts";
