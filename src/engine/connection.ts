@@ -6,6 +6,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Action, AUTH_OK, setAuthorizer } from "./authorizer.ts";
 import { HaError } from "../errors/mod.ts";
+import { takeFunctionError } from "./function_errors.ts";
 import type { AuthAction, StatementInfo } from "./plugin.ts";
 import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
 import { bindArgs } from "./bind.ts";
@@ -50,12 +51,6 @@ export interface Prepared {
   kind: StatementKind;
   command: string;
   returnsColumns: boolean;
-  /**
-   * The statement may call a JavaScript function that throws (ha's `_ha_*` functions, called by
-   * rewritten INSERTs, capture triggers or the client): its rows are read with `iterate()`,
-   * because node:sqlite's `all()` never returns when a user function throws (Deno 2.9.6).
-   */
-  callsThrowingFunction: boolean;
   /** For a rewritten statement: the schema version it was rewritten for. */
   schemaVersion?: bigint;
 }
@@ -170,11 +165,7 @@ export class Connection {
       kind: classify(actions),
       command: commandOf(sql, actions),
       returnsColumns,
-      callsThrowingFunction: false,
     };
-    prepared.callsThrowingFunction = returnsColumns &&
-      (prepared.kind === "write" ||
-        actions.some((a) => a.code === Action.FUNCTION && a.arg2?.startsWith("_ha_")));
     const other = prepared.kind === "write" ? this.rewrite?.({ sql, actions }) : undefined;
     if (other !== undefined) {
       try {
@@ -221,9 +212,17 @@ export class Connection {
     // An allowed ATTACH (inside --attach-dir) lasts for its statement only: SQLite refuses
     // ATTACH inside a transaction, so nothing later in the request could use it anyway.
     const before = p.actions.some((a) => a.code === Action.ATTACH) ? this.schemas() : null;
+    takeFunctionError(); // nothing left over from a statement that did not run through run()
     try {
       this.restoreLastInsertId();
-      const result = this.asClient(() => this.runStatement(p, args));
+      let result: StatementResult;
+      try {
+        result = this.asClient(() => this.runStatement(p, args));
+      } catch (e) {
+        throw takeFunctionError() ?? e;
+      }
+      const deferred = takeFunctionError();
+      if (deferred) throw deferred;
       if (this.userLastId !== null) this.userLastId = result.lastInsertId;
       return result;
     } finally {
@@ -233,9 +232,7 @@ export class Connection {
 
   private runStatement(p: Prepared, args: unknown[]): StatementResult {
     if (p.returnsColumns) {
-      const rows = (p.callsThrowingFunction
-        ? Array.from(p.stmt.iterate(...args as SqlValue[]))
-        : p.stmt.all(...args as SqlValue[])) as unknown as SqlValue[][];
+      const rows = p.stmt.all(...args as SqlValue[]) as unknown as SqlValue[][];
       const changes = p.command === "INSERT" || p.command === "UPDATE" || p.command === "DELETE"
         ? Number(this.changes())
         : 0;

@@ -10,6 +10,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
   Action,
   type CommandHandlers,
+  deferFunctionError,
   type PluginFactory,
   type StatementInfo,
   tokenize,
@@ -67,12 +68,16 @@ class IdPlugin implements WriterPlugin {
       .get(o.node, o.scheme) as { slot: number } | undefined;
     const slot = o.slot ?? known?.slot ?? null;
     if (slot !== null) this.setSlot(slot);
+    // Never throws into SQLite (see deferFunctionError): the text it returns instead fails the
+    // INSERT ("datatype mismatch" on the integer key), which then reports this error.
     db.function("_ha_id", { deterministic: false }, () => {
       if (this.ids) return this.ids.next();
-      throw new HaError(
-        "unavailable",
-        "this node has no id slot yet (NATS not reached since it was created): give the id " +
-          "explicitly, or retry once /readyz is ready",
+      return deferFunctionError(
+        new HaError(
+          "unavailable",
+          "this node has no id slot yet (NATS not reached since it was created): give the id " +
+            "explicitly, or retry once /readyz is ready",
+        ),
       );
     });
     this.version = db.prepare("PRAGMA schema_version");

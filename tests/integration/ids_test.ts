@@ -380,6 +380,10 @@ Deno.test(
       }
       const given = await query("INSERT INTO t(id, b) VALUES (7, 'given') RETURNING id");
       assert.ok(ack(given), JSON.stringify(given.body));
+      // A failing INSERT … RETURNING still fails (node:sqlite's iterate() would end silently).
+      const dup = await query("INSERT INTO t(id, b) VALUES (7, 'again') RETURNING id");
+      assert.equal(dup.status, 409, JSON.stringify(dup.body));
+      assert.match(dup.body.error, /UNIQUE constraint failed/);
       assert.deepEqual((await query("SELECT id, b FROM t")).body.rows, [[7, "given"]]);
     } finally {
       await ha.stop();
