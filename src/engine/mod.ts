@@ -29,4 +29,5 @@ export type {
 export { Action } from "./authorizer.ts";
 export { checkFollowerSource, readOnlyRefusal } from "./read_only.ts";
 export { BUILD_HINT, EXTENSION_URL, findInterruptExtension } from "./native/locate.ts";
+export { InterruptLib } from "./native/interrupt.ts";
 export { type Token, tokenize } from "./lexer.ts";
