@@ -13,10 +13,10 @@ import { dataRow, errorFields, msg, RawClient } from "../integration/pgwire_help
 import { waitFor } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-/** Infinite, and a catalog query (it names pg_class). */
+/** Infinite once pg_class has a row, and a catalog query (it names pg_class). */
 const RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) " +
   "SELECT count(*) FROM c, pg_class";
-/** A cross join of catalog tables: with 10 tables of 4 columns, 20^3 * 40^3 = 5e8 rows. */
+/** A cross join of catalog tables: 10 tables of 4 columns give at least 20^3 * 40^3 = 5e8 rows. */
 const CROSS_JOIN = "SELECT count(*) FROM pg_class a, pg_class b, pg_class c, " +
   "pg_attribute d, pg_attribute e, pg_attribute f";
 
