@@ -50,6 +50,8 @@ export class Engine {
     private readonly order: string[],
     /** `--statement-timeout` in ms (0 = none): the default PG sessions show. */
     readonly statementTimeoutMs: number,
+    /** Path of `ha_interrupt.so` (null = none): pgwire's catalog databases load it too. */
+    readonly interrupt: string | null = null,
   ) {}
 
   /** Opens every database; on failure closes those already open. */
@@ -85,7 +87,12 @@ export class Engine {
       await Promise.allSettled([...dbs.values()].map((d) => d.close()));
       throw e;
     }
-    return new Engine(dbs, sources.map((s) => s.id), opts.statementTimeoutMs ?? 0);
+    return new Engine(
+      dbs,
+      sources.map((s) => s.id),
+      opts.statementTimeoutMs ?? 0,
+      opts.interrupt ?? null,
+    );
   }
 
   /** Database ids in command-line order. */

@@ -30,4 +30,5 @@ export { Action } from "./authorizer.ts";
 export { deferFunctionError } from "./function_errors.ts";
 export { checkFollowerSource, readOnlyRefusal } from "./read_only.ts";
 export { BUILD_HINT, EXTENSION_URL, findInterruptExtension } from "./native/locate.ts";
+export { InterruptLib } from "./native/interrupt.ts";
 export { type Token, tokenize } from "./lexer.ts";

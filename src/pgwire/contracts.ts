@@ -46,6 +46,8 @@ export interface PgEngine {
   readonly defaultDb: PgDatabase;
   /** `--statement-timeout` in ms: what `SHOW statement_timeout` starts with (absent = 0). */
   readonly statementTimeoutMs?: number;
+  /** Path of `ha_interrupt.so`: catalog queries load it for their statement timeout (null = none). */
+  readonly interrupt?: string | null;
 }
 
 /** A connection a CancelRequest can reach. */

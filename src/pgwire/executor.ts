@@ -23,7 +23,7 @@ import { type CatalogEnv, type CatalogField, PgCatalog } from "./pg_catalog/mod.
 import { copyIn, copyOut } from "./copy_session.ts";
 import type { CopyCommand } from "./copy.ts";
 import { fillValuesDefaults } from "./insert_defaults.ts";
-import { sessionTimeoutMs } from "./statement_timeout.ts";
+import { effectiveTimeoutMs, sessionTimeoutMs } from "./statement_timeout.ts";
 
 /** What an {@link Executor} works with. */
 export interface ExecutorOptions {
@@ -54,9 +54,10 @@ export class Executor {
   private session: Session | null;
   private running: AbortController | null = null;
   /** pg_catalog / information_schema of this connection, built on its first catalog query. */
-  private readonly catalog = new PgCatalog();
+  private readonly catalog: PgCatalog;
 
   constructor(private readonly opts: ExecutorOptions) {
+    this.catalog = new PgCatalog(opts.engine.interrupt ?? null);
     this.db = opts.db;
     this.session = opts.db.session();
     this.tx = new TxControl(opts.wire, () => this.session);
@@ -169,6 +170,10 @@ export class Executor {
       settings: this.opts.settings,
       databases: () => this.opts.engine.ids(),
       query: async (sql) => (await this.runSql(sql, [])).rows,
+      timeoutMs: effectiveTimeoutMs(
+        this.opts.engine.statementTimeoutMs ?? 0,
+        sessionTimeoutMs(this.opts.settings),
+      ),
     };
   }
 

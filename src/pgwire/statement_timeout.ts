@@ -57,3 +57,12 @@ export function formatTimeout(ms: number): string {
 export function sessionTimeoutMs(settings: { get(name: string): string | undefined }): number {
   return parseTimeout(settings.get(STATEMENT_TIMEOUT) ?? "0");
 }
+
+/**
+ * The timeout of a statement ha runs itself (a catalog query): the session's value lowers the
+ * node's `--statement-timeout` (0 = the node's), as the engine does for the statements it runs.
+ */
+export function effectiveTimeoutMs(nodeMs: number, sessionMs: number): number {
+  if (nodeMs === 0) return sessionMs;
+  return sessionMs === 0 ? nodeMs : Math.min(sessionMs, nodeMs);
+}

@@ -6,9 +6,14 @@ import { CopyDecoder, copyValue, encodeCopyRow, parseCopy } from "../../src/pgwi
 import { mapDdl } from "../../src/pgwire/ddl_map.ts";
 import { fillValuesDefaults, valuesDefaultTarget } from "../../src/pgwire/insert_defaults.ts";
 import type { PgError } from "../../src/pgwire/errors.ts";
-import { isCatalogQuery, PgCatalog, rewriteCatalogSql } from "../../src/pgwire/pg_catalog/mod.ts";
+import {
+  type CatalogEnv,
+  isCatalogQuery,
+  PgCatalog,
+  rewriteCatalogSql,
+} from "../../src/pgwire/pg_catalog/mod.ts";
 import { Settings } from "../../src/pgwire/catalog.ts";
-import type { SqlValue } from "../../src/engine/mod.ts";
+import { findInterruptExtension, type SqlValue } from "../../src/engine/mod.ts";
 import { tokenize } from "../../src/pgwire/sql.ts";
 import { formatType, pgTypeOf } from "../../src/pgwire/pg_catalog/types.ts";
 
@@ -206,16 +211,15 @@ Deno.test("INSERT … VALUES (DEFAULT, …) gets the columns' defaults", () => {
   );
 });
 
-Deno.test("a catalog function's error fails the query (and never reaches SQLite)", async () => {
-  // Deno's node:sqlite hangs when a user function throws: errors must come back as values
-  const user = new DatabaseSync(":memory:");
-  user.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)");
-  const env = {
+/** A catalog environment over the user database `user`. */
+function catalogEnv(user: DatabaseSync, timeoutMs = 0): CatalogEnv {
+  return {
     user: "ha",
     database: "ha.db",
     pid: 1,
     settings: new Settings("ha"),
     databases: () => ["ha.db"],
+    timeoutMs,
     query: (sql: string) => {
       const s = user.prepare(sql);
       s.setReadBigInts(true);
@@ -223,6 +227,13 @@ Deno.test("a catalog function's error fails the query (and never reaches SQLite)
       return Promise.resolve(s.all() as unknown as SqlValue[][]);
     },
   };
+}
+
+Deno.test("a catalog function's error fails the query (and never reaches SQLite)", async () => {
+  // Deno's node:sqlite hangs when a user function throws: errors must come back as values
+  const user = new DatabaseSync(":memory:");
+  user.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)");
+  const env = catalogEnv(user);
   const catalog = new PgCatalog();
   try {
     const ok = await catalog.run("SELECT 't'::regclass::oid AS oid", [], env);
@@ -244,6 +255,35 @@ Deno.test("a catalog function's error fails the query (and never reaches SQLite)
       "SELECT relname FROM pg_catalog.pg_class WHERE relname ~ '^t' AND relkind = 'r'",
       [],
       env,
+    );
+    assert.deepEqual(r.rows, [["t"]]);
+  } finally {
+    catalog.close();
+    user.close();
+  }
+});
+
+Deno.test("a runaway catalog query stops at its timeout (57014); load_extension() stays off", async () => {
+  const ext = await findInterruptExtension();
+  assert.ok(ext, "vendor/ha_interrupt.so: run scripts/build-extension.sh");
+  const user = new DatabaseSync(":memory:");
+  user.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)");
+  const catalog = new PgCatalog(ext);
+  try {
+    const runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) " +
+      "SELECT count(*) FROM c, pg_class";
+    await assert.rejects(
+      catalog.run(runaway, [], catalogEnv(user, 100)),
+      (e: PgError) => e.code === "57014" && /statement timeout \(100 ms/.test(e.message),
+    );
+    await assert.rejects(
+      catalog.run("SELECT load_extension($1) FROM pg_class", [ext], catalogEnv(user, 100)),
+      (e: PgError) => e.code === "0A000" && /not authorized/.test(e.message),
+    );
+    const r = await catalog.run(
+      "SELECT relname FROM pg_catalog.pg_class WHERE relname = 't'",
+      [],
+      catalogEnv(user, 100),
     );
     assert.deepEqual(r.rows, [["t"]]);
   } finally {

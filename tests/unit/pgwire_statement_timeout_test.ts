@@ -1,6 +1,10 @@
 /** PostgreSQL's statement_timeout setting: values read and shown as PostgreSQL does. */
 import assert from "node:assert/strict";
-import { formatTimeout, parseTimeout } from "../../src/pgwire/statement_timeout.ts";
+import {
+  effectiveTimeoutMs,
+  formatTimeout,
+  parseTimeout,
+} from "../../src/pgwire/statement_timeout.ts";
 import { PgError } from "../../src/pgwire/errors.ts";
 
 Deno.test("statement_timeout values read and shown as PostgreSQL does", () => {
@@ -22,4 +26,12 @@ Deno.test("statement_timeout values read and shown as PostgreSQL does", () => {
   for (const bad of ["5m", "-1", "soon", "", "1e3", "3000000000"]) {
     assert.throws(() => parseTimeout(bad), (e) => e instanceof PgError && e.code === "22023", bad);
   }
+});
+
+Deno.test("a session's statement_timeout lowers the node's, never raises it (catalog queries)", () => {
+  assert.equal(effectiveTimeoutMs(500, 0), 500);
+  assert.equal(effectiveTimeoutMs(500, 300), 300);
+  assert.equal(effectiveTimeoutMs(500, 3_600_000), 500);
+  assert.equal(effectiveTimeoutMs(0, 300), 300);
+  assert.equal(effectiveTimeoutMs(0, 0), 0);
 });

@@ -7,18 +7,25 @@
  * changed. PostgreSQL syntax is rewritten first ({@link rewriteCatalogSql}); what is still not
  * understood fails with SQLSTATE 0A000 naming the query's unsupported part.
  *
+ * The catalog database runs on the node's main thread: a runaway query (a cross join of catalog
+ * tables, a recursive CTE) would freeze every connection. It loads the `ha_interrupt` extension,
+ * whose progress handler stops a statement past the session's statement timeout inside SQLite
+ * (SQLSTATE 57014). A PG CancelRequest cannot reach a running catalog query: it is read on the
+ * blocked main thread only after the query ended, so the timeout is what bounds it.
+ *
  * Detecting a catalog query costs one pass over the tokens the classifier has already made.
  *
  * @example
  * ```ts
  * if (isCatalogQuery(tokenize(sql))) {
- *   const catalog = new PgCatalog();
+ *   const catalog = new PgCatalog("/path/ha_interrupt.so"); // null: no timeout
  *   const r = await catalog.run(sql, [], env); // {fields, rows, tag}
  * }
  * ```
  * @module
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { InterruptLib } from "../../engine/mod.ts";
 import type { SqlValue } from "../../engine/types.ts";
 import { PgError } from "../errors.ts";
 import type { Token } from "../sql.ts";
@@ -83,6 +90,8 @@ export function isCatalogQuery(ts: Token[]): boolean {
 
 /** What a catalog query needs from its connection. */
 export interface CatalogEnv extends FunctionEnv {
+  /** The statement timeout of the query in ms (0 = none). */
+  timeoutMs: number;
   /** Runs a read statement on the user database (in the session's open transaction if any). */
   query(sql: string): Promise<SqlValue[][]>;
   /** Ids of all databases (`pg_database`). */
@@ -144,15 +153,36 @@ export class PgCatalog {
     string,
     { stmt: StatementSync; sql: string; booleans: Set<number> }
   >();
+  /** The interrupt extension's handle and the catalog database's guard (null: none). */
+  private readonly native: InterruptLib | null;
+  private guard: number | null = null;
+  /** The interrupt scope of the last query (each query starts a fresh one). */
+  private request = 0;
+
+  /** `interrupt`: path of `ha_interrupt.so`; null = catalog queries have no timeout. */
+  constructor(private readonly interrupt: string | null = null) {
+    this.native = interrupt === null ? null : InterruptLib.open(interrupt);
+  }
 
   /** Runs a catalog query with its parameters. */
   async run(sql: string, params: SqlValue[], env: CatalogEnv): Promise<CatalogResult> {
     const stmt = await this.prepare(sql, env);
     let rows: SqlValue[][];
     this.failure = null;
+    if (this.native && this.guard !== null) {
+      this.native.begin(this.guard, ++this.request, env.timeoutMs);
+    }
     try {
+      // all(), never iterate(): Deno's iterate() ends silently on an error (an interrupt too).
       rows = stmt.all(...params.map((p) => p as SQLInputValue)) as unknown as SqlValue[][];
     } catch (e) {
+      if (this.native && this.guard !== null && this.native.reason(this.guard) === "timeout") {
+        throw new PgError(
+          "57014",
+          `canceling statement due to statement timeout (${env.timeoutMs} ms; ` +
+            "--statement-timeout, SET statement_timeout)",
+        );
+      }
       throw unsupported(e, sql);
     }
     if (this.failure !== null) throw unsupported(this.failure, sql);
@@ -189,6 +219,7 @@ export class PgCatalog {
     this.statements.clear();
     this.db?.close();
     this.db = null;
+    this.guard = null;
   }
 
   private async prepare(sql: string, env: CatalogEnv): Promise<StatementSync> {
@@ -222,8 +253,14 @@ export class PgCatalog {
     if (key === this.key && this.db) return;
     const rows = await env.query(SCHEMA_SQL);
     this.close();
-    const db = new DatabaseSync(":memory:");
+    // allowExtension enables the C API only: SQL load_extension() stays "not authorized".
+    const db = new DatabaseSync(":memory:", { allowExtension: this.interrupt !== null });
+    let guard: number | null = null;
     try {
+      if (this.interrupt !== null) {
+        db.loadExtension(this.interrupt);
+        guard = Number((db.prepare("SELECT ha_guard_id() AS id").get() as { id: number }).id);
+      }
       createCatalog(db);
       registerFunctions(db, () => this.env!, () => this.oids!, (e) => this.failure ??= e);
       db.exec("BEGIN");
@@ -238,6 +275,7 @@ export class PgCatalog {
       throw e;
     }
     this.db = db;
+    this.guard = guard;
     this.key = key;
   }
 
