@@ -111,7 +111,10 @@ Deno.test("nats-server killed under load: no write lost, async writes arrive", o
       assert.deepEqual(missing, [], `${n.name} misses ${missing.length} writes`);
       assert.equal(have.size, written.length, `${n.name} has no write nobody made`);
     }
-    for (const n of nodes) assert.equal((await n.get("/readyz")).status, 200);
+    // Ready again once every subscriber has caught up with the restarted server.
+    for (const n of nodes) {
+      await waitFor(`${n.name} ready`, async () => (await n.get("/readyz")).status === 200, 60_000);
+    }
   } finally {
     await cluster.stop();
   }
