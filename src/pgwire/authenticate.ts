@@ -12,7 +12,7 @@
  */
 import { authFailed, SCRAM_MECHANISM, ScramExchange } from "./auth.ts";
 import type { MessageWriter } from "./backend.ts";
-import { REPORTED, type Settings } from "./catalog.ts";
+import { REPORTED, type Settings } from "./settings.ts";
 import { Frontend } from "./codes.ts";
 import type { ConnectionOptions, Wire } from "./contracts.ts";
 import { PgError } from "./errors.ts";

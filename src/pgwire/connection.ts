@@ -12,7 +12,7 @@
 import type { Logger } from "../log/mod.ts";
 import { AUTH_TIMEOUT_MS, authenticate, greet } from "./authenticate.ts";
 import { MessageWriter } from "./backend.ts";
-import { FOLLOWER_SETTINGS, Settings } from "./catalog.ts";
+import { FOLLOWER_SETTINGS, Settings } from "./settings.ts";
 import { Frontend } from "./codes.ts";
 import type { Cancellable, ConnectionOptions, Wire } from "./contracts.ts";
 import { PgError, toPgError } from "./errors.ts";

@@ -13,7 +13,8 @@
  */
 import type { Session, SqlValue, Statement, StatementResult } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { CatalogContext, Classified, Settings } from "./catalog.ts";
+import type { CatalogContext, Classified } from "./catalog.ts";
+import type { Settings } from "./settings.ts";
 import type { PgDatabase, PgDescription, PgEngine, Wire } from "./contracts.ts";
 import { abortedTransaction, PgError } from "./errors.ts";
 import type { PreparedStore } from "./prepared.ts";

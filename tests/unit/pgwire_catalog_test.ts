@@ -1,7 +1,8 @@
 /** pgwire statement classification, settings, and the HaError → SQLSTATE mapping. */
 import assert from "node:assert/strict";
 import { HaError } from "../../src/errors/mod.ts";
-import { type CatalogContext, classify, Settings } from "../../src/pgwire/catalog.ts";
+import { type CatalogContext, classify } from "../../src/pgwire/catalog.ts";
+import { Settings } from "../../src/pgwire/settings.ts";
 import { PgError, toPgError } from "../../src/pgwire/errors.ts";
 import { shapeOf, words } from "../../src/pgwire/sql.ts";
 

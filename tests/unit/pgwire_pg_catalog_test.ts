@@ -12,7 +12,7 @@ import {
   PgCatalog,
   rewriteCatalogSql,
 } from "../../src/pgwire/pg_catalog/mod.ts";
-import { Settings } from "../../src/pgwire/catalog.ts";
+import { Settings } from "../../src/pgwire/settings.ts";
 import { findInterruptExtension, type SqlValue } from "../../src/engine/mod.ts";
 import { tokenize } from "../../src/pgwire/sql.ts";
 import { formatType, pgTypeOf } from "../../src/pgwire/pg_catalog/types.ts";

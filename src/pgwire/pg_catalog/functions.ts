@@ -13,8 +13,8 @@
  */
 import type { DatabaseSync, SQLInputValue, SQLOutputValue } from "node:sqlite";
 import { PgError } from "../errors.ts";
-import { SERVER_VERSION, type Settings } from "../catalog.ts";
-import type { CatalogOids } from "./tables.ts";
+import { SERVER_VERSION, type Settings } from "../settings.ts";
+import type { CatalogOids } from "./fill.ts";
 import { formatType, PG_TYPES, typeName } from "./types.ts";
 
 /** What the functions know of the session running the query. */

@@ -34,13 +34,8 @@ import { type FunctionEnv, registerFunctions } from "./functions.ts";
 import { booleanItems, rewriteCatalogSql } from "./rewrite.ts";
 import { OID } from "../types.ts";
 import { parseSchema, SCHEMA_FINGERPRINT_SQL, SCHEMA_SQL } from "./schema.ts";
-import {
-  CATALOG_RELATIONS,
-  type CatalogOids,
-  createCatalog,
-  fillCatalog,
-  INFO_RELATIONS,
-} from "./tables.ts";
+import { CATALOG_RELATIONS, createCatalog, INFO_RELATIONS } from "./tables.ts";
+import { type CatalogOids, fillCatalog } from "./fill.ts";
 
 export { rewriteCatalogSql } from "./rewrite.ts";
 export { SCHEMA_SQL } from "./schema.ts";
