@@ -4,6 +4,7 @@
  * missing tool skips its tests with a loud warning, unless HA_DEPLOY_REQUIRE=1 (CI) makes it a
  * failure.
  */
+import { waitFor } from "../integration/helpers/cluster.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -112,23 +113,9 @@ async function caArgs(): Promise<string[]> {
   return pems.length ? ["--build-arg", `EXTRA_CA_CERTS=${pems.join("\n")}`] : [];
 }
 
-/** Polls `cond` every 250 ms until it holds; throws with `what` after `ms` (a generous bound). */
-export async function poll(
-  what: string,
-  cond: () => Promise<boolean>,
-  ms = 180_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  let last: unknown = null;
-  while (Date.now() < end) {
-    try {
-      if (await cond()) return;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+/** Polls `cond` until it holds; containers start slowly, so the bound is generous. */
+export function poll(what: string, cond: () => Promise<boolean>, ms = 180_000): Promise<void> {
+  return waitFor(what, cond, ms);
 }
 
 /** A free TCP port on 127.0.0.1. */
