@@ -3,8 +3,6 @@
  * routes answer 503) and picks NATS up once it appears: ready, snapshots taken.
  */
 import assert from "node:assert/strict";
-import { createLogger } from "../../src/log/mod.ts";
-import { EmbeddedNatsServer, findNatsServer } from "../../src/nats/mod.ts";
 import { Cluster, freePort, waitFor } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -12,14 +10,7 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 Deno.test("a node serves while NATS is down and uses it once it is up", opts, async () => {
   const cluster = new Cluster();
   const natsPort = freePort();
-  const nats = new EmbeddedNatsServer({
-    bin: await findNatsServer({ flag: null }),
-    host: "127.0.0.1",
-    port: natsPort,
-    storeDir: `${cluster.root}/nats`,
-    serverName: "late",
-    logger: createLogger("error"),
-  });
+  const nats = await cluster.natsServer("late", natsPort);
   try {
     const n = await cluster.start("node1", { natsUrl: `nats://127.0.0.1:${natsPort}` });
     // Reads are served (a write would wait for JetStream's confirmation, then answer 503).

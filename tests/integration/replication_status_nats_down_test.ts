@@ -4,8 +4,6 @@
  * `nats` says "disconnected", this node's status and conflicts are there.
  */
 import assert from "node:assert/strict";
-import { createLogger } from "../../src/log/mod.ts";
-import { EmbeddedNatsServer, findNatsServer } from "../../src/nats/mod.ts";
 import { Cluster, freePort, waitFor } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -20,14 +18,7 @@ interface Replications {
 Deno.test("GET /replications answers from local state while NATS is down", opts, async () => {
   const cluster = new Cluster();
   const natsPort = freePort();
-  const nats = new EmbeddedNatsServer({
-    bin: await findNatsServer({ flag: null }),
-    host: "127.0.0.1",
-    port: natsPort,
-    storeDir: `${cluster.root}/nats`,
-    serverName: "down",
-    logger: createLogger("error"),
-  });
+  const nats = await cluster.natsServer("down", natsPort);
   try {
     await nats.start();
     const n = await cluster.start("node1", {
