@@ -5,6 +5,8 @@
 const ALL: Record<string, string> = {
   http: "./http.ts",
   replication: "./replication.ts",
+  lag: "./lag.ts",
+  catchup: "./catchup.ts",
   pgbench: "./pgbench.ts",
   interceptor: "./interceptor.ts",
   snapshot: "./snapshot.ts",

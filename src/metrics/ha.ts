@@ -28,7 +28,31 @@ export interface MetricSources {
 }
 
 const LATENCY = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const LAG = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** Replication lag buckets (s): fine below 10 ms, where a healthy cluster's lag lies. */
+const LAG = [
+  0.0005,
+  0.001,
+  0.0015,
+  0.002,
+  0.003,
+  0.004,
+  0.005,
+  0.0075,
+  0.01,
+  0.015,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  300,
+];
 
 /** Per route: its duration histogram and its counters per status code. */
 interface RouteChildren {

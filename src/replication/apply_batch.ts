@@ -158,6 +158,7 @@ export class BatchApply {
       if (result.through > 0) this.p.progress.set(subject, result.through);
       capture.endTransaction();
       db.exec("COMMIT");
+      result.committedAt = Date.now();
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
       schema.reinstall();

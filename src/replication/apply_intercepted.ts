@@ -105,7 +105,10 @@ export async function applyIntercepted(
       total.applied += r.applied;
       total.skipped += r.skipped;
       total.deadLetters!.push(...r.deadLetters ?? []);
-      if (r.through > 0) total.through = r.through;
+      if (r.through > 0) {
+        total.through = r.through;
+        total.committedAt = r.committedAt;
+      }
       applied.push(...r.appliedSeqs ?? []);
       total.error = r.error;
       if (r.error || !r.conflicts) return;

@@ -76,6 +76,8 @@ export interface ApplyMessage {
 export interface ApplyResult {
   /** Highest sequence committed (applied or skipped); 0 when none. */
   through: number;
+  /** Wall time (ms) right after the COMMIT: when the batch became visible (lag metric). */
+  committedAt?: number;
   applied: number;
   skipped: number;
   /** The first message that failed (nothing after it was applied). */

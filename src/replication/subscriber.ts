@@ -274,11 +274,13 @@ export class Subscriber {
   }
 
   /**
-   * Reports the lag of the remote changesets of `batch` up to `through`: the HLC (µs) ends
-   * their `Nats-Msg-Id` (`<db>:<node>:<incarnation>:<hlc>`), so nothing is decoded.
+   * Reports the lag of the remote changesets of `batch` up to `r.through`, to the batch's
+   * COMMIT: the HLC (µs) ends their `Nats-Msg-Id` (`<db>:<node>:<incarnation>:<hlc>`), so
+   * nothing is decoded.
    */
-  private observeLag(batch: JsMsg[], through: number, sink: (o: string, s: number) => void) {
-    const nowUs = Date.now() * 1000;
+  private observeLag(batch: JsMsg[], r: ApplyResult, sink: (o: string, s: number) => void) {
+    const { through } = r;
+    const nowUs = (r.committedAt ?? Date.now()) * 1000;
     for (const m of batch) {
       if (m.seq > through) break;
       const origin = m.headers?.get(NODE_HEADER);
@@ -543,7 +545,7 @@ export class Subscriber {
       this.skipped += r.skipped;
       this.countDeadLetters(r);
       if (r.through > 0) {
-        if (this.o.observeLag) this.observeLag(batch, r.through, this.o.observeLag);
+        if (this.o.observeLag) this.observeLag(batch, r, this.o.observeLag);
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
         const i = this.buffer.findIndex((m) => m.seq > r.through);
         this.buffer.splice(0, i < 0 ? this.buffer.length : i);

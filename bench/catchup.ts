@@ -1,0 +1,124 @@
+/**
+ * Catch-up speed (issue 13): how fast a node that was down applies what it missed. Two nodes
+ * (file databases, synchronous replication, node1 runs the NATS server); node2 is stopped, node1
+ * writes, node2 is started again and its row count polled every 50 ms until it has every row.
+ * Measured: rows applied per second from node2's first applied row to its last (process start-up
+ * excluded), and the same in changesets per second.
+ *
+ * Two loads: BENCH_ROWS rows (default 200,000) in transactions of 1,000 rows (one changeset
+ * each), and BENCH_SINGLE single-row INSERTs (default 20,000), sent one at a time per
+ * connection over 4 connections (group commit may merge concurrent ones: the number of
+ * changesets is printed).
+ *
+ * Run: `deno task bench catchup`.
+ * @module
+ */
+import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
+import { table } from "./stats.ts";
+
+const ROWS = Number(Deno.env.get("BENCH_ROWS") ?? 200_000);
+const SINGLE = Number(Deno.env.get("BENCH_SINGLE") ?? 20_000);
+const PER_TX = 1_000;
+const CONNS = 4;
+
+/** What one catch-up measured. */
+export interface CatchUp {
+  rows: number;
+  changesets: number;
+  seconds: number;
+  rowsPerSec: number;
+  changesetsPerSec: number;
+}
+
+async function count(n: HaNode): Promise<number> {
+  return Number((await n.sql("SELECT count(*) FROM t")).rows[0][0]);
+}
+
+/** Stops node2, runs `load` on node1, restarts node2 and times its catch-up. */
+async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp> {
+  const cluster = new Cluster();
+  try {
+    const start = (name: string, o: { natsUrl?: string; reuse?: HaNode } = {}) =>
+      cluster.start(name, {
+        memory: false,
+        embeddedNats: !o.natsUrl,
+        dsns: [`${cluster.root}/${name}/bench.db`],
+        args: ["--log-level", "warn"],
+        ...o,
+      });
+    const n1 = await start("node1");
+    let n2 = await start("node2", { natsUrl: n1.natsUrl! });
+    await n1.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+    await waitFor("table t on node2", async () => (await n2.checksum("t")) !== "missing");
+    await cluster.kill(n2);
+    const seqBefore = await streamSeq(n1);
+    if (kind === "multi") {
+      for (let at = 0; at < rows; at += PER_TX) {
+        await n1.sql(
+          `WITH RECURSIVE c(x) AS (SELECT ? UNION ALL SELECT x + 1 FROM c WHERE x < ?)
+           INSERT INTO t(id, v) SELECT x, 'value ' || x FROM c`,
+          [at + 1, Math.min(rows, at + PER_TX)],
+        );
+      }
+    } else {
+      let next = 0;
+      await Promise.all(Array.from({ length: CONNS }, async () => {
+        while (next < rows) {
+          const id = ++next;
+          await n1.sql("INSERT INTO t(id, v) VALUES (?, ?)", [id, `value ${id}`]);
+        }
+      }));
+    }
+    const changesets = (await streamSeq(n1)) - seqBefore;
+    n2 = await start("node2", { natsUrl: n1.natsUrl!, reuse: n2 });
+    let first = 0, last = 0;
+    await waitFor("node2 caught up", async () => {
+      const c = await count(n2);
+      const now = performance.now();
+      if (c > 0 && first === 0) first = now;
+      if (c === rows) last = now;
+      return c === rows;
+    }, 600_000);
+    const seconds = (last - first) / 1000;
+    return {
+      rows,
+      changesets,
+      seconds,
+      rowsPerSec: rows / seconds,
+      changesetsPerSec: changesets / seconds,
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** Changesets node1 published so far. */
+async function streamSeq(n: HaNode): Promise<number> {
+  const r = await n.get("/replications");
+  const body = r.body as { status: { publisher: { published: number } }[] };
+  return Number(body.status[0].publisher.published);
+}
+
+/** Both catch-ups. */
+export async function measureCatchUp(): Promise<{ multi: CatchUp; single: CatchUp }> {
+  return { multi: await catchUp("multi", ROWS), single: await catchUp("single", SINGLE) };
+}
+
+/** Runs both loads and prints them. */
+export async function main(): Promise<void> {
+  const r = await measureCatchUp();
+  console.log("\nCatch-up of a node that was down (2 nodes, file databases, sync replication)");
+  table(
+    ["load", "rows", "changesets", "seconds", "rows/s", "changesets/s"],
+    [
+      [`${PER_TX}-row transactions`, ...figures(r.multi)],
+      ["single-row INSERTs", ...figures(r.single)],
+    ],
+  );
+}
+
+function figures(c: CatchUp): (string | number)[] {
+  return [c.rows, c.changesets, c.seconds, c.rowsPerSec, c.changesetsPerSec];
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,189 @@
+/**
+ * Replication lag at a fixed write rate (issue 13): three nodes (file databases, synchronous
+ * replication), an open-loop client sending single-row HTTP INSERTs at RATE writes/s spread
+ * round-robin over the nodes for SECONDS (each write is sent on schedule whether or not the
+ * earlier ones were answered, so a slow node cannot slow the load down).
+ *
+ * What is measured, per applied remote changeset on each node, is **commit → visible**: from the
+ * changeset's hybrid logical clock (stamped by its origin's writer just before COMMIT; wall time,
+ * ms resolution) to the COMMIT of the transaction that applied it on the other node (wall time
+ * taken in that node's writer right after COMMIT, ms resolution; all nodes share this machine's
+ * clock). No polling is involved: every node puts each lag into its `ha_replication_lag_seconds`
+ * histogram, which is scraped before and after the load; the difference holds exactly the
+ * changesets of the load. Percentiles are interpolated inside the histogram's buckets (0.5 ms
+ * wide up to 2 ms); "max" is the upper bound of the highest non-empty bucket. With group commit
+ * one changeset may carry several writes: their lag is their changeset's. Also printed: the
+ * client's write latency (request sent → 200, i.e. JetStream stored the changeset).
+ *
+ * Run: `deno task bench lag`. Env: BENCH_SECONDS (default 5), BENCH_RATE (default 1000).
+ * @module
+ */
+import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
+import { percentile, table } from "./stats.ts";
+
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+const RATE = Number(Deno.env.get("BENCH_RATE") ?? 1000);
+/** Requests in flight per node at most. */
+const CONNS = 32;
+
+/** Cumulative counts of the lag histogram by bucket bound (s), summed over origins. */
+async function lagBuckets(n: HaNode): Promise<Map<number, number>> {
+  const text = await (await fetch(`${n.url}/metrics`)).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^ha_replication_lag_seconds_bucket\{.*le="([^"]+)"\} (\S+)$/gm)) {
+    const le = m[1] === "+Inf" ? Infinity : Number(m[1]);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/** The q-quantile (ms) of cumulative bucket counts, interpolated linearly inside its bucket. */
+function quantile(cum: [number, number][], q: number): number {
+  const total = cum[cum.length - 1][1];
+  const want = q * total;
+  let lo = 0, below = 0;
+  for (const [le, c] of cum) {
+    if (c >= want && c > below) {
+      if (le === Infinity) return lo * 1000;
+      return (lo + (le - lo) * (want - below) / (c - below)) * 1000;
+    }
+    lo = le;
+    below = c;
+  }
+  return NaN;
+}
+
+/** What {@link measureLag} found. */
+export interface LagResult {
+  /** Writes per second actually sent, and answered 200 per second. */
+  sent: number;
+  ok: number;
+  errors: number;
+  /** Remote changesets applied over all nodes during the load. */
+  applied: number;
+  /** Commit → visible on another node, ms. */
+  p50: number;
+  p99: number;
+  /** Upper bound of the highest non-empty bucket, ms. */
+  max: number;
+  /** Client latency, request sent → 200, ms. */
+  writeP50: number;
+  writeP99: number;
+}
+
+/** Starts 3 nodes, drives them at RATE writes/s for SECONDS, returns the lag figures. */
+export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagResult> {
+  const cluster = new Cluster();
+  try {
+    const start = (name: string, natsUrl?: string) =>
+      cluster.start(name, {
+        memory: false,
+        embeddedNats: !natsUrl,
+        natsUrl,
+        dsns: [`${cluster.root}/${name}/bench.db`],
+        args: ["--log-level", "warn"],
+      });
+    const n1 = await start("node1");
+    const ns = [n1, await start("node2", n1.natsUrl!), await start("node3", n1.natsUrl!)];
+    await n1.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+    await waitFor("table t everywhere", async () => {
+      for (const n of ns) if ((await n.checksum("t")) === "missing") return false;
+      return true;
+    });
+    const before = await Promise.all(ns.map(lagBuckets));
+    const total = Math.round(seconds * rate);
+    const latencies: number[] = [];
+    let errors = 0;
+    const errorKinds = new Set<string>();
+    const inflight: Promise<void>[] = [];
+    // At most CONNS requests in flight per node (its connection cap must not refuse them): a
+    // write waits for a free connection, its latency counted from when it was due.
+    const free = ns.map(() => CONNS);
+    const waiting: (() => void)[][] = ns.map(() => []);
+    const write = async (i: number, due: number) => {
+      const k = i % ns.length;
+      if (free[k] === 0) await new Promise<void>((r) => waiting[k].push(r));
+      else free[k]--;
+      const r = await fetch(`${ns[k].url}/query`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sql: "INSERT INTO t(id, v) VALUES (?, ?)", params: [i, `v${i}`] }),
+      }).catch((e) => {
+        errorKinds.add(String(e));
+        return null;
+      });
+      const body = await r?.text();
+      const next = waiting[k].shift();
+      if (next) next();
+      else free[k]++;
+      if (r?.ok) latencies.push(performance.now() - due);
+      else {
+        errors++;
+        if (r) errorKinds.add(`${r.status} ${body?.slice(0, 200)}`);
+      }
+    };
+    const t0 = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = t0 + i * 1000 / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      inflight.push(write(i, due));
+    }
+    const sentSecs = (performance.now() - t0) / 1000;
+    await Promise.all(inflight);
+    const okSecs = (performance.now() - t0) / 1000;
+    if (errors) console.error(`lag: ${errors} writes failed:`, [...errorKinds].slice(0, 5));
+    await waitFor("every write on every node", async () => {
+      for (const n of ns) {
+        const c = Number((await n.sql("SELECT count(*) FROM t")).rows[0][0]);
+        if (c !== latencies.length) return false;
+      }
+      return true;
+    }, 120_000);
+    const after = await Promise.all(ns.map(lagBuckets));
+    const diff = new Map<number, number>();
+    ns.forEach((_, k) => {
+      for (const [le, c] of after[k]) {
+        diff.set(le, (diff.get(le) ?? 0) + c - (before[k].get(le) ?? 0));
+      }
+    });
+    const cum = [...diff].sort((a, b) => a[0] - b[0]);
+    const applied = cum[cum.length - 1][1];
+    let max = 0;
+    for (let i = cum.length - 1; i >= 0; i--) {
+      if (cum[i][1] > (i > 0 ? cum[i - 1][1] : 0)) {
+        max = cum[i][0] * 1000;
+        break;
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      sent: total / sentSecs,
+      ok: latencies.length / okSecs,
+      errors,
+      applied,
+      p50: quantile(cum, 0.5),
+      p99: quantile(cum, 0.99),
+      max,
+      writeP50: percentile(latencies, 0.5),
+      writeP99: percentile(latencies, 0.99),
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** Runs the measurement and prints it. */
+export async function main(): Promise<void> {
+  const r = await measureLag();
+  console.log(
+    `\nCommit → visible on the other nodes, 3 nodes, sync, ${RATE} writes/s open loop for ` +
+      `${SECONDS}s (sent ${r.sent.toFixed(0)}/s, ${r.errors} errors)`,
+  );
+  table(
+    ["applied", "lag p50 ms", "lag p99 ms", "lag max ms ≤", "write p50 ms", "write p99 ms"],
+    [[r.applied, r.p50, r.p99, r.max, r.writeP50, r.writeP99]],
+  );
+}
+
+if (import.meta.main) await main();
