@@ -28,8 +28,15 @@ import type { Versions } from "./versions.ts";
 
 type Row = Record<string, CdcValue>;
 
+/** SQLite's primary result code of constraint failures. */
+const SQLITE_CONSTRAINT = 19;
+/** INSERT texts kept by change shape (one string object each: cheap statement cache lookups). */
+const SQL_CACHE_SIZE = 256;
+
 /** Applies row changes; one instance per writer plugin. */
 export class Applier {
+  private readonly insertSql = new Map<string, string>();
+
   constructor(
     private readonly stmt: (sql: string) => StatementSync,
     private readonly versions: Versions,
@@ -44,19 +51,24 @@ export class Applier {
    */
   apply(c: Change, hlc: number, node: string, touched: Set<string>): void {
     if (this.rowIdentify === "full") return this.applyFull(c, hlc, node, touched);
-    const conflict = this.conflicts && this.conflictOf(c, hlc, node, touched);
-    if (conflict) this.conflicts!.record(conflict);
     const v = this.versions;
-    const wins = (key: string) => v.wins(c.table, key, hlc, node, touched);
+    // The version of the row the change starts from, read once (conflict check and LWW).
+    const key = v.keyOf(c, c.operation === "INSERT" ? "new" : "old");
+    const stored = touched.has(`${c.table}\u0000${key}`) ? undefined : v.get(c.table, key) ?? null;
+    if (this.conflicts && stored) {
+      const conflict = this.conflictOf(c, hlc, node, key, stored);
+      if (conflict) this.conflicts.record(conflict);
+    }
+    const wins = (k: string) =>
+      v.wins(c.table, k, hlc, node, touched, k === key ? stored : undefined);
     if (c.operation === "DELETE") {
-      const k = v.keyOf(c, "old");
-      if (!wins(k)) return;
+      if (!wins(key)) return;
       this.deleteRow(c);
-      v.set(c.table, k, hlc, node, true);
+      v.set(c.table, key, hlc, node, true);
       return;
     }
-    const nk = v.keyOf(c, "new");
-    const ok = c.operation === "UPDATE" ? v.keyOf(c, "old") : nk;
+    const ok = key;
+    const nk = c.operation === "UPDATE" ? v.keyOf(c, "new") : key;
     if (ok === nk) {
       if (!wins(nk)) return;
       this.writeNew(c);
@@ -122,13 +134,11 @@ export class Applier {
     c: Change,
     hlc: number,
     node: string,
-    touched: Set<string>,
+    key: string,
+    prev: { hlc: number; node: string },
   ): ConflictNote | null {
+    if (prev.node === node) return null;
     const side = c.operation === "INSERT" ? "new" : "old";
-    const key = this.versions.keyOf(c, side);
-    if (touched.has(`${c.table}\u0000${key}`)) return null;
-    const prev = this.versions.get(c.table, key);
-    if (!prev || prev.node === node) return null;
     const row = this.current(c, side);
     const local = row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null;
     const remote = c.operation === "DELETE" ? null : c.new_values ?? null;
@@ -190,9 +200,31 @@ export class Applier {
 
   /** Writes the new image into the row found by its key, or inserts it. */
   private writeNew(c: Change): void {
+    if (c.operation === "INSERT" && c.on_conflict !== "REPLACE" && this.tryInsert(c)) return;
     const cur = this.current(c, "new");
     if (!cur || (c.operation === "INSERT" && c.on_conflict === "REPLACE")) return this.insert(c);
     this.update(c, cur, "new");
+  }
+
+  /**
+   * An INSERT whose key is not here yet (the common case, a catch-up's every row) in one
+   * statement instead of a lookup and an insert: `OR ABORT` (whatever conflict clause the table
+   * declares) undoes the statement and its triggers' work on a constraint failure, and the
+   * change then takes the general path, as if the lookup had come first. Not for a key with a
+   * NULL, which a primary key of a rowid table does not make unique.
+   */
+  private tryInsert(c: Change): boolean {
+    if (!this.versions.byRowid(c, "new")) {
+      const values = c.new_values ?? [];
+      if (c.pk_columns.some((p) => values[c.columns.indexOf(p)] === null)) return false;
+    }
+    try {
+      this.insert(c, true);
+      return true;
+    } catch (e) {
+      if (((e as { errcode?: number }).errcode ?? 0) % 256 !== SQLITE_CONSTRAINT) throw e;
+      return false;
+    }
   }
 
   /** A key-changing UPDATE in place, when the old row is here and the new key is free. */
@@ -228,18 +260,23 @@ export class Applier {
       .run(...args, ...w.args);
   }
 
-  private insert(c: Change): void {
-    const values = (c.new_values ?? []).map(decodeValue);
-    const t = q(c.table);
-    const cols = c.columns.map(q);
-    const args: CdcValue[] = [...values];
-    if (this.versions.byRowid(c, "new")) {
-      cols.push("rowid");
-      args.push(decodeValue(c.new_rowid as WireValue));
+  /** Inserts the new image (`abort`: `INSERT OR ABORT`, see {@link tryInsert}). */
+  private insert(c: Change, abort = false): void {
+    const args: CdcValue[] = (c.new_values ?? []).map(decodeValue);
+    const rowid = this.versions.byRowid(c, "new");
+    if (rowid) args.push(decodeValue(c.new_rowid as WireValue));
+    const or = c.on_conflict === "REPLACE" ? " OR REPLACE" : abort ? " OR ABORT" : "";
+    const shape = `${or}\u0000${rowid}\u0000${c.table}\u0000${c.columns.join("\u0000")}`;
+    let sql = this.insertSql.get(shape);
+    if (sql === undefined) {
+      const cols = c.columns.map(q);
+      if (rowid) cols.push("rowid");
+      const marks = args.map(() => "?").join(", ");
+      sql = `INSERT${or} INTO main.${q(c.table)}(${cols.join(", ")}) VALUES (${marks})`;
+      if (this.insertSql.size >= SQL_CACHE_SIZE) this.insertSql.clear();
+      this.insertSql.set(shape, sql);
     }
-    const or = c.on_conflict === "REPLACE" ? " OR REPLACE" : "";
-    const marks = args.map(() => "?").join(", ");
-    this.stmt(`INSERT${or} INTO main.${t}(${cols.join(", ")}) VALUES (${marks})`).run(...args);
+    this.stmt(sql).run(...args);
   }
 }
 

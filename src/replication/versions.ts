@@ -91,14 +91,21 @@ export class Versions {
    * Whether a change with version (hlc, node) wins over the row's stored version: it is newer,
    * or an earlier change of the same changeset already won (`touched` collects the rows a
    * changeset won, so that a transaction changing a row twice applies both changes, while a
-   * redelivered changeset, equal to the stored version, applies nothing).
+   * redelivered changeset, equal to the stored version, applies nothing). `stored`: the row's
+   * version when the caller already read it (null: none), so it is not read twice.
    */
-  wins(tbl: string, key: string, hlc: number, node: string, touched: Set<string>): boolean {
+  wins(
+    tbl: string,
+    key: string,
+    hlc: number,
+    node: string,
+    touched: Set<string>,
+    stored?: { hlc: number; node: string } | null,
+  ): boolean {
     const id = `${tbl}\u0000${key}`;
     if (touched.has(id)) return true;
-    const v = this.stmt("SELECT hlc, node FROM main._ha_versions WHERE tbl = ? AND key = ?")
-      .get(tbl, key) as { hlc: bigint; node: string } | undefined;
-    if (v && compareVersion(hlc, node, Number(v.hlc), v.node) <= 0) return false;
+    const v = stored === undefined ? this.get(tbl, key) : stored;
+    if (v && compareVersion(hlc, node, v.hlc, v.node) <= 0) return false;
     touched.add(id);
     return true;
   }

@@ -132,3 +132,31 @@ Deno.test("row-identify full: duplicate rows converge as a multiset in any order
     await close(...ns);
   }
 });
+
+Deno.test("an INSERT whose key is here already updates the row, whatever the table's conflict clause, and fires no INSERT trigger", async () => {
+  const a = await node("a");
+  const b = await node("b");
+  try {
+    await sql(a, "CREATE TABLE t(id INTEGER PRIMARY KEY ON CONFLICT ROLLBACK, v)");
+    await sql(a, "CREATE TABLE u(k TEXT PRIMARY KEY ON CONFLICT IGNORE, v)");
+    await ship(a, [b]);
+    await sql(b, "CREATE TABLE log(id)");
+    await sql(
+      b,
+      "CREATE TRIGGER t_ins BEFORE INSERT ON t BEGIN INSERT INTO log VALUES (new.id); END",
+    );
+    b.out.splice(0);
+    await sql(b, "INSERT INTO t(id, v) VALUES (1, 'b')");
+    await sql(b, "INSERT INTO u(k, v) VALUES ('x', 'b')");
+    await sql(b, "INSERT INTO u(k, v) VALUES (NULL, 'b')");
+    await sql(a, "INSERT INTO t(id, v) VALUES (1, 'a'), (2, 'a')");
+    await sql(a, "INSERT INTO u(k, v) VALUES ('x', 'a'), (NULL, 'a')");
+    await ship(a, [b]);
+    assert.equal(await rows(b, "SELECT id, v FROM t ORDER BY id"), '[["1","a"],["2","a"]]');
+    assert.equal(await rows(b, "SELECT k, v FROM u ORDER BY k"), '[[null,"a"],["x","a"]]');
+    // b's own INSERT of 1 fired the trigger, a's changes only for 2 (1 became an UPDATE here)
+    assert.equal(await rows(b, "SELECT id FROM log ORDER BY rowid"), '[["1"],["2"]]');
+  } finally {
+    await close(a, b);
+  }
+});
