@@ -115,7 +115,8 @@ export class BatchApply {
           result.through = m.seq;
           continue;
         }
-        db.exec("SAVEPOINT ha_apply");
+        // Prepared once (the statement cache), not parsed per changeset like exec().
+        this.p.stmt("SAVEPOINT ha_apply").run();
         try {
           const cs = checkMessage(m, {
             clusterKey: o.clusterKey ?? null,
@@ -127,7 +128,7 @@ export class BatchApply {
             if (opts?.detect && !resolved) {
               const list = this.p.resolver.detect(cs);
               if (list.length > 0) {
-                db.exec("RELEASE ha_apply");
+                this.p.stmt("RELEASE ha_apply").run();
                 result.conflicts = { seq: m.seq, list };
                 break;
               }
@@ -136,7 +137,7 @@ export class BatchApply {
             result.applied++;
             result.appliedSeqs?.push(m.seq);
           }
-          db.exec("RELEASE ha_apply");
+          this.p.stmt("RELEASE ha_apply").run();
         } catch (e) {
           db.exec("ROLLBACK TO ha_apply");
           db.exec("RELEASE ha_apply");
