@@ -23,6 +23,8 @@ import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/clus
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { pgbench, setup, startHaTarget, startPostgres, type Target } from "./pgbench.ts";
 import { table } from "./stats.ts";
+import { measureLag } from "./lag.ts";
+import { measureCatchUp } from "./catchup.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
@@ -312,6 +314,28 @@ async function singleNode(dir: string, rows: Row[]): Promise<void> {
   }
 }
 
+/** Row: commit → visible lag at 1000 writes/s on 3 nodes (`lag.ts`) vs issue 13's target. */
+async function lagRow(_dir: string, rows: Row[]): Promise<void> {
+  const r = await measureLag();
+  rows.push([
+    "3 nodes, commit → visible at 1000 w/s, p50 / p99 (ms; lower is better)",
+    `${fmt(r.p50)} / ${fmt(r.p99)}`,
+    "target 2 / 10",
+    `${ratio(2, r.p50)} / ${ratio(10, r.p99)}`,
+  ]);
+}
+
+/** Row: rows/s a restarted node applies (`catchup.ts`) vs issue 13's target. */
+async function catchUpRow(_dir: string, rows: Row[]): Promise<void> {
+  const { multi, single } = await measureCatchUp();
+  rows.push([
+    "catch-up of a restarted node, 1000-row / 1-row transactions (rows/s)",
+    `${fmt(multi.rowsPerSec)} / ${fmt(single.rowsPerSec)}`,
+    "target 50000",
+    `${ratio(multi.rowsPerSec, 50_000)} / ${ratio(single.rowsPerSec, 50_000)}`,
+  ]);
+}
+
 function skip(rows: Row[], what: string, missing: string): void {
   console.error(`compare: skipping ${what}: ${missing} is not installed`);
   rows.push([what, "skipped", `needs ${missing}`, "—"]);
@@ -326,6 +350,8 @@ export async function main(): Promise<void> {
     ["replicated HTTP writes", replicatedWrites],
     ["pgbench", pgbenchRows],
     ["HTTP single node", singleNode],
+    ["replication lag", lagRow],
+    ["catch-up", catchUpRow],
   ];
   try {
     for (const [i, [what, run]] of sections.entries()) {

@@ -1,8 +1,9 @@
 /**
  * Replication lag at a fixed write rate (issue 13): three nodes (file databases, synchronous
  * replication), an open-loop client sending single-row HTTP INSERTs at RATE writes/s spread
- * round-robin over the nodes for SECONDS (each write is sent on schedule whether or not the
- * earlier ones were answered, so a slow node cannot slow the load down).
+ * round-robin over the nodes for SECONDS (each write is due on schedule whether or not the
+ * earlier ones were answered, so a slow node cannot slow the load down; at most 32 requests are
+ * in flight per node, within its connection cap, a write due meanwhile waits for one).
  *
  * What is measured, per applied remote changeset on each node, is **commit → visible**: from the
  * changeset's hybrid logical clock (stamped by its origin's writer just before COMMIT; wall time,
@@ -13,7 +14,7 @@
  * changesets of the load. Percentiles are interpolated inside the histogram's buckets (0.5 ms
  * wide up to 2 ms); "max" is the upper bound of the highest non-empty bucket. With group commit
  * one changeset may carry several writes: their lag is their changeset's. Also printed: the
- * client's write latency (request sent → 200, i.e. JetStream stored the changeset).
+ * client's write latency (from when the write was due → 200, i.e. JetStream stored it).
  *
  * Run: `deno task bench lag`. Env: BENCH_SECONDS (default 5), BENCH_RATE (default 1000).
  * @module
