@@ -127,6 +127,9 @@ function strings(xs: unknown): xs is string[] {
 }
 
 function wireValue<T>(at: string, v: T): T {
+  // JSON's null, strings and numbers always decode: only objects need the full check (which
+  // would allocate a BigInt per integer, for every row of every changeset).
+  if (v === null || typeof v === "string" || typeof v === "number") return v;
   try {
     decodeValue(v as never);
   } catch (e) {
