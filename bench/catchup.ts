@@ -3,7 +3,8 @@
  * (file databases, synchronous replication, node1 runs the NATS server); node2 is stopped, node1
  * writes, node2 is started again and its row count polled every 50 ms until it has every row.
  * Measured: rows applied per second from node2's first applied row to its last (process start-up
- * excluded), and the same in changesets per second.
+ * excluded), the same in changesets per second, and rows per second of CPU node2 used meanwhile
+ * (on a shared machine wall time swings with the other load; CPU time much less).
  *
  * Two loads: BENCH_ROWS rows (default 200,000) in transactions of 1,000 rows (one changeset
  * each), and BENCH_SINGLE single-row INSERTs (default 20,000), sent one at a time per
@@ -28,6 +29,15 @@ export interface CatchUp {
   seconds: number;
   rowsPerSec: number;
   changesetsPerSec: number;
+  /** Rows per second of CPU node2's process used meanwhile (steadier on a busy machine). */
+  rowsPerCpuSec: number;
+}
+
+/** CPU seconds (user + system, all threads) a process used so far (Linux `/proc`). */
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
 async function count(n: HaNode): Promise<number> {
@@ -71,12 +81,12 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
     }
     const changesets = (await streamSeq(n1)) - seqBefore;
     n2 = await start("node2", { natsUrl: n1.natsUrl!, reuse: n2 });
-    let first = 0, last = 0;
+    let first = 0, last = 0, cpuFirst = 0, cpuLast = 0;
     await waitFor("node2 caught up", async () => {
       const c = await count(n2);
       const now = performance.now();
-      if (c > 0 && first === 0) first = now;
-      if (c === rows) last = now;
+      if (c > 0 && first === 0) [first, cpuFirst] = [now, cpuSeconds(n2.pid)];
+      if (c === rows) [last, cpuLast] = [now, cpuSeconds(n2.pid)];
       return c === rows;
     }, 600_000);
     const seconds = (last - first) / 1000;
@@ -86,6 +96,7 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
       seconds,
       rowsPerSec: rows / seconds,
       changesetsPerSec: changesets / seconds,
+      rowsPerCpuSec: rows / (cpuLast - cpuFirst),
     };
   } finally {
     await cluster.stop();
@@ -109,7 +120,7 @@ export async function main(): Promise<void> {
   const r = await measureCatchUp();
   console.log("\nCatch-up of a node that was down (2 nodes, file databases, sync replication)");
   table(
-    ["load", "rows", "changesets", "seconds", "rows/s", "changesets/s"],
+    ["load", "rows", "changesets", "seconds", "rows/s", "changesets/s", "rows/CPU-s"],
     [
       [`${PER_TX}-row transactions`, ...figures(r.multi)],
       ["single-row INSERTs", ...figures(r.single)],
@@ -118,7 +129,7 @@ export async function main(): Promise<void> {
 }
 
 function figures(c: CatchUp): (string | number)[] {
-  return [c.rows, c.changesets, c.seconds, c.rowsPerSec, c.changesetsPerSec];
+  return [c.rows, c.changesets, c.seconds, c.rowsPerSec, c.changesetsPerSec, c.rowsPerCpuSec];
 }
 
 if (import.meta.main) await main();
