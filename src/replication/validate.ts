@@ -14,7 +14,13 @@
  * ```
  * @module
  */
-import { type ChangeSet, ddlRefusal, decodeChangeSet, decodeValue } from "../cdc/mod.ts";
+import {
+  type ChangeSet,
+  ddlRefusal,
+  decodeChangeSet,
+  decodeValue,
+  type WireValue,
+} from "../cdc/mod.ts";
 import { verifyPayload } from "./signature.ts";
 
 /** A message that can never be applied; the reason is recorded with its dead letter. */
@@ -70,53 +76,78 @@ export function checkMessage(
   }
   if (cs.node === "") throw new InvalidMessage(`changeset: "node" is empty`);
   const maxHlc = ((rules.now ?? Date.now)() + rules.maxClockSkewMs) * 1000;
-  checkHlc("changeset", cs.hlc, maxHlc);
-  cs.changes.forEach((c, i) => {
-    const at = `change ${i}`;
+  checkHlc(() => "changeset", cs.hlc, maxHlc);
+  // Consecutive row changes of one table share their column lists: those are checked once.
+  let shape: { columns: string[]; pk: string[] } | null = null;
+  for (let i = 0; i < cs.changes.length; i++) {
+    const c = cs.changes[i];
+    const at = () => `change ${i}`;
     if (c.hlc !== undefined) checkHlc(at, c.hlc, maxHlc);
     if (c.operation === "SQL") {
       const why = ddlRefusal(c.command ?? "");
-      if (why !== null) throw new InvalidMessage(`${at}: ${why}`);
-      return;
+      if (why !== null) throw new InvalidMessage(`${at()}: ${why}`);
+      continue;
     }
-    if (c.table === "") throw new InvalidMessage(`${at}: "table" is empty`);
-    if (!strings(c.columns) || c.columns.length === 0) {
-      throw new InvalidMessage(`${at}: "columns" must be a non-empty array of names`);
+    if (c.table === "") throw new InvalidMessage(`${at()}: "table" is empty`);
+    if (!shape || !sameList(c.columns, shape.columns) || !sameList(c.pk_columns, shape.pk)) {
+      checkColumns(at, c.columns, c.pk_columns);
+      shape = { columns: c.columns, pk: c.pk_columns };
     }
-    if (new Set(c.columns).size !== c.columns.length) {
-      throw new InvalidMessage(`${at}: duplicate column names`);
-    }
-    if (!strings(c.pk_columns) || c.pk_columns.some((p) => !c.columns.includes(p))) {
-      throw new InvalidMessage(`${at}: "pk_columns" must name columns of the change`);
-    }
-    for (const side of ["old_values", "new_values"] as const) {
-      const values = c[side];
-      if (values === undefined) continue;
-      if (values.length !== c.columns.length) {
-        throw new InvalidMessage(
-          `${at}: ${values.length} ${side} for ${c.columns.length} columns`,
-        );
-      }
-      values.forEach((v) => wireValue(at, v));
-    }
-    for (const side of ["old_rowid", "new_rowid"] as const) {
-      const r = c[side];
-      if (r === undefined || r === null) continue;
-      if (typeof decodeValue(wireValue(at, r)) !== "bigint") {
-        throw new InvalidMessage(`${at}: "${side}" must be an integer`);
-      }
-    }
-  });
+    checkValues(at, "old_values", c.old_values, c.columns.length);
+    checkValues(at, "new_values", c.new_values, c.columns.length);
+    checkRowid(at, "old_rowid", c.old_rowid);
+    checkRowid(at, "new_rowid", c.new_rowid);
+  }
   return cs;
 }
 
-function checkHlc(at: string, hlc: unknown, max: number): void {
+/** `at` names the change in an error message (built only then). */
+type At = () => string;
+
+function checkColumns(at: At, columns: unknown, pk: unknown): void {
+  if (!strings(columns) || columns.length === 0) {
+    throw new InvalidMessage(`${at()}: "columns" must be a non-empty array of names`);
+  }
+  if (new Set(columns).size !== columns.length) {
+    throw new InvalidMessage(`${at()}: duplicate column names`);
+  }
+  if (!strings(pk) || pk.some((p) => !columns.includes(p))) {
+    throw new InvalidMessage(`${at()}: "pk_columns" must name columns of the change`);
+  }
+}
+
+function checkValues(at: At, side: string, values: WireValue[] | undefined, n: number): void {
+  if (values === undefined) return;
+  if (values.length !== n) {
+    throw new InvalidMessage(`${at()}: ${values.length} ${side} for ${n} columns`);
+  }
+  for (const v of values) wireValue(at, v);
+}
+
+function checkRowid(at: At, side: string, r: WireValue | undefined): void {
+  if (r === undefined || r === null) return;
+  // A JSON number decodes to an integer exactly when it is one.
+  const integer = typeof r === "number"
+    ? Number.isInteger(r)
+    : typeof decodeValue(wireValue(at, r)) === "bigint";
+  if (!integer) throw new InvalidMessage(`${at()}: "${side}" must be an integer`);
+}
+
+/** Same names in the same order (`b` was checked). */
+function sameList(a: unknown, b: string[]): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || a.length !== b.length) return false;
+  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function checkHlc(at: At, hlc: unknown, max: number): void {
   if (typeof hlc !== "number" || !Number.isSafeInteger(hlc) || hlc <= 0) {
-    throw new InvalidMessage(`${at}: hlc ${JSON.stringify(hlc)} is not a positive safe integer`);
+    throw new InvalidMessage(`${at()}: hlc ${JSON.stringify(hlc)} is not a positive safe integer`);
   }
   if (hlc > max) {
     throw new InvalidMessage(
-      `${at}: hlc ${hlc} is ${Math.round((hlc - max) / 1000)} ms further ahead of the local ` +
+      `${at()}: hlc ${hlc} is ${Math.round((hlc - max) / 1000)} ms further ahead of the local ` +
         "clock than --max-clock-skew allows",
     );
   }
@@ -126,14 +157,14 @@ function strings(xs: unknown): xs is string[] {
   return Array.isArray(xs) && xs.every((x) => typeof x === "string");
 }
 
-function wireValue<T>(at: string, v: T): T {
+function wireValue<T>(at: At, v: T): T {
   // JSON's null, strings and numbers always decode: only objects need the full check (which
   // would allocate a BigInt per integer, for every row of every changeset).
   if (v === null || typeof v === "string" || typeof v === "number") return v;
   try {
     decodeValue(v as never);
   } catch (e) {
-    throw new InvalidMessage(`${at}: ${(e as Error).message}`);
+    throw new InvalidMessage(`${at()}: ${(e as Error).message}`);
   }
   return v;
 }
