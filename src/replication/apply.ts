@@ -282,5 +282,8 @@ export class Applier {
 
 /** A value as stored here equals a wire value, storage class included. */
 function same(v: CdcValue | undefined, w: WireValue | undefined): boolean {
-  return v !== undefined && w !== undefined && JSON.stringify(encodeValue(v)) === JSON.stringify(w);
+  if (v === undefined || w === undefined) return false;
+  // NULL and text encode as themselves: no JSON text needed to compare them.
+  if (w === null || typeof w === "string") return v === w;
+  return JSON.stringify(encodeValue(v)) === JSON.stringify(w);
 }
