@@ -19,6 +19,7 @@ import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
 import { InterruptLib } from "./native/interrupt.ts";
 import { createMemoryDir, removeMemoryDir } from "./memory_dir.ts";
+import { InlineReader } from "./inline_reader.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -81,6 +82,8 @@ export class Database {
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
   private readonly native: InterruptLib | null;
+  /** Known reads run on the main thread first (only with the extension: they must stop). */
+  private readonly inline: InlineReader | null;
   private readonly writeQueue: QueuedWrite[] = [];
   private draining = false;
   private closed = false;
@@ -108,6 +111,9 @@ export class Database {
     };
     this.native = opts.interrupt ? InterruptLib.open(opts.interrupt) : null;
     this.writer = new WorkerClient(`writer:${this.id}`, { native: this.native });
+    this.inline = this.native
+      ? new InlineReader({ ...this.spec, readOnly: true }, this.native)
+      : null;
   }
 
   /** Opens the writer (creating or loading the database). */
@@ -144,10 +150,22 @@ export class Database {
     const release = await this.opts.limiter.acquire();
     try {
       this.checkAccepting();
-      const timeoutMs = this.timeoutOf(opts);
+      let timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);
-      if (route === "read" || route === "unknown") {
-        const r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal);
+      let r: ExecReply | null = null;
+      if (route === "read" && this.inline?.accepts(stmts)) {
+        if (opts.signal?.aborted) throw cancelled();
+        const started = performance.now();
+        r = this.inline.run(stmts, timeoutMs);
+        // Stopped by the main thread's budget: a worker runs it again in the time left.
+        if (r === null && timeoutMs > 0) {
+          timeoutMs = Math.max(1, timeoutMs - Math.ceil(performance.now() - started));
+        }
+      }
+      if (r === null && (route === "read" || route === "unknown")) {
+        r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal);
+      }
+      if (r !== null) {
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
       }
@@ -226,6 +244,7 @@ export class Database {
       await this.writer.request({ t: "close" }).catch(() => {});
     } finally {
       for (const r of this.readers) r.terminate();
+      this.inline?.close();
       this.writer.terminate(new HaError("unavailable", `database ${this.id} is closed`));
       if (this.memDir) removeMemoryDir(this.memDir);
       release();

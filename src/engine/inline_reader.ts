@@ -1,0 +1,99 @@
+/**
+ * Short reads on the main thread. A point select costs less in SQLite than its round trip to a
+ * reader worker (postMessage and structured clone both ways, on both threads), so a statement
+ * already known to be a read runs here first, on a read-only connection opened like a reader
+ * worker's, under a small budget enforced by the `ha_interrupt` extension. A statement the
+ * budget stops is reported back (null) and re-run on a reader worker with the rest of its
+ * statement timeout: reads have no side effects. A cancel cannot arrive while a read runs here
+ * (the main thread is busy with it); it applies to the worker re-run, if any.
+ *
+ * @example
+ * ```ts
+ * const inline = new InlineReader({ ...spec, readOnly: true }, lib);
+ * if (inline.accepts(stmts)) reply = inline.run(stmts, timeoutMs) ?? await onWorker(stmts);
+ * ```
+ * @module
+ */
+import { toHaError } from "../errors/mod.ts";
+import { partsOf, readBatch } from "./batch.ts";
+import { Connection, type OpenSpec } from "./connection.ts";
+import { type InterruptLib, stoppedError } from "./native/interrupt.ts";
+import type { ExecReply } from "./protocol.ts";
+import type { Statement } from "./types.ts";
+
+/**
+ * How long a read may hold the main thread before it moves to a worker (ms). Every other
+ * connection, and NATS heartbeats, wait at most this long for one read.
+ */
+export const INLINE_BUDGET_MS = 10;
+/** How long a statement the budget stopped goes straight to the workers (ms). */
+const SLOW_FOR_MS = 2000;
+const SLOW_SIZE = 256;
+
+/** The main thread's read-only connection of one database. */
+export class InlineReader {
+  private conn: Connection | null = null;
+  private broken = false;
+  private request = 0;
+  /** Statement texts the budget stopped recently, with when they may run here again. */
+  private readonly slow = new Map<string, number>();
+
+  /** `spec`: a reader worker's (read-only); `native`: the extension it loads. */
+  constructor(
+    private readonly spec: OpenSpec,
+    private readonly native: InterruptLib,
+    private readonly budgetMs = INLINE_BUDGET_MS,
+  ) {}
+
+  /** True when `stmts` may run here: one statement, not stopped by the budget lately. */
+  accepts(stmts: Statement[]): boolean {
+    if (this.broken || stmts.length !== 1) return false;
+    const sql = stmts[0]?.sql;
+    if (typeof sql !== "string" || partsOf(sql).length !== 1) return false;
+    const until = this.slow.get(sql);
+    if (until === undefined) return true;
+    if (performance.now() < until) return false;
+    this.slow.delete(sql);
+    return true;
+  }
+
+  /**
+   * Runs a read batch here. Null when the budget stopped it (run it on a worker) or the
+   * connection cannot be opened; a statement timeout within the budget fails as on a worker.
+   */
+  run(stmts: Statement[], timeoutMs: number): ExecReply | null {
+    const c = this.open();
+    if (c === null || c.guard === null) return null;
+    const own = timeoutMs > 0 && timeoutMs <= this.budgetMs;
+    this.native.begin(c.guard, ++this.request, own ? timeoutMs : this.budgetMs);
+    try {
+      return readBatch(c, stmts);
+    } catch (e) {
+      const stopped = this.native.reason(c.guard);
+      if (stopped === null) throw e;
+      if (stopped === "timeout" && !own) {
+        if (this.slow.size >= SLOW_SIZE) this.slow.delete(this.slow.keys().next().value!);
+        this.slow.set(stmts[0].sql, performance.now() + SLOW_FOR_MS);
+        return null;
+      }
+      throw stoppedError(toHaError(e), stopped, timeoutMs);
+    }
+  }
+
+  close(): void {
+    this.conn?.close();
+    this.conn = null;
+    this.broken = true;
+  }
+
+  private open(): Connection | null {
+    if (this.conn === null && !this.broken) {
+      try {
+        this.conn = new Connection(this.spec);
+      } catch {
+        this.broken = true; // the workers report why, on their own connections
+      }
+    }
+    return this.conn;
+  }
+}
