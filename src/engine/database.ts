@@ -153,7 +153,7 @@ export class Database {
       let timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);
       let r: ExecReply | null = null;
-      if (route === "read" && this.inline?.accepts(stmts)) {
+      if (route !== "write" && this.inline?.accepts(stmts, route === "read")) {
         if (opts.signal?.aborted) throw cancelled();
         const started = performance.now();
         r = this.inline.run(stmts, timeoutMs);

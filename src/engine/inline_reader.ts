@@ -29,6 +29,8 @@ export const INLINE_BUDGET_MS = 10;
 /** How long a statement the budget stopped goes straight to the workers (ms). */
 const SLOW_FOR_MS = 2000;
 const SLOW_SIZE = 256;
+/** Longest statement of unknown kind prepared on the main thread (characters). */
+const MAX_UNKNOWN_SQL = 1000;
 
 /** The main thread's read-only connection of one database. */
 export class InlineReader {
@@ -45,11 +47,16 @@ export class InlineReader {
     private readonly budgetMs = INLINE_BUDGET_MS,
   ) {}
 
-  /** True when `stmts` may run here: one statement, not stopped by the budget lately. */
-  accepts(stmts: Statement[]): boolean {
+  /**
+   * True when `stmts` may run here: one statement, not stopped by the budget lately; one not
+   * `known` to be a read only when short (it is prepared here to learn its kind, which the
+   * budget does not bound: the simple query protocol sends each point select as new text).
+   */
+  accepts(stmts: Statement[], known: boolean): boolean {
     if (this.broken || stmts.length !== 1) return false;
     const sql = stmts[0]?.sql;
-    if (typeof sql !== "string" || partsOf(sql).length !== 1) return false;
+    if (typeof sql !== "string" || (!known && sql.length > MAX_UNKNOWN_SQL)) return false;
+    if (partsOf(sql).length !== 1) return false;
     const until = this.slow.get(sql);
     if (until === undefined) return true;
     if (performance.now() < until) return false;
