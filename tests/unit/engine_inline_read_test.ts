@@ -1,0 +1,121 @@
+/**
+ * Reads on the main thread (src/engine/inline_reader.ts): they answer exactly what a reader
+ * worker answers; one that outlasts the main thread's budget still returns its whole result (a
+ * worker runs it again); statement timeouts and cancels stop them as they stop worker reads.
+ * Needs vendor/ha_interrupt.so (`deno task test` builds it). No assertion depends on speed.
+ */
+import assert from "node:assert/strict";
+import { type Engine, findInterruptExtension, openEngine } from "../../src/engine/mod.ts";
+import { HaError } from "../../src/errors/mod.ts";
+import { createLogger } from "../../src/log/mod.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const RUNAWAY =
+  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+/** Far longer than the main thread's budget (10 ms), short enough for a test. */
+const LONG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) " +
+  "SELECT count(*) AS n, sum(x) AS s FROM c";
+
+/** An engine; `inline`: with the extension (reads run on the main thread), else without. */
+async function engine(inline: boolean): Promise<Engine> {
+  const path = await findInterruptExtension();
+  assert.ok(path, "vendor/ha_interrupt.so is missing: bash scripts/build-extension.sh");
+  return await openEngine({
+    dsns: [],
+    memory: true,
+    concurrentQueries: 16,
+    logger: createLogger("error"),
+    interrupt: inline ? path : null,
+  });
+}
+
+function stoppedBy(code: string) {
+  return (e: unknown) => e instanceof HaError && e.code === code;
+}
+
+Deno.test("a read answers the same on the main thread as on a reader worker", opts, async () => {
+  const engines = [await engine(true), await engine(false)];
+  try {
+    const answers = [];
+    for (const e of engines) {
+      const db = e.defaultDb;
+      await db.execute([
+        {
+          sql:
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, i INTEGER, b BIGINT, r REAL, s TEXT, x BLOB, n)",
+        },
+        {
+          sql: "INSERT INTO t VALUES (1, 42, ?, 1.5, 'héllo', x'00ff10', NULL), " +
+            "(2, -7, -1, -0.25, '', x'', 3)",
+          params: [2n ** 62n],
+        },
+      ]);
+      const sql = "SELECT i, b, r, s, x, n, i * 2 AS twice FROM t WHERE id = ?";
+      // Twice each: the first execution learns the statement's kind, the second is a known read.
+      for (let k = 0; k < 2; k++) {
+        for (const id of [1, 2]) answers.push((await db.execute([{ sql, params: [id] }]))[0]);
+      }
+      await db.execute([{ sql: "UPDATE t SET i = 43 WHERE id = 1" }]);
+      answers.push((await db.execute([{ sql, params: [1] }]))[0]);
+    }
+    const half = answers.length / 2;
+    assert.deepEqual(answers.slice(0, half), answers.slice(half));
+    assert.deepEqual(answers[0].rows, [[
+      42n,
+      2n ** 62n,
+      1.5,
+      "héllo",
+      new Uint8Array([0, 255, 16]),
+      null,
+      84n,
+    ]]);
+    assert.equal(answers[half - 1].rows[0][0], 43n, "a read sees the write acknowledged before it");
+  } finally {
+    for (const e of engines) await e.close();
+  }
+});
+
+Deno.test("a read past the main thread's budget returns its whole result", opts, async () => {
+  const e = await engine(true);
+  try {
+    const db = e.defaultDb;
+    const want = [[2000000n, 2000001000000n]];
+    for (const timeoutMs of [0, 60_000, 0]) {
+      const [r] = await db.execute([{ sql: LONG }], { timeoutMs });
+      assert.deepEqual(r.rows, want);
+    }
+    assert.deepEqual((await db.execute([{ sql: "SELECT 1 AS one" }]))[0].rows, [[1n]]);
+  } finally {
+    await e.close();
+  }
+});
+
+Deno.test(
+  "statement timeouts and cancels stop reads that start on the main thread",
+  opts,
+  async () => {
+    const e = await engine(true);
+    try {
+      const db = e.defaultDb;
+      // Within the budget (stopped on the main thread) and past it (on the worker that re-runs it).
+      for (const timeoutMs of [5, 200]) {
+        await assert.rejects(db.execute([{ sql: RUNAWAY }], { timeoutMs }), stoppedBy("timeout"));
+      }
+      const early = new AbortController();
+      early.abort();
+      await assert.rejects(
+        db.execute([{ sql: RUNAWAY }], { signal: early.signal }),
+        stoppedBy("cancelled"),
+      );
+      for (let k = 0; k < 2; k++) {
+        const ac = new AbortController();
+        const running = db.execute([{ sql: RUNAWAY }], { signal: ac.signal });
+        setTimeout(() => ac.abort(), 50);
+        await assert.rejects(running, stoppedBy("cancelled"));
+      }
+      assert.deepEqual((await db.execute([{ sql: "SELECT 2 AS two" }]))[0].rows, [[2n]]);
+    } finally {
+      await e.close();
+    }
+  },
+);
