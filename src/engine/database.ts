@@ -17,7 +17,7 @@ import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
-import { InterruptLib } from "./native/interrupt.ts";
+import { InterruptLib, stoppedError } from "./native/interrupt.ts";
 import { createMemoryDir, removeMemoryDir } from "./memory_dir.ts";
 import { InlineReader } from "./inline_reader.ts";
 
@@ -163,7 +163,8 @@ export class Database {
         }
       }
       if (r === null && (route === "read" || route === "unknown")) {
-        r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal);
+        r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal)
+          .catch((e) => Promise.reject(timedOutAfter(e, this.timeoutOf(opts))));
       }
       if (r !== null) {
         this.remember(r.kinds);
@@ -443,6 +444,12 @@ export class Database {
 
 function readOnlyError(): HaError {
   return new HaError("bad_request", "only read-only statements are allowed here");
+}
+
+/** A timeout of a re-run read names the statement's whole timeout, not the part left of it. */
+function timedOutAfter(e: unknown, timeoutMs: number): unknown {
+  const timedOut = e instanceof HaError && e.details.stopped === "timeout";
+  return timedOut ? stoppedError(e, "timeout", timeoutMs) : e;
 }
 
 function cancelled(): HaError {
