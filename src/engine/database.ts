@@ -110,7 +110,11 @@ export class Database {
       ...(opts.interrupt ? { interrupt: opts.interrupt } : {}),
     };
     this.native = opts.interrupt ? InterruptLib.open(opts.interrupt) : null;
-    this.writer = new WorkerClient(`writer:${this.id}`, { native: this.native });
+    this.writer = new WorkerClient(`writer:${this.id}`, {
+      native: this.native,
+      // Whatever the writer answers may have committed: later reads must see it.
+      onReply: () => this.inline?.endSnapshot(),
+    });
     this.inline = this.native
       ? new InlineReader({ ...this.spec, readOnly: true }, this.native)
       : null;

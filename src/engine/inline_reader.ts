@@ -37,6 +37,10 @@ export class InlineReader {
   private conn: Connection | null = null;
   private broken = false;
   private request = 0;
+  /** Ends the shared read transaction (see `startSnapshot`); null = none open. */
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** WAL: a read transaction held for a turn never makes the writer wait. */
+  private wal = false;
   /** Statement texts the budget stopped recently, with when they may run here again. */
   private readonly slow = new Map<string, number>();
 
@@ -74,9 +78,13 @@ export class InlineReader {
     const own = timeoutMs > 0 && timeoutMs <= this.budgetMs;
     this.native.begin(c.guard, ++this.request, own ? timeoutMs : this.budgetMs);
     try {
+      if (this.wal) this.startSnapshot(c);
       return readBatch(c, stmts);
     } catch (e) {
+      if (!c.inTransaction) this.endSnapshot();
       const stopped = this.native.reason(c.guard);
+      // The main thread never waits for a lock: a worker does (busy_timeout).
+      if (stopped === null && busy(e)) return null;
       if (stopped === null) throw e;
       if (stopped === "timeout" && !own) {
         if (this.slow.size >= SLOW_SIZE) this.slow.delete(this.slow.keys().next().value!);
@@ -87,7 +95,31 @@ export class InlineReader {
     }
   }
 
+  /**
+   * Ends the shared read transaction: called when the writer answers anything (a write it
+   * acknowledged must show in the reads after it) and at the end of the event loop turn.
+   */
+  endSnapshot(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.conn?.unpinSchema();
+    if (this.conn?.inTransaction) this.conn.exec("COMMIT");
+  }
+
+  /**
+   * Reads of one event loop turn share a read transaction: a WAL read transaction's start and
+   * end (file locks, the WAL index) cost several times a point select.
+   */
+  private startSnapshot(c: Connection): void {
+    if (this.timer !== null) return;
+    c.exec("BEGIN");
+    this.timer = setTimeout(() => this.endSnapshot(), 0);
+    c.pinSchema();
+  }
+
   close(): void {
+    this.endSnapshot();
     this.conn?.close();
     this.conn = null;
     this.broken = true;
@@ -96,11 +128,22 @@ export class InlineReader {
   private open(): Connection | null {
     if (this.conn === null && !this.broken) {
       try {
-        this.conn = new Connection(this.spec);
+        const c = new Connection(this.spec);
+        c.exec("PRAGMA busy_timeout = 0");
+        this.wal = c.scalar("PRAGMA journal_mode") === "wal";
+        this.conn = c;
       } catch {
         this.broken = true; // the workers report why, on their own connections
       }
     }
     return this.conn;
   }
+}
+
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+
+function busy(e: unknown): boolean {
+  const code = (toHaError(e).details.sqliteCode ?? 0) & 0xff;
+  return code === SQLITE_BUSY || code === SQLITE_LOCKED;
 }

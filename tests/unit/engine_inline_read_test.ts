@@ -122,3 +122,54 @@ Deno.test(
     }
   },
 );
+
+Deno.test("reads on the main thread after DDL report the new columns", opts, async () => {
+  const e = await engine(true);
+  try {
+    const db = e.defaultDb;
+    const columns = async () => (await db.execute([{ sql: "SELECT * FROM c" }]))[0].columns;
+    await db.execute([{ sql: "CREATE TABLE c(a INTEGER)" }, { sql: "INSERT INTO c VALUES (1)" }]);
+    for (let k = 0; k < 3; k++) {
+      assert.deepEqual(await columns(), [{ name: "a", declType: "INTEGER" }]);
+    }
+    await db.execute([{ sql: "ALTER TABLE c RENAME COLUMN a TO b" }]);
+    assert.deepEqual(await columns(), [{ name: "b", declType: "INTEGER" }]);
+    await db.execute([{ sql: "ALTER TABLE c ADD COLUMN z TEXT" }]);
+    const [both] = await Promise.all([columns(), columns()]);
+    assert.deepEqual(both, [{ name: "b", declType: "INTEGER" }, { name: "z", declType: "TEXT" }]);
+  } finally {
+    await e.close();
+  }
+});
+
+Deno.test(
+  "a rollback-journal database: reads on the main thread see every write",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ha-inline-" });
+    const e = await openEngine({
+      dsns: [`file:${dir}/j.db?_journal=DELETE`],
+      memory: false,
+      concurrentQueries: 16,
+      logger: createLogger("error"),
+      interrupt: await findInterruptExtension(),
+    });
+    try {
+      const db = e.defaultDb;
+      await db.execute([{ sql: "CREATE TABLE j(id INTEGER PRIMARY KEY, v)" }]);
+      const read = () => db.execute([{ sql: "SELECT count(*) FROM j" }]).then((r) => r[0].rows);
+      for (let i = 1; i <= 20; i++) {
+        const [, , counted] = await Promise.all([
+          read(),
+          db.execute([{ sql: "INSERT INTO j(v) VALUES (?)", params: [i] }]),
+          read(),
+        ]);
+        assert.ok(counted[0][0] === BigInt(i - 1) || counted[0][0] === BigInt(i));
+        assert.deepEqual(await read(), [[BigInt(i)]]);
+      }
+    } finally {
+      await e.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
