@@ -14,6 +14,7 @@
  * ```
  * @module
  */
+import type { StatementSync } from "node:sqlite";
 import { toHaError } from "../errors/mod.ts";
 import { partsOf, readBatch } from "./batch.ts";
 import { Connection, type OpenSpec } from "./connection.ts";
@@ -39,6 +40,8 @@ export class InlineReader {
   private request = 0;
   /** Ends the shared read transaction (see `startSnapshot`); null = none open. */
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The shared read transaction's statements, prepared once. */
+  private tx: { begin: StatementSync; commit: StatementSync } | null = null;
   /** WAL: a read transaction held for a turn never makes the writer wait. */
   private wal = false;
   /** Statement texts the budget stopped recently, with when they may run here again. */
@@ -104,7 +107,7 @@ export class InlineReader {
     clearTimeout(this.timer);
     this.timer = null;
     this.conn?.unpinSchema();
-    if (this.conn?.inTransaction) this.conn.exec("COMMIT");
+    if (this.conn?.inTransaction) this.tx?.commit.run();
   }
 
   /**
@@ -113,7 +116,8 @@ export class InlineReader {
    */
   private startSnapshot(c: Connection): void {
     if (this.timer !== null) return;
-    c.exec("BEGIN");
+    this.tx ??= { begin: c.db.prepare("BEGIN"), commit: c.db.prepare("COMMIT") };
+    this.tx.begin.run();
     this.timer = setTimeout(() => this.endSnapshot(), 0);
     c.pinSchema();
   }
