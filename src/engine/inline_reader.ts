@@ -42,7 +42,7 @@ export class InlineReader {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** The shared read transaction's statements, prepared once. */
   private tx: { begin: StatementSync; commit: StatementSync } | null = null;
-  /** WAL: a read transaction held for a turn never makes the writer wait. */
+  /** WAL: a read transaction held for a millisecond never makes the writer wait. */
   private wal = false;
   /** Statement texts the budget stopped recently, with when they may run here again. */
   private readonly slow = new Map<string, number>();
