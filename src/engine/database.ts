@@ -160,7 +160,7 @@ export class Database {
       if (route !== "write" && this.inline?.accepts(stmts, route === "read")) {
         if (opts.signal?.aborted) throw cancelled();
         const started = performance.now();
-        r = this.inline.run(stmts, timeoutMs);
+        r = this.inline.run(stmts, timeoutMs, route === "read");
         // Stopped by the main thread's budget: a worker runs it again in the time left.
         if (r === null && timeoutMs > 0) {
           timeoutMs = Math.max(1, timeoutMs - Math.ceil(performance.now() - started));

@@ -44,6 +44,12 @@ export class InlineReader {
   private tx: { begin: StatementSync; commit: StatementSync } | null = null;
   /** WAL: a read transaction held for a millisecond never makes the writer wait. */
   private wal = false;
+  /**
+   * Until when statements of unknown kind go to the workers: one of them overran the budget
+   * lately (each new text of a slow query sent with literals would cost the main thread a
+   * budget otherwise).
+   */
+  private unknownSlowUntil = 0;
   /** Statement texts the budget stopped recently, with when they may run here again. */
   private readonly slow = new Map<string, number>();
 
@@ -62,7 +68,10 @@ export class InlineReader {
   accepts(stmts: Statement[], known: boolean): boolean {
     if (this.broken || stmts.length !== 1) return false;
     const sql = stmts[0]?.sql;
-    if (typeof sql !== "string" || (!known && sql.length > MAX_UNKNOWN_SQL)) return false;
+    if (typeof sql !== "string") return false;
+    if (!known && (sql.length > MAX_UNKNOWN_SQL || performance.now() < this.unknownSlowUntil)) {
+      return false;
+    }
     if (partsOf(sql).length !== 1) return false;
     const until = this.slow.get(sql);
     if (until === undefined) return true;
@@ -75,7 +84,7 @@ export class InlineReader {
    * Runs a read batch here. Null when the budget stopped it (run it on a worker) or the
    * connection cannot be opened; a statement timeout within the budget fails as on a worker.
    */
-  run(stmts: Statement[], timeoutMs: number): ExecReply | null {
+  run(stmts: Statement[], timeoutMs: number, known: boolean): ExecReply | null {
     const c = this.open();
     if (c === null || c.guard === null) return null;
     const own = timeoutMs > 0 && timeoutMs <= this.budgetMs;
@@ -92,6 +101,7 @@ export class InlineReader {
       if (stopped === "timeout" && !own) {
         if (this.slow.size >= SLOW_SIZE) this.slow.delete(this.slow.keys().next().value!);
         this.slow.set(stmts[0].sql, performance.now() + SLOW_FOR_MS);
+        if (!known) this.unknownSlowUntil = performance.now() + SLOW_FOR_MS;
         return null;
       }
       throw stoppedError(toHaError(e), stopped, timeoutMs);

@@ -97,25 +97,37 @@ Deno.test(
     const e = await engine(true);
     try {
       const db = e.defaultDb;
+      // Known reads (run once, quickly) start on the main thread; a huge bound makes them run away.
+      const upTo = (alias: string) =>
+        `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*) AS ${alias} FROM c`;
+      for (const alias of ["a", "b", "c"]) {
+        assert.deepEqual((await db.execute([{ sql: upTo(alias), params: [10] }]))[0].rows, [[10n]]);
+      }
+      const huge = [1e15];
       // Within the budget (stopped on the main thread) and past it (on the worker that re-runs it).
-      for (const timeoutMs of [5, 200]) {
+      for (const [alias, timeoutMs] of [["a", 5], ["b", 200], ["b", 200]] as const) {
         await assert.rejects(
-          db.execute([{ sql: RUNAWAY }], { timeoutMs }),
+          db.execute([{ sql: upTo(alias), params: huge }], { timeoutMs }),
           (e) => stoppedBy("timeout")(e) && (e as Error).message.includes(`(${timeoutMs} ms;`),
         );
       }
       const early = new AbortController();
       early.abort();
       await assert.rejects(
-        db.execute([{ sql: RUNAWAY }], { signal: early.signal }),
+        db.execute([{ sql: upTo("c"), params: huge }], { signal: early.signal }),
         stoppedBy("cancelled"),
       );
-      for (let k = 0; k < 2; k++) {
+      // The abort fires once the main thread is free again: after the budget, on the worker.
+      for (const delay of [0, 50, 0]) {
         const ac = new AbortController();
-        const running = db.execute([{ sql: RUNAWAY }], { signal: ac.signal });
-        setTimeout(() => ac.abort(), 50);
+        const running = db.execute([{ sql: upTo("c"), params: huge }], { signal: ac.signal });
+        setTimeout(() => ac.abort(), delay);
         await assert.rejects(running, stoppedBy("cancelled"));
       }
+      await assert.rejects(
+        db.execute([{ sql: RUNAWAY }], { timeoutMs: 100 }),
+        stoppedBy("timeout"),
+      );
       assert.deepEqual((await db.execute([{ sql: "SELECT 2 AS two" }]))[0].rows, [[2n]]);
     } finally {
       await e.close();
