@@ -82,7 +82,10 @@ export class Database {
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
   private readonly native: InterruptLib | null;
-  /** Known reads run on the main thread first (only with the extension: they must stop). */
+  /**
+   * Reads run on the main thread first, short statements of unknown kind too (only with the
+   * extension: they must stop); see inline_reader.ts.
+   */
   private readonly inline: InlineReader | null;
   private readonly writeQueue: QueuedWrite[] = [];
   private draining = false;
