@@ -27,6 +27,13 @@ import type { Statement } from "./types.ts";
  * connection, and NATS heartbeats, wait at most this long for one read.
  */
 export const INLINE_BUDGET_MS = 10;
+/**
+ * A known read that takes longer here on average (ms) also goes to the workers for a while: it
+ * leaves the main thread to the connections, whose point selects take tens of microseconds.
+ */
+const SHORT_MS = 2;
+/** Weight of the latest run in a statement's average time. */
+const COST_WEIGHT = 0.1;
 /** How long a statement the budget stopped goes straight to the workers (ms). */
 const SLOW_FOR_MS = 2000;
 const SLOW_SIZE = 256;
@@ -50,6 +57,8 @@ export class InlineReader {
    * budget otherwise).
    */
   private unknownSlowUntil = 0;
+  /** Average time here (ms) of known reads seen lately (see `timed`). */
+  private readonly costs = new Map<string, number>();
   /** Statement texts the budget stopped recently, with when they may run here again. */
   private readonly slow = new Map<string, number>();
 
@@ -89,9 +98,12 @@ export class InlineReader {
     if (c === null || c.guard === null) return null;
     const own = timeoutMs > 0 && timeoutMs <= this.budgetMs;
     this.native.begin(c.guard, ++this.request, own ? timeoutMs : this.budgetMs);
+    const started = performance.now();
     try {
       if (this.wal) this.startSnapshot(c);
-      return readBatch(c, stmts);
+      const reply = readBatch(c, stmts);
+      if (known) this.timed(stmts[0].sql, performance.now() - started);
+      return reply;
     } catch (e) {
       if (!c.inTransaction) this.endSnapshot();
       const stopped = this.native.reason(c.guard);
@@ -99,8 +111,7 @@ export class InlineReader {
       if (stopped === null && busy(e)) return null;
       if (stopped === null) throw e;
       if (stopped === "timeout" && !own) {
-        if (this.slow.size >= SLOW_SIZE) this.slow.delete(this.slow.keys().next().value!);
-        this.slow.set(stmts[0].sql, performance.now() + SLOW_FOR_MS);
+        this.markSlow(stmts[0].sql);
         if (!known) this.unknownSlowUntil = performance.now() + SLOW_FOR_MS;
         return null;
       }
@@ -131,6 +142,24 @@ export class InlineReader {
     this.tx.begin.run();
     this.timer = setTimeout(() => this.endSnapshot(), 1);
     c.pinSchema();
+  }
+
+  /**
+   * Keeps a moving average of a known read's time here: a read this costly on average, run
+   * often, would hold the main thread the connections share, and several workers could run it
+   * in parallel. An average, because a single slow run is mostly the thread being descheduled.
+   */
+  private timed(sql: string, ms: number): void {
+    const avg = (this.costs.get(sql) ?? 0) * (1 - COST_WEIGHT) + ms * COST_WEIGHT;
+    this.costs.delete(sql);
+    if (avg > SHORT_MS) return this.markSlow(sql);
+    if (this.costs.size >= SLOW_SIZE) this.costs.delete(this.costs.keys().next().value!);
+    this.costs.set(sql, avg);
+  }
+
+  private markSlow(sql: string): void {
+    if (this.slow.size >= SLOW_SIZE) this.slow.delete(this.slow.keys().next().value!);
+    this.slow.set(sql, performance.now() + SLOW_FOR_MS);
   }
 
   close(): void {
