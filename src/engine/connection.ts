@@ -53,6 +53,8 @@ export interface Prepared {
   returnsColumns: boolean;
   /** For a rewritten statement: the schema version it was rewritten for. */
   schemaVersion?: bigint;
+  /** Its result columns, kept while the schema is pinned (see `Connection.pinSchema`). */
+  columns?: ColumnInfo[];
 }
 
 const READ_ACTIONS = new Set<number>([
@@ -94,6 +96,9 @@ export class Connection {
   private setLastId: StatementSync | null = null;
   /** This connection's `ha_interrupt` guard id, or null without the extension. */
   readonly guard: number | null;
+  /** Result columns are kept (`pinSchema`), for the schema version `columnsSchema`. */
+  private pinned = false;
+  private columnsSchema: bigint | null = null;
   /** A reader: it never inserts, so its `last_insert_rowid()` stays 0 (no query per read). */
   private readonly readOnly: boolean;
 
@@ -201,6 +206,24 @@ export class Connection {
     return this.scalar("PRAGMA schema_version") as bigint;
   }
 
+  /**
+   * In a read transaction: the schema cannot change before it ends, so result columns are read
+   * once per statement and kept for as long as the schema version stays the one seen here.
+   */
+  pinSchema(): void {
+    const version = this.schemaVersion();
+    if (version !== this.columnsSchema) {
+      for (const p of this.cache.values()) p.columns = undefined;
+    }
+    this.columnsSchema = version;
+    this.pinned = true;
+  }
+
+  /** Ends `pinSchema`: each run reads its columns again (SQLite may re-prepare after DDL). */
+  unpinSchema(): void {
+    this.pinned = false;
+  }
+
   /** Drops cached statements (after DDL the engine re-prepares anyway; this frees memory). */
   clearCache(): void {
     this.cache.clear();
@@ -237,7 +260,7 @@ export class Connection {
         ? Number(this.changes())
         : 0;
       return {
-        columns: columnsOf(p.stmt),
+        columns: !this.pinned ? columnsOf(p.stmt) : (p.columns ??= columnsOf(p.stmt)),
         rows,
         rowsAffected: changes,
         lastInsertId: this.readOnly ? 0n : this.lastInsertRowid(),

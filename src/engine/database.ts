@@ -17,8 +17,9 @@ import { Mutex, type Semaphore } from "./sync.ts";
 import type { ColumnInfo, ExecuteOptions, Session, Statement, StatementResult } from "./types.ts";
 import { WorkerClient } from "./worker_client.ts";
 import type { OpenSpec } from "./connection.ts";
-import { InterruptLib } from "./native/interrupt.ts";
+import { InterruptLib, stoppedError } from "./native/interrupt.ts";
 import { createMemoryDir, removeMemoryDir } from "./memory_dir.ts";
+import { InlineReader } from "./inline_reader.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -81,6 +82,11 @@ export class Database {
   private readonly listeners: CommitListener[] = [];
   private readonly spec: OpenSpec;
   private readonly native: InterruptLib | null;
+  /**
+   * Reads run on the main thread first, short statements of unknown kind too (only with the
+   * extension: they must stop); see inline_reader.ts.
+   */
+  private readonly inline: InlineReader | null;
   private readonly writeQueue: QueuedWrite[] = [];
   private draining = false;
   private closed = false;
@@ -107,7 +113,14 @@ export class Database {
       ...(opts.interrupt ? { interrupt: opts.interrupt } : {}),
     };
     this.native = opts.interrupt ? InterruptLib.open(opts.interrupt) : null;
-    this.writer = new WorkerClient(`writer:${this.id}`, { native: this.native });
+    this.writer = new WorkerClient(`writer:${this.id}`, {
+      native: this.native,
+      // Whatever the writer answers may have committed: later reads must see it.
+      onReply: () => this.inline?.endSnapshot(),
+    });
+    this.inline = this.native
+      ? new InlineReader({ ...this.spec, readOnly: true }, this.native)
+      : null;
   }
 
   /** Opens the writer (creating or loading the database). */
@@ -144,10 +157,23 @@ export class Database {
     const release = await this.opts.limiter.acquire();
     try {
       this.checkAccepting();
-      const timeoutMs = this.timeoutOf(opts);
+      let timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);
-      if (route === "read" || route === "unknown") {
-        const r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal);
+      let r: ExecReply | null = null;
+      if (route !== "write" && this.inline?.accepts(stmts, route === "read")) {
+        if (opts.signal?.aborted) throw cancelled();
+        const started = performance.now();
+        r = this.inline.run(stmts, timeoutMs, route === "read");
+        // Stopped by the main thread's budget: a worker runs it again in the time left.
+        if (r === null && timeoutMs > 0) {
+          timeoutMs = Math.max(1, timeoutMs - Math.ceil(performance.now() - started));
+        }
+      }
+      if (r === null && (route === "read" || route === "unknown")) {
+        r = await this.onReader<ExecReply>({ t: "exec", stmts, timeoutMs }, opts.signal)
+          .catch((e) => Promise.reject(timedOutAfter(e, this.timeoutOf(opts))));
+      }
+      if (r !== null) {
         this.remember(r.kinds);
         if (!r.needsWriter) return r.results;
       }
@@ -226,6 +252,7 @@ export class Database {
       await this.writer.request({ t: "close" }).catch(() => {});
     } finally {
       for (const r of this.readers) r.terminate();
+      this.inline?.close();
       this.writer.terminate(new HaError("unavailable", `database ${this.id} is closed`));
       if (this.memDir) removeMemoryDir(this.memDir);
       release();
@@ -424,6 +451,12 @@ export class Database {
 
 function readOnlyError(): HaError {
   return new HaError("bad_request", "only read-only statements are allowed here");
+}
+
+/** A timeout of a re-run read names the statement's whole timeout, not the part left of it. */
+function timedOutAfter(e: unknown, timeoutMs: number): unknown {
+  const timedOut = e instanceof HaError && e.details.stopped === "timeout";
+  return timedOut ? stoppedError(e, "timeout", timeoutMs) : e;
 }
 
 function cancelled(): HaError {

@@ -89,12 +89,6 @@ export function countParameters(sql: string): number {
   return max;
 }
 
-/** True when `sql` uses `$1`-style placeholders (which SQLite treats as names). */
-export function usesDollarNumbers(sql: string): boolean {
-  for (const t of tokens(sql)) if (t.kind === "param" && /^\$\d+$/.test(t.text)) return true;
-  return false;
-}
-
 const OBJECT_WORDS = new Set(["TABLE", "INDEX", "VIEW", "TRIGGER"]);
 
 /**

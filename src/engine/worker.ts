@@ -25,7 +25,7 @@ import type {
 } from "./protocol.ts";
 import { InterruptLib, stoppedError } from "./native/interrupt.ts";
 import { readOnlyRefusal } from "./read_only.ts";
-import { splitStatements } from "./split.ts";
+import { aggregate, expand, partsOf, readBatch, withIndex } from "./batch.ts";
 import type { Statement, StatementResult } from "./types.ts";
 
 /** Statements SQLite refuses inside a transaction; run alone, they run outside one. */
@@ -137,73 +137,6 @@ async function handle(req: Request): Promise<unknown> {
       return null;
   }
 }
-
-/** Splits every statement's text; params are only allowed with single statements. */
-function expand(stmts: Statement[]): { parts: string[]; params: Statement["params"] }[] {
-  return stmts.map((s, i) => {
-    if (typeof s?.sql !== "string") {
-      throw new HaError("bad_request", `statement ${i + 1}: "sql" must be a string`);
-    }
-    const parts = splitStatements(s.sql);
-    if (parts.length === 0) throw new HaError("bad_request", `statement ${i + 1}: empty SQL`);
-    if (parts.length > 1 && s.params !== undefined && s.params !== null) {
-      throw new HaError(
-        "bad_request",
-        `statement ${i + 1}: parameters cannot be used with several statements in one "sql"`,
-      );
-    }
-    return { parts, params: s.params };
-  });
-}
-
-function withIndex<T>(i: number, n: number, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    const h = toHaError(e);
-    if (n > 1) h.details.statement = i + 1;
-    throw n > 1 ? new HaError(h.code, `statement ${i + 1}: ${h.message}`, h.details) : h;
-  }
-}
-
-function readBatch(c: Connection, stmts: Statement[]): ExecReply {
-  const items = expand(stmts);
-  const kinds: Record<string, StatementKind> = {};
-  let prepared: Prepared[][];
-  try {
-    prepared = items.map((it, i) =>
-      it.parts.map((sql) => withIndex(i, items.length, () => c.prepare(sql)))
-    );
-  } catch {
-    // A later statement may depend on an earlier one (CREATE then INSERT), and a reader's
-    // cached schema may be stale without SQLite noticing at prepare time (a new INSTEAD OF
-    // trigger: "cannot modify v because it is a view"): the writer answers authoritatively.
-    return { results: [], needsWriter: true, kinds, payloads: [] };
-  }
-  for (const [i, ps] of prepared.entries()) kinds[stmts[i].sql] = aggregate(ps);
-  if (prepared.flat().some((p) => p.kind !== "read")) {
-    return { results: [], needsWriter: true, kinds, payloads: [] };
-  }
-  const multi = prepared.flat().length > 1;
-  if (multi) c.exec("BEGIN");
-  try {
-    const results = prepared.map((ps, i) =>
-      withIndex(i, items.length, () => last(ps.map((p) => c.run(p, items[i].params))))
-    );
-    return { results, kinds, payloads: [] };
-  } catch (e) {
-    // SQLITE_READONLY: it wanted to write after all; the writer runs it (nothing happened here).
-    if (((toHaError(e).details.sqliteCode ?? 0) & 0xff) === SQLITE_READONLY) {
-      for (const s of stmts) kinds[s.sql] = "write";
-      return { results: [], needsWriter: true, kinds, payloads: [] };
-    }
-    throw e;
-  } finally {
-    if (multi && c.inTransaction) c.exec("COMMIT");
-  }
-}
-
-const SQLITE_READONLY = 8;
 
 function writeBatch(c: Connection, stmts: Statement[]): ExecReply {
   if (sessionTx) throw new HaError("internal", "writer busy with a session transaction");
@@ -344,7 +277,7 @@ function scoped<T>(item: GroupRequestItem, run: () => T): T {
 /** The prepared statement of a request that may join a group transaction, else null. */
 function groupable(c: Connection, stmts: Statement[]): Prepared | null {
   if (stmts.length !== 1 || typeof stmts[0]?.sql !== "string") return null;
-  const parts = splitStatements(stmts[0].sql);
+  const parts = partsOf(stmts[0].sql);
   if (parts.length !== 1) return null;
   try {
     const p = c.prepare(parts[0]);
@@ -436,13 +369,4 @@ function txExec(c: Connection, stmt: Statement, readOnly: boolean): TxExecReply 
 
 function ended(command: string): StatementResult {
   return { columns: [], rows: [], rowsAffected: 0, lastInsertId: 0n, command };
-}
-
-/** A multi-statement string is a read only when all its parts are. */
-function aggregate(ps: Prepared[]): StatementKind {
-  return ps.length === 1 ? ps[0].kind : ps.every((p) => p.kind === "read") ? "read" : "write";
-}
-
-function last<T>(xs: T[]): T {
-  return xs[xs.length - 1];
 }

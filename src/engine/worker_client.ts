@@ -28,6 +28,8 @@ export interface WorkerClientOptions {
    * nothing the node needs; its thread may run on until the statement ends).
    */
   killable?: boolean;
+  /** Called on each reply before anyone waiting for it resumes. */
+  onReply?: () => void;
 }
 
 /** A worker running `worker.ts`, with correlated requests. */
@@ -48,6 +50,7 @@ export class WorkerClient {
     });
     this.worker.onmessage = (e: MessageEvent<Reply>) => {
       const r = e.data;
+      this.opts.onReply?.();
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);

@@ -20,7 +20,6 @@ import type { Session } from "../engine/mod.ts";
 import type { Classified } from "./catalog.ts";
 import type { Wire } from "./contracts.ts";
 import { PgError, toPgError } from "./errors.ts";
-import { shapeOf } from "./sql.ts";
 
 /**
  * What the wire adds to the session's transaction:
@@ -149,7 +148,7 @@ export class TxControl {
    */
   async beginImplicit(c: Classified): Promise<void> {
     if (c.kind !== "sql" || this.implicit || this.status() !== "I") return;
-    if (shapeOf(c.sql) === "query" || this.wire.reader.nextIsSync()) return;
+    if (c.shape === "query" || this.wire.reader.nextIsSync()) return;
     await this.exec("BEGIN");
     this.state = "implicit";
   }
