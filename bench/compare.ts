@@ -23,6 +23,7 @@ import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/clus
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { pgbench, setup, startHaTarget, startPostgres, type Target } from "./pgbench.ts";
 import { table } from "./stats.ts";
+import { singleVsCeiling } from "./compare_single.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
@@ -326,6 +327,7 @@ export async function main(): Promise<void> {
     ["replicated HTTP writes", replicatedWrites],
     ["pgbench", pgbenchRows],
     ["HTTP single node", singleNode],
+    ["1 node vs node:sqlite ceiling", singleVsCeiling],
   ];
   try {
     for (const [i, [what, run]] of sections.entries()) {
