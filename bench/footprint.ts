@@ -21,7 +21,7 @@ export interface Footprint {
   readyMs: number;
   /** VmRSS of the ha process after idling, MB. */
   rssMb: number;
-  /** VmRSS of its child processes (nats-server), MB. */
+  /** VmRSS of its descendants (nats-server and its watchdog shell), MB. */
   childMb: number;
 }
 
@@ -30,12 +30,15 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024;
 }
 
-async function children(pid: number): Promise<number[]> {
+/** Every descendant of `pid` (nats-server runs below a watchdog shell). */
+async function descendants(pid: number): Promise<number[]> {
   const tasks = await Array.fromAsync(Deno.readDir(`/proc/${pid}/task`)).catch(() => []);
   const out: number[] = [];
   for (const t of tasks) {
     const c = await Deno.readTextFile(`/proc/${pid}/task/${t.name}/children`).catch(() => "");
-    out.push(...c.split(/\s+/).filter(Boolean).map(Number));
+    for (const k of c.split(/\s+/).filter(Boolean).map(Number)) {
+      out.push(k, ...await descendants(k));
+    }
   }
   return out;
 }
@@ -81,7 +84,7 @@ export async function measure(args: string[]): Promise<Footprint> {
     }
     await new Promise((r) => setTimeout(r, IDLE * 1000));
     let childMb = 0;
-    for (const c of await children(child.pid)) childMb += await rssMb(c);
+    for (const c of await descendants(child.pid)) childMb += await rssMb(c);
     return { readyMs, rssMb: await rssMb(child.pid), childMb };
   } finally {
     try {
