@@ -21,13 +21,15 @@ export interface Footprint {
   readyMs: number;
   /** VmRSS of the ha process after idling, MB. */
   rssMb: number;
+  /** Its RssAnon (private memory: heaps, stacks; the rest is the deno binary's shared pages). */
+  anonMb: number;
   /** VmRSS of its descendants (nats-server and its watchdog shell), MB. */
   childMb: number;
 }
 
-async function rssMb(pid: number): Promise<number> {
+async function rssMb(pid: number, field = "VmRSS"): Promise<number> {
   const s = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
-  return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024;
 }
 
 /** Every descendant of `pid` (nats-server runs below a watchdog shell). */
@@ -85,7 +87,12 @@ export async function measure(args: string[]): Promise<Footprint> {
     await new Promise((r) => setTimeout(r, IDLE * 1000));
     let childMb = 0;
     for (const c of await descendants(child.pid)) childMb += await rssMb(c);
-    return { readyMs, rssMb: await rssMb(child.pid), childMb };
+    return {
+      readyMs,
+      rssMb: await rssMb(child.pid),
+      anonMb: await rssMb(child.pid, "RssAnon"),
+      childMb,
+    };
   } finally {
     try {
       child.kill("SIGTERM");
@@ -119,11 +126,12 @@ export async function main(): Promise<void> {
   const res = await footprints();
   console.log(`\nha start-up and idle memory (${RUNS} runs each, ${IDLE}s idle before RSS)`);
   table(
-    ["config", "spawn → ready ms", "ha RSS MB", "nats-server RSS MB"],
+    ["config", "spawn → ready ms", "ha RSS MB", "of it private MB", "nats-server RSS MB"],
     Object.entries(res).map(([n, fs]) => [
       n,
       range(fs, "readyMs"),
       range(fs, "rssMb"),
+      range(fs, "anonMb"),
       range(fs, "childMb"),
     ]),
   );
