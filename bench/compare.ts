@@ -24,6 +24,7 @@ import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { pgbench, setup, startHaTarget, startPostgres, type Target } from "./pgbench.ts";
 import { table } from "./stats.ts";
 import { singleVsCeiling } from "./compare_single.ts";
+import { footprintRows } from "./footprint.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
@@ -328,6 +329,7 @@ export async function main(): Promise<void> {
     ["pgbench", pgbenchRows],
     ["HTTP single node", singleNode],
     ["1 node vs node:sqlite ceiling", singleVsCeiling],
+    ["footprint", footprintRows],
   ];
   try {
     for (const [i, [what, run]] of sections.entries()) {

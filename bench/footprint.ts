@@ -122,6 +122,24 @@ export function range(fs: Footprint[], k: keyof Footprint): string {
   return lo === hi ? lo : `${lo}–${hi}`;
 }
 
+/** The `compare` rows: start-up and idle memory beside issue 13's targets. */
+export async function footprintRows(
+  _dir: string,
+  rows: [string, string, string, string][],
+): Promise<void> {
+  for (const [name, fs] of Object.entries(await footprints())) {
+    // The fastest start: a shared machine only ever adds to it.
+    const ready = Math.min(...fs.map((f) => f.readyMs));
+    const rss = Math.max(...fs.map((f) => f.rssMb));
+    rows.push([
+      `${name}: spawn → ready ms (fastest of ${RUNS}) / idle RSS MB (private)`,
+      `${ready.toFixed(0)} / ${rss.toFixed(0)} (${range(fs, "anonMb")})`,
+      "target 1000 / 80",
+      `${(1000 / ready).toFixed(2)}× / ${(80 / rss).toFixed(2)}×`,
+    ]);
+  }
+}
+
 export async function main(): Promise<void> {
   const res = await footprints();
   console.log(`\nha start-up and idle memory (${RUNS} runs each, ${IDLE}s idle before RSS)`);
