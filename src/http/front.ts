@@ -161,14 +161,15 @@ export class HttpFront {
     const s = new Served();
     this.conns.add(s);
     try {
+      const done = () => {
+        s.answered++;
+        if (--s.active > 0) return;
+        s.idleSince = performance.now();
+        if (this.stopping) s.close.abort();
+      };
       const handler: FrontHandler = (req, info) => {
         s.active++;
-        info.completed.catch(() => {}).finally(() => {
-          s.answered++;
-          if (--s.active > 0) return;
-          s.idleSince = performance.now();
-          if (this.stopping) s.close.abort();
-        });
+        info.completed.then(done, done);
         return this.opts.handler(req, info);
       };
       await this.serveOn(conn, s.close.signal, handler, this.opts.onError, () => {}).finished;
