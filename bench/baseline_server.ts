@@ -15,8 +15,8 @@ Deno.serve({ port: Number(port), hostname: "127.0.0.1", onListen() {} }, async (
   let st = cache.get(sql);
   if (!st) cache.set(sql, st = db.prepare(sql));
   if (st.columns().length) {
-    st.setReturnArrays(true);
-    return Response.json({ columns: st.columns().map((c) => c.name), rows: st.all(...params) });
+    const rows = st.all(...params).map((r) => Object.values(r));
+    return Response.json({ columns: st.columns().map((c) => c.name), rows });
   }
   const r = st.run(...params);
   return Response.json({
