@@ -1,7 +1,7 @@
 /**
  * The in-process anchor of `deno task bench compare`: the smallest honest HTTP front of SQLite
- * (JSON in, a cached prepared statement, JSON out; file database in WAL mode, synchronous NORMAL,
- * as ha's defaults). Usage: `deno run -A bench/baseline_server.ts <port> <db file>`.
+ * (JSON in, a cached prepared statement, JSON out: a query's rows, else the change count; file
+ * database in WAL mode, synchronous NORMAL, as ha's defaults). Usage: `deno run -A bench/baseline_server.ts <port> <db file>`.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
@@ -14,6 +14,10 @@ Deno.serve({ port: Number(port), hostname: "127.0.0.1", onListen() {} }, async (
   const { sql, params } = await req.json();
   let st = cache.get(sql);
   if (!st) cache.set(sql, st = db.prepare(sql));
+  if (st.columns().length) {
+    const rows = st.all(...params).map((r) => Object.values(r));
+    return Response.json({ columns: st.columns().map((c) => c.name), rows });
+  }
   const r = st.run(...params);
   return Response.json({
     columns: ["rows_affected", "last_insert_id"],

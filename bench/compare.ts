@@ -25,6 +25,8 @@ import { pgbench, setup, startHaTarget, startPostgres, type Target } from "./pgb
 import { table } from "./stats.ts";
 import { measureLag } from "./lag.ts";
 import { measureCatchUp } from "./catchup.ts";
+import { singleVsCeiling } from "./compare_single.ts";
+import { footprintRows } from "./footprint.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
@@ -352,6 +354,8 @@ export async function main(): Promise<void> {
     ["HTTP single node", singleNode],
     ["replication lag", lagRow],
     ["catch-up", catchUpRow],
+    ["1 node vs node:sqlite ceiling", singleVsCeiling],
+    ["footprint", footprintRows],
   ];
   try {
     for (const [i, [what, run]] of sections.entries()) {

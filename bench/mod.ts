@@ -14,6 +14,7 @@ const ALL: Record<string, string> = {
   interrupt: "./interrupt.ts",
   metrics: "./metrics.ts",
   compare: "./compare.ts",
+  footprint: "./footprint.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

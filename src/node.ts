@@ -17,8 +17,8 @@ import {
   openEngine,
   type Params,
 } from "./engine/mod.ts";
-import { HttpServer } from "./http/mod.ts";
-import { PgServer } from "./pgwire/mod.ts";
+import type { HttpServer } from "./http/mod.ts";
+import type { PgServer } from "./pgwire/mod.ts";
 import type { Logger } from "./log/mod.ts";
 import { HaError } from "./errors/mod.ts";
 import { connectNats, EmbeddedNatsServer, findNatsServer, type NatsClient } from "./nats/mod.ts";
@@ -28,11 +28,9 @@ import {
   replicationPlugin,
   subjectOf,
 } from "./replication/mod.ts";
-import { Snapshotter, type StartRestore } from "./snapshot/mod.ts";
+import type { Snapshotter, StartRestore } from "./snapshot/mod.ts";
 import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
-import { claimSlot, idClient, idPlugin } from "./ids/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
-import { HaMetrics } from "./metrics/mod.ts";
 
 /**
  * The connection to NATS as a part: on stop, ends waiting for a first connection that never
@@ -56,6 +54,29 @@ function natsConnection(abort: AbortController, client: Late<NatsClient>): Part 
 function natsTlsOptions(config: Config): { caFile: string } | undefined {
   const ca = config.natsTlsCa ?? (config.natsTlsKey ? config.natsTlsCert : null);
   return ca ? { caFile: ca } : undefined;
+}
+
+/**
+ * The modules a node needs only once NATS is reached: imported while the embedded NATS server (a
+ * separate process) starts, so that loading them overlaps its start-up.
+ */
+async function laterModules() {
+  const [http, pg, snapshot, ids, metrics] = await Promise.all([
+    import("./http/mod.ts"),
+    import("./pgwire/mod.ts"),
+    import("./snapshot/mod.ts"),
+    import("./ids/mod.ts"),
+    import("./metrics/mod.ts"),
+  ]);
+  return {
+    HttpServer: http.HttpServer,
+    PgServer: pg.PgServer,
+    Snapshotter: snapshot.Snapshotter,
+    claimSlot: ids.claimSlot,
+    idClient: ids.idClient,
+    idPlugin: ids.idPlugin,
+    HaMetrics: metrics.HaMetrics,
+  };
 }
 
 /**
@@ -116,10 +137,11 @@ export class Node {
     const embedded = config.natsPort !== 0 || config.natsConfig !== null;
     const replicate = embedded || config.replicationUrl.length > 0;
     const incarnation = crypto.randomUUID();
+    const later = laterModules();
+    later.catch(() => {}); // awaited below
     // Checked first: a node that cannot stop statements must not start half-way.
     const interrupt = await interruptExtension(config, log);
     const parts = new Parts(log);
-    const metrics = new HaMetrics();
     const nats = new Late<NatsClient>("NATS not reached yet");
     const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
     let engine: Engine | null = null;
@@ -190,6 +212,9 @@ export class Node {
         const ownServer = embedded && config.replicationUrl.length === 0;
         if (ownServer || config.fromLatestSnapshot) nats.set(await connecting);
       }
+      const { HttpServer, PgServer, Snapshotter, claimSlot, idClient, idPlugin, HaMetrics } =
+        await later;
+      const metrics = new HaMetrics();
       const snapshotter = (client: NatsClient) =>
         new Snapshotter({
           nc: client.nc,

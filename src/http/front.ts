@@ -1,53 +1,75 @@
 /**
  * The public HTTP listener. `Deno.serve` has no connection cap and no header or idle timeouts,
- * so clients connect here and each connection is piped to an internal `Deno.serve` on a
- * loopback port. The request handler tells this front when a request starts and completes
- * (matched by the pipe's local port), which gives:
+ * so this front accepts the TCP connections itself and hands each one to Deno's HTTP server
+ * (`serveHttpOnConnection`, the per-connection form of `Deno.serve`), which gives:
  *
  * - a connection cap: past `maxConnections` a client gets `503` and the connection closes;
- * - a header timeout: a connection that sent part of a request but no complete headers within
- *   `headerTimeoutMs` (after it connected or its last response) is closed (slowloris);
- * - an idle timeout: a keep-alive connection without a request for `idleTimeoutMs` is closed.
+ * - a header timeout: a new connection without a complete request head within
+ *   `headerTimeoutMs` is closed (slowloris);
+ * - an idle timeout: a keep-alive connection without a request for `idleTimeoutMs` after its
+ *   last response is closed (as is one that then sends a partial head: no front can see those
+ *   bytes, so such a connection holds its slot no longer than an idle one does).
  *
- * Requests that reach the internal port without coming through this front are refused.
+ * (Piping each connection to an internal `Deno.serve` instead reads and writes every byte twice:
+ * three times the CPU per small request, docs/perf.md.)
  *
  * @module
  */
+import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
+
+/** What a request handler gets: the request and when its response has been sent. */
+export type FrontHandler = (
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
 
 /** Options of {@link HttpFront}. */
 export interface HttpFrontOptions {
   hostname: string;
   port: number;
-  /** The internal `Deno.serve` port on 127.0.0.1. */
-  backendPort: number;
   maxConnections: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
+  handler: FrontHandler;
+  onError: (e: unknown) => Response;
   logger: Logger;
 }
 
-/** One client connection and its pipe to the internal server. */
-class Piped {
+/** Deno's `serveHttpOnConnection` (ext/http/00_serve.ts): `Deno.serve` on one accepted conn. */
+type ServeOn = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: FrontHandler,
+  onError: (e: unknown) => Response,
+  onListen: () => void,
+) => { finished: Promise<void> };
+
+/** Found once; the front cannot work without it (checked by tests/unit/http_front_test.ts). */
+export function serveOnConnection(): ServeOn {
+  const internal = (Deno as unknown as Record<symbol, Record<string, unknown>>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
+  const f = internal?.serveHttpOnConnection;
+  if (typeof f !== "function") {
+    throw new HaError(
+      "internal",
+      `this Deno (${Deno.version.deno}) has no serveHttpOnConnection: ha's HTTP front needs Deno 2.9`,
+    );
+  }
+  return f as ServeOn;
+}
+
+/** One client connection served by Deno's HTTP server. */
+class Served {
   /** Requests being handled. */
   active = 0;
+  /** Responses sent: before the first, the header timeout applies, then the idle one. */
+  answered = 0;
   /** When the connection last had no request in progress. */
   idleSince = performance.now();
-  /** The client sent bytes since {@link idleSince} (a next request is arriving). */
-  receiving = false;
-  backend: Deno.Conn | null = null;
-  /** Aborted when the connection ends: its requests' statements stop. */
-  readonly gone = new AbortController();
-
-  constructor(readonly client: Deno.Conn) {}
-
-  close(): void {
-    for (const c of [this.client, this.backend]) {
-      try {
-        c?.close();
-      } catch { /* closed */ }
-    }
-  }
+  /** Aborting it closes the connection (at once: only done with no request in progress). */
+  readonly close = new AbortController();
 }
 
 const TOO_MANY_BODY = JSON.stringify({ error: "too many connections (--max-connections)" });
@@ -56,19 +78,16 @@ const TOO_MANY = new TextEncoder().encode(
     `content-length: ${TOO_MANY_BODY.length}\r\n\r\n${TOO_MANY_BODY}`,
 );
 
-/** Accepts clients, enforces the limits, pipes bytes both ways. */
+/** Accepts clients, enforces the limits, serves each connection with Deno's HTTP server. */
 export class HttpFront {
   private listener: Deno.Listener | null = null;
-  private readonly conns = new Set<Piped>();
-  /** Local port of a pipe's backend connection → the pipe. */
-  private readonly byPort = new Map<number, Piped>();
+  private readonly conns = new Set<Served>();
   private readonly tasks = new Set<Promise<void>>();
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly log: Logger;
+  private stopping = false;
+  private readonly serveOn = serveOnConnection();
 
-  constructor(private readonly opts: HttpFrontOptions) {
-    this.log = opts.logger;
-  }
+  constructor(private readonly opts: HttpFrontOptions) {}
 
   /** Starts listening; throws Deno's error when the address cannot be bound. */
   listen(): Deno.NetAddr {
@@ -77,24 +96,6 @@ export class HttpFront {
     this.timer = setInterval(() => this.expire(), tick);
     this.track(this.accept(this.listener));
     return this.listener.addr as Deno.NetAddr;
-  }
-
-  /**
-   * Called by the request handler with the remote port the internal server sees: a signal
-   * aborted when the client's connection ends, or null when the request did not come through
-   * this front.
-   */
-  begin(remotePort: number, completed: Promise<void>): AbortSignal | null {
-    const p = this.byPort.get(remotePort);
-    if (!p) return null;
-    p.active++;
-    completed.catch(() => {}).finally(() => {
-      if (--p.active === 0) {
-        p.idleSince = performance.now();
-        p.receiving = false;
-      }
-    });
-    return p.gone.signal;
   }
 
   /** Stops accepting new connections. */
@@ -106,10 +107,14 @@ export class HttpFront {
     this.listener = null;
   }
 
-  /** Closes every connection and waits for the pipes to end. */
+  /**
+   * Stops accepting, closes idle connections at once and the others once their requests are
+   * answered; resolves when every connection has ended.
+   */
   async closeAll(): Promise<void> {
     this.closeListener();
-    for (const p of this.conns) p.close();
+    this.stopping = true;
+    for (const s of this.conns) if (s.active === 0) s.close.abort();
     while (this.tasks.size) await Promise.allSettled([...this.tasks]);
   }
 
@@ -120,14 +125,14 @@ export class HttpFront {
 
   private expire(): void {
     const now = performance.now();
-    for (const p of this.conns) {
-      if (p.active > 0) continue;
-      const limit = p.receiving ? this.opts.headerTimeoutMs : this.opts.idleTimeoutMs;
-      if (now - p.idleSince > limit) {
-        this.log.debug("http connection timed out", {
-          reason: p.receiving ? "headers (--http-header-timeout)" : "idle (--http-idle-timeout)",
+    for (const s of this.conns) {
+      if (s.active > 0) continue;
+      const limit = s.answered ? this.opts.idleTimeoutMs : this.opts.headerTimeoutMs;
+      if (now - s.idleSince > limit) {
+        this.opts.logger.debug("http connection timed out", {
+          reason: s.answered ? "idle (--http-idle-timeout)" : "headers (--http-header-timeout)",
         });
-        p.close();
+        s.close.abort();
       }
     }
   }
@@ -139,7 +144,7 @@ export class HttpFront {
         conn = await listener.accept();
       } catch (e) {
         if (this.listener !== listener || e instanceof Deno.errors.BadResource) return;
-        this.log.warn("http accept failed", { error: e });
+        this.opts.logger.warn("http accept failed", { error: e });
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
@@ -147,35 +152,31 @@ export class HttpFront {
         this.track(refuse(conn));
         continue;
       }
-      const p = new Piped(conn);
-      this.conns.add(p);
-      this.track(
-        this.pipe(p).finally(() => {
-          this.conns.delete(p);
-          p.close();
-        }),
-      );
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+      this.track(this.serve(conn));
     }
   }
 
-  private async pipe(p: Piped): Promise<void> {
-    let port = 0;
+  private async serve(conn: Deno.Conn): Promise<void> {
+    const s = new Served();
+    this.conns.add(s);
     try {
-      p.backend = await Deno.connect({ hostname: "127.0.0.1", port: this.opts.backendPort });
-      port = (p.backend.localAddr as Deno.NetAddr).port;
-      this.byPort.set(port, p);
-      for (const c of [p.client, p.backend]) (c as Deno.TcpConn).setNoDelay?.(true);
-      await Promise.race([
-        copy(p.client, p.backend, () => {
-          if (p.active === 0) p.receiving = true;
-        }),
-        copy(p.backend, p.client),
-      ]);
+      const done = () => {
+        s.answered++;
+        if (--s.active > 0) return;
+        s.idleSince = performance.now();
+        if (this.stopping) s.close.abort();
+      };
+      const handler: FrontHandler = (req, info) => {
+        s.active++;
+        info.completed.then(done, done);
+        return this.opts.handler(req, info);
+      };
+      await this.serveOn(conn, s.close.signal, handler, this.opts.onError, () => {}).finished;
     } catch (e) {
-      this.log.debug("http pipe ended", { error: e });
+      this.opts.logger.debug("http connection ended", { error: e });
     } finally {
-      if (port) this.byPort.delete(port);
-      p.gone.abort();
+      this.conns.delete(s);
     }
   }
 }
@@ -187,17 +188,4 @@ async function refuse(conn: Deno.Conn): Promise<void> {
   try {
     conn.close();
   } catch { /* closed */ }
-}
-
-/** Copies bytes until either side ends; `seen` is called for every chunk. */
-async function copy(from: Deno.Conn, to: Deno.Conn, seen?: () => void): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
-  try {
-    for (;;) {
-      const n = await from.read(buf);
-      if (n === null) return;
-      seen?.();
-      for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
-    }
-  } catch { /* either side closed */ }
 }

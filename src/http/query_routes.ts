@@ -12,12 +12,6 @@ import { BodyTimeout, readBody } from "./body.ts";
 import { decodeQueryRequest, encodeResult, parseJson, stringifyJson } from "./json.ts";
 import { dbOf, jsonResponse } from "./respond.ts";
 
-/** What the server hands each request besides the request itself. */
-export interface RouteEnv {
-  /** Aborted when the client's connection ends (`front.ts`): its statement stops. */
-  clientGone?: AbortSignal;
-}
-
 /** Limits of a query request. */
 export interface QueryLimits {
   /** `--max-body-size` in bytes. */
@@ -59,10 +53,9 @@ export function queryRoutes(engine: Engine, limits: QueryLimits): Hono {
       throw new HaError("bad_request", `invalid JSON: ${(e as Error).message}`);
     }
     const req = decodeQueryRequest(body);
-    // A client that goes away stops its statement. Not `request.signal`: Deno also aborts it
-    // after every successful response (and warns about that legacy behaviour).
-    const signal = (c.env as RouteEnv | undefined)?.clientGone;
-    const results = await db.execute(req.statements, { signal });
+    // A client that goes away stops its statement (deno.json opts out of Deno's legacy abort of
+    // `request.signal` after every response, and of the warning about it).
+    const results = await db.execute(req.statements, { signal: c.req.raw.signal });
     const encoded = results.map(encodeResult);
     return jsonResponse(c, req.array ? { results: encoded } : encoded[0]);
   };

@@ -1,12 +1,11 @@
 /**
  * The HTTP listener: the public {@link HttpFront} (connection cap, header and idle timeouts)
- * piping to `Deno.serve` over the Hono app on an internal loopback port, with a graceful stop.
+ * serving the Hono app with Deno's HTTP server, with a graceful stop.
  */
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { HttpFront } from "./front.ts";
 import { type AppOptions, buildApp } from "./app.ts";
-import type { RouteEnv } from "./query_routes.ts";
 
 /** Options for {@link HttpServer}. */
 export interface HttpServerOptions extends AppOptions {
@@ -21,11 +20,8 @@ export interface HttpServerOptions extends AppOptions {
   idleTimeoutMs?: number;
 }
 
-const NOT_THROUGH_FRONT = JSON.stringify({ error: "connect to the public HTTP address" });
-
 /** Serves the API until {@link HttpServer.stop}. */
 export class HttpServer {
-  private server: Deno.HttpServer | null = null;
   private front: HttpFront | null = null;
   private boundPort = 0;
   private readonly logger: Logger;
@@ -35,55 +31,38 @@ export class HttpServer {
   }
 
   /** Starts listening; rejects with a clear error when the address cannot be bound. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     const app = buildApp(this.opts);
-    const backendPort = await new Promise<number>((resolve, reject) => {
-      try {
-        this.server = Deno.serve({
-          port: 0,
-          hostname: "127.0.0.1",
-          onListen: ({ port }) => resolve(port),
-          onError: (e) => {
-            this.logger.error("http handler error", { error: e });
-            return new Response(JSON.stringify({ error: "internal error" }), { status: 500 });
-          },
-        }, (req, info) => {
-          const clientGone = this.front?.begin(info.remoteAddr.port, info.completed);
-          if (!clientGone) {
-            return new Response(NOT_THROUGH_FRONT, {
-              status: 403,
-              headers: { "content-type": "application/json" },
-            });
-          }
-          return app.fetch(req, { clientGone } satisfies RouteEnv);
-        });
-      } catch (e) {
-        reject(e);
-      }
-    });
     const hostname = this.opts.hostname ?? "127.0.0.1";
     this.front = new HttpFront({
       hostname,
       port: this.opts.port,
-      backendPort,
       maxConnections: this.opts.maxConnections ?? 500,
       headerTimeoutMs: this.opts.headerTimeoutMs ?? 10_000,
       idleTimeoutMs: this.opts.idleTimeoutMs ?? 60_000,
+      handler: (req) => app.fetch(req),
+      onError: (e) => {
+        this.logger.error("http handler error", { error: e });
+        return new Response(JSON.stringify({ error: "internal error" }), { status: 500 });
+      },
       logger: this.logger,
     });
     try {
       this.boundPort = this.front.listen().port;
     } catch (e) {
-      await this.stop();
+      this.front = null;
       const why = e instanceof Deno.errors.AddrInUse
         ? "address already in use"
         : (e as Error).message;
-      throw new HaError(
-        "unavailable",
-        `cannot listen on ${hostname}:${this.opts.port} (--http-addr, --port): ${why}`,
+      return Promise.reject(
+        new HaError(
+          "unavailable",
+          `cannot listen on ${hostname}:${this.opts.port} (--http-addr, --port): ${why}`,
+        ),
       );
     }
     this.logger.info("http listening", { hostname, port: this.boundPort });
+    return Promise.resolve();
   }
 
   /** The bound port. */
@@ -93,11 +72,8 @@ export class HttpServer {
 
   /** Stops accepting and waits for in-flight requests. Idempotent. */
   async stop(): Promise<void> {
-    const s = this.server;
     const f = this.front;
-    this.server = null;
-    f?.closeListener();
-    if (s) await s.shutdown();
+    this.front = null;
     await f?.closeAll();
   }
 }

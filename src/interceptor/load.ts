@@ -7,7 +7,6 @@
 import { dirname, resolve } from "node:path";
 import type { HookName } from "../../interceptors/types.ts";
 import { HaError } from "../errors/mod.ts";
-import { bundleInterceptor, displayPath } from "./bundle.ts";
 import { InterceptorHost, type InterceptorOptions } from "./host.ts";
 import type { ReadyInfo } from "./protocol.ts";
 import { HookFailure, Sandbox } from "./sandbox.ts";
@@ -40,6 +39,8 @@ export async function loadInterceptor(
   opts: InterceptorOptions,
 ): Promise<InterceptorHost> {
   if (!(opts.timeoutMs > 0)) throw new HaError("config", "interceptor timeout must be positive");
+  // esbuild (~20 MB of memory) loads only when a node has an interceptor.
+  const { bundleInterceptor, displayPath } = await import("./bundle.ts");
   const bundle = await bundleInterceptor(path);
   const dir = dirname(bundle.file);
   const map = new SourceMap(bundle.map, (s) => displayPath(resolve(dir, s)));
