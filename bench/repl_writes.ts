@@ -134,7 +134,9 @@ try {
     async () => (await fetch(`${nodes[0].url}/readyz`).catch(() => null))?.ok ?? false,
     60_000,
   );
-  nodes.push(start(root, "node2", nats), start(root, "node3", nats));
+  if (Number(Deno.env.get("BENCH_NODES") ?? 3) > 1) {
+    nodes.push(start(root, "node2", nats), start(root, "node3", nats));
+  }
   for (const n of nodes) {
     await waitFor("ready", async () => {
       const r = await fetch(`${n.url}/readyz`).catch(() => null);

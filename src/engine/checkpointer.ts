@@ -21,7 +21,7 @@ import { WorkerClient } from "./worker_client.ts";
 /** Delay from a write to the checkpoint that follows it. */
 const CHECKPOINT_DELAY_MS = 50;
 /** WAL size (frames, ~4 KiB each) above which the writer checkpoints itself. */
-export const WAL_LIMIT_FRAMES = 8192;
+export const WAL_LIMIT_FRAMES = 4096;
 
 /**
  * Whether `spec` (a writer's) can be checkpointed from another connection: a file database in
