@@ -12,6 +12,7 @@ const ALL: Record<string, string> = {
   interrupt: "./interrupt.ts",
   metrics: "./metrics.ts",
   compare: "./compare.ts",
+  "repl-writes": "./repl_writes.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

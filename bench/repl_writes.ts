@@ -1,10 +1,16 @@
 /**
  * The replicated-writes row of `compare.ts` alone, for A/B runs and profiles: three ha nodes
- * (file databases, synchronous replication), `wrk` single-row inserts with 32 connections spread
- * over the nodes, then 1 connection on node1. `PROF_DIR=dir` runs each node under
- * `--cpu-prof` (one subdirectory per node; summarise with `bench/profile_summary.ts`).
+ * (file databases, synchronous replication), `wrk` single-row inserts with BENCH_CONNS (32)
+ * connections spread over the nodes, then 1 connection on node1. Prints writes/s, latency and the
+ * CPU per write of every ha and nats-server process together (from `/proc`, steadier than
+ * writes/s on a shared machine).
  *
- * Run: `deno run -A bench/repl_writes.ts` (env BENCH_SECONDS, default 3; BENCH_CONNS, 32).
+ * Env: BENCH_SECONDS (3); BENCH_NODES (3, or 1); BENCH_THREADS=1 (CPU per process and thread);
+ * BENCH_COUNTS=1 (published and applied changesets per node: group sizes); BENCH_SKIP_C1=1;
+ * BENCH_DSN_QUERY (appended to each `file:` DSN); PROF_DIR=dir (each node under `--cpu-prof`,
+ * one subdirectory per node; summarise with `bench/profile_summary.ts`).
+ *
+ * Run: `deno task bench repl-writes`.
  * @module
  */
 import { freePort } from "../tests/integration/helpers/ha.ts";
@@ -120,69 +126,59 @@ function cpuByThread(pids: number[]): Map<string, number> {
   return out;
 }
 
-function cpuMs(pids: number[]): number {
-  return [...cpuByThread(pids).values()].reduce((a, b) => a + b, 0);
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+async function ready(what: string, probe: () => Promise<Response>): Promise<void> {
+  await waitFor(what, async () => {
+    const r = await probe().catch(() => null);
+    await r?.body?.cancel();
+    return r?.ok ?? false;
+  }, 60_000);
 }
 
-const root = Deno.makeTempDirSync({ prefix: "ha-rw-" });
-const nodes: Node[] = [];
-try {
-  nodes.push(start(root, "node1"));
-  const nats = `nats://127.0.0.1:${nodes[0].natsPort}`;
-  await waitFor(
-    "node1",
-    async () => (await fetch(`${nodes[0].url}/readyz`).catch(() => null))?.ok ?? false,
-    60_000,
-  );
-  if (Number(Deno.env.get("BENCH_NODES") ?? 3) > 1) {
-    nodes.push(start(root, "node2", nats), start(root, "node3", nats));
-  }
-  for (const n of nodes) {
-    await waitFor("ready", async () => {
-      const r = await fetch(`${n.url}/readyz`).catch(() => null);
-      await r?.body?.cancel();
-      return r?.ok ?? false;
-    }, 60_000);
-  }
-  await (await sql(nodes[0], "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))")).text();
-  for (const n of nodes) {
-    await waitFor("table", async () => (await sql(n, "SELECT count(*) FROM model")).ok, 30_000);
-  }
-  const pids = nodes.map((n) => n.child.pid);
-  if (Deno.env.get("BENCH_IDLE")) {
-    const i0 = cpuMs(pids);
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
-    console.log(`idle: ${((cpuMs(pids) - i0) / SECONDS).toFixed(0)} ms CPU per second`);
-  }
-  const before = cpuByThread(pids);
-  const cpu0 = cpuMs(pids);
-  const many = await wrk(nodes.map((n) => n.url), CONNS);
-  const cpu = cpuMs(pids) - cpu0;
-  if (Deno.env.get("BENCH_THREADS")) {
-    const after = cpuByThread(pids);
-    const rows = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
-      .filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
-    for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v} ms`);
-  }
-  Object.assign(many, { cpuMsPerWrite: +(cpu / (many.ok * SECONDS)).toFixed(2) });
-  const one = Deno.env.get("BENCH_SKIP_C1") ? null : await wrk([nodes[0].url], 1);
-  console.log(JSON.stringify({ [`c${CONNS}`]: many, ...(one ? { c1: one } : {}) }));
-  if (Deno.env.get("BENCH_COUNTS")) {
-    for (const n of nodes) {
-      const text = await (await fetch(`${n.url}/metrics`)).text();
-      console.log(
-        text.split("\n").filter((l) =>
-          /^ha_(replication_(published|applied)_total|http_requests_total\{route="\/")/.test(l)
-        ).join("\n"),
-      );
+/** Runs the benchmark and prints one JSON line (and the optional breakdowns). */
+export async function main(): Promise<void> {
+  const root = Deno.makeTempDirSync({ prefix: "ha-rw-" });
+  const nodes: Node[] = [];
+  try {
+    nodes.push(start(root, "node1"));
+    const nats = `nats://127.0.0.1:${nodes[0].natsPort}`;
+    await ready("node1 ready", () => fetch(`${nodes[0].url}/readyz`));
+    if (Number(Deno.env.get("BENCH_NODES") ?? 3) > 1) {
+      nodes.push(start(root, "node2", nats), start(root, "node3", nats));
     }
+    for (const n of nodes) await ready("ready", () => fetch(`${n.url}/readyz`));
+    await (await sql(nodes[0], "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))")).text();
+    for (const n of nodes) await ready("table", () => sql(n, "SELECT count(*) FROM model"));
+    const pids = nodes.map((n) => n.child.pid);
+    const before = cpuByThread(pids);
+    const many = await wrk(nodes.map((n) => n.url), CONNS);
+    const after = cpuByThread(pids);
+    const cpuMsPerWrite = +((total(after) - total(before)) / (many.ok * SECONDS)).toFixed(2);
+    if (Deno.env.get("BENCH_THREADS")) {
+      const rows = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+        .filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+      for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v} ms`);
+    }
+    const one = Deno.env.get("BENCH_SKIP_C1") ? null : await wrk([nodes[0].url], 1);
+    console.log(JSON.stringify({ [`c${CONNS}`]: { ...many, cpuMsPerWrite }, c1: one }));
+    if (Deno.env.get("BENCH_COUNTS")) {
+      for (const n of nodes) {
+        const text = await (await fetch(`${n.url}/metrics`)).text();
+        const counts =
+          /^ha_(replication_(published|applied)_total|http_requests_total\{route="\/")/;
+        console.log(text.split("\n").filter((l) => counts.test(l)).join("\n"));
+      }
+    }
+  } finally {
+    for (const n of nodes) {
+      try {
+        n.child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await n.child.status;
+    }
+    Deno.removeSync(root, { recursive: true });
   }
-} finally {
-  for (const n of nodes) {
-    try {
-      n.child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await n.child.status;
-  }
-  Deno.removeSync(root, { recursive: true });
 }
+
+if (import.meta.main) await main();
