@@ -3,8 +3,8 @@
  * the COMMIT that crosses `wal_autocheckpoint` pages, with two fsyncs, and every write queued
  * behind that COMMIT waits for them (measured: a third to a half of the writer's wall time per
  * replicated insert on a 2-vCPU VM). Instead the writer opens with `wal_autocheckpoint=0` and a
- * connection of its own, on its own thread, runs `PRAGMA wal_checkpoint(PASSIVE)` shortly after
- * writes. Durability does not change (`synchronous` and the WAL are the same; only who copies WAL
+ * connection of its own, on its own thread, runs `PRAGMA wal_checkpoint(PASSIVE)` after every
+ * {@link CHECKPOINT_EVERY} writer transactions, or {@link CHECKPOINT_DELAY_MS} after fewer. Durability does not change (`synchronous` and the WAL are the same; only who copies WAL
  * frames into the database file, and when, differs).
  *
  * A passive checkpoint that overlaps a commit leaves the WAL not fully copied, and SQLite only
@@ -18,8 +18,10 @@ import type { OpenSpec } from "./connection.ts";
 import type { CheckpointReply } from "./protocol.ts";
 import { WorkerClient } from "./worker_client.ts";
 
-/** Delay from a write to the checkpoint that follows it. */
-const CHECKPOINT_DELAY_MS = 50;
+/** Writer transactions after which a checkpoint runs (SQLite's default: 1000 WAL pages, ~175). */
+const CHECKPOINT_EVERY = 64;
+/** Delay from a write to the checkpoint that follows it when fewer transactions come. */
+const CHECKPOINT_DELAY_MS = 500;
 /** WAL size (frames, ~4 KiB each) above which the writer checkpoints itself. */
 export const WAL_LIMIT_FRAMES = 4096;
 
@@ -40,6 +42,8 @@ export class Checkpointer {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
+  /** Writer transactions since the last checkpoint started. */
+  private writes = 0;
 
   /**
    * @param spec the writer's open spec.
@@ -52,15 +56,11 @@ export class Checkpointer {
     private readonly logger: Logger,
   ) {}
 
-  /** Something was written: a checkpoint follows shortly. */
+  /** A writer transaction ended: a checkpoint follows after enough of them, or soon after. */
   touch(): void {
-    if (this.timer !== null || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (this.running) return this.touch();
-      this.running = this.run().finally(() => this.running = null);
-    }, CHECKPOINT_DELAY_MS);
-    Deno.unrefTimer(this.timer);
+    if (this.closed) return;
+    this.writes++;
+    if (!this.running) this.next();
   }
 
   /** Stops checkpointing (SQLite checkpoints at the last close anyway). Idempotent. */
@@ -72,6 +72,25 @@ export class Checkpointer {
     await this.worker?.request({ t: "close" }).catch(() => {});
     this.worker?.terminate();
     this.worker = null;
+  }
+
+  /** Schedules the next checkpoint for the writes since the last one began. */
+  private next(): void {
+    if (this.writes === 0 || this.closed) return;
+    const ms = this.writes >= CHECKPOINT_EVERY ? 0 : CHECKPOINT_DELAY_MS;
+    if (this.timer !== null) {
+      if (ms > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.writes = 0;
+      this.running = this.run().finally(() => {
+        this.running = null;
+        this.next();
+      });
+    }, ms);
+    Deno.unrefTimer(this.timer);
   }
 
   private async run(): Promise<void> {
