@@ -1,11 +1,12 @@
 /**
  * WAL checkpoints of a file database off the writer. SQLite's automatic checkpoint runs inside
  * the COMMIT that crosses `wal_autocheckpoint` pages, with two fsyncs, and every write queued
- * behind that COMMIT waits for them (measured: a third to a half of the writer's wall time per
- * replicated insert on a 2-vCPU VM). Instead the writer opens with `wal_autocheckpoint=0` and a
- * connection of its own, on its own thread, runs `PRAGMA wal_checkpoint(PASSIVE)` after every
- * {@link CHECKPOINT_EVERY} writer transactions, or {@link CHECKPOINT_DELAY_MS} after fewer. Durability does not change (`synchronous` and the WAL are the same; only who copies WAL
- * frames into the database file, and when, differs).
+ * behind that COMMIT waits for them (about 40 % of the wall time per insert with change capture,
+ * docs/perf.md). Instead the writer opens with `wal_autocheckpoint=0`, and a connection of its
+ * own, on its own thread, runs `PRAGMA wal_checkpoint(PASSIVE)` after every
+ * {@link CHECKPOINT_EVERY} writer transactions, or {@link CHECKPOINT_DELAY_MS} after fewer.
+ * Durability does not change: `synchronous` and the WAL are the same, only who copies WAL frames
+ * into the database file, and when, differs.
  *
  * A passive checkpoint that overlaps a commit leaves the WAL not fully copied, and SQLite only
  * rewinds the WAL at a write that starts with nothing left to copy: when the WAL grows past

@@ -6,10 +6,10 @@
  * time per publish (docs/perf.md).
  *
  * The ack is JetStream's `PubAck` (`{stream, seq, duplicate?}`); an API error rejects with
- * nats.js's `JetStreamApiError`, no stream for the subject (a 503 "no responders" status) with
- * `HaError("unavailable")`, no answer within the timeout with
- * `HaError("unavailable")` too. A message over the server's `max_payload` is refused before it is sent
- * with nats.js's `InvalidArgumentError` (see `isPayloadTooLarge`).
+ * nats.js's `JetStreamApiError`; no stream for the subject (a 503 "no responders" status), no
+ * answer within the timeout and a closed connection with `HaError("unavailable")`. A message over
+ * the server's `max_payload` is refused before it is sent with nats.js's `InvalidArgumentError`
+ * (see `isPayloadTooLarge`).
  *
  * @module
  */
