@@ -23,6 +23,8 @@ import { WorkerClient } from "./worker_client.ts";
 const CHECKPOINT_EVERY = 64;
 /** Delay from a write to the checkpoint that follows it when fewer transactions come. */
 const CHECKPOINT_DELAY_MS = 500;
+/** The checkpointing worker ends after this long without writes. */
+const IDLE_MS = 30_000;
 /** WAL size (frames, ~4 KiB each) above which the writer checkpoints itself. */
 export const WAL_LIMIT_FRAMES = 4096;
 
@@ -45,6 +47,8 @@ export class Checkpointer {
   private closed = false;
   /** Writer transactions since the last checkpoint started. */
   private writes = 0;
+  /** Ends the worker after {@link IDLE_MS} without writes. */
+  private idle: ReturnType<typeof setTimeout> | null = null;
 
   /**
    * @param spec the writer's open spec.
@@ -61,6 +65,8 @@ export class Checkpointer {
   touch(): void {
     if (this.closed) return;
     this.writes++;
+    if (this.idle !== null) clearTimeout(this.idle);
+    this.idle = null;
     if (!this.running) this.next();
   }
 
@@ -68,16 +74,26 @@ export class Checkpointer {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    if (this.idle !== null) clearTimeout(this.idle);
+    this.timer = this.idle = null;
     await this.running;
-    await this.worker?.request({ t: "close" }).catch(() => {});
-    this.worker?.terminate();
-    this.worker = null;
+    await this.release();
   }
 
   /** Schedules the next checkpoint for the writes since the last one began. */
   private next(): void {
-    if (this.writes === 0 || this.closed) return;
+    if (this.closed) return;
+    if (this.writes === 0) {
+      // Nothing written since: the worker (an isolate, ~9 MB) goes until writes come back.
+      if (this.worker !== null && this.idle === null) {
+        this.idle = setTimeout(() => {
+          this.idle = null;
+          if (this.timer === null && !this.running) void this.release();
+        }, IDLE_MS);
+        Deno.unrefTimer(this.idle);
+      }
+      return;
+    }
     const ms = this.writes >= CHECKPOINT_EVERY ? 0 : CHECKPOINT_DELAY_MS;
     if (this.timer !== null) {
       if (ms > 0) return;
@@ -108,6 +124,13 @@ export class Checkpointer {
     } catch (e) {
       if (!this.closed) this.logger.warn("WAL checkpoint failed", { error: (e as Error).message });
     }
+  }
+
+  private async release(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    await w?.request({ t: "close" }).catch(() => {});
+    w?.terminate();
   }
 
   private async open(): Promise<WorkerClient> {
