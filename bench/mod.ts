@@ -15,6 +15,7 @@ const ALL: Record<string, string> = {
   metrics: "./metrics.ts",
   compare: "./compare.ts",
   footprint: "./footprint.ts",
+  "repl-writes": "./repl_writes.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

@@ -10,7 +10,14 @@ import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
 import type { DatabaseSource } from "./dsn.ts";
 import type { CommandCall, PluginClient, PluginCommands, PluginSpec } from "./plugin.ts";
-import type { DescribeReply, ExecReply, GroupReply, TxExecReply } from "./protocol.ts";
+import type {
+  CheckpointReply,
+  DescribeReply,
+  ExecReply,
+  GroupReply,
+  TxExecReply,
+} from "./protocol.ts";
+import { Checkpointer, offloadable } from "./checkpointer.ts";
 import { countParameters, leadingCommand, transactionControl } from "./split.ts";
 import { readOnlyRefusal } from "./read_only.ts";
 import { Mutex, type Semaphore } from "./sync.ts";
@@ -87,6 +94,8 @@ export class Database {
    * extension: they must stop); see inline_reader.ts.
    */
   private readonly inline: InlineReader | null;
+  /** Checkpoints the WAL off the writer (file databases in WAL mode), else null. */
+  private readonly checkpointer: Checkpointer | null = null;
   private readonly writeQueue: QueuedWrite[] = [];
   private draining = false;
   private closed = false;
@@ -121,6 +130,11 @@ export class Database {
     this.inline = this.native
       ? new InlineReader({ ...this.spec, readOnly: true }, this.native)
       : null;
+    if (offloadable(this.spec)) {
+      const onWriter = () =>
+        this.withWriter((w) => w.request<CheckpointReply>({ t: "checkpoint" }));
+      this.checkpointer = new Checkpointer(this.id, this.spec, onWriter, opts.logger);
+    }
   }
 
   /** Opens the writer (creating or loading the database). */
@@ -128,10 +142,14 @@ export class Database {
     const db = new Database(opts, opts.source.memory ? createMemoryDir() : null);
     const loadFrom = opts.source.memory ? opts.source.path : undefined;
     try {
+      // With a checkpointer, SQLite's automatic checkpoint (inside a COMMIT) is off.
+      const pragmas: [string, string][] = db.checkpointer
+        ? [...db.spec.pragmas, ["wal_autocheckpoint", "0"]]
+        : db.spec.pragmas;
       await db.writer.open({
         t: "open",
         databaseId: db.id,
-        spec: { ...db.spec, loadFrom },
+        spec: { ...db.spec, pragmas, loadFrom },
         plugins: opts.plugins,
       });
     } catch (e) {
@@ -246,6 +264,7 @@ export class Database {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.checkpointer?.close();
     const release = await this.writeLock.lock();
     try {
       await Promise.allSettled(this.readers.map((r) => r.request({ t: "close" })));
@@ -268,13 +287,18 @@ export class Database {
       this.checkOpen();
       return await f(this.writer);
     } finally {
+      this.checkpointer?.touch();
       release();
     }
   }
 
   /** @internal Takes the writer for a session transaction. */
-  lockWriter(): Promise<() => void> {
-    return this.writeLock.lock();
+  async lockWriter(): Promise<() => void> {
+    const release = await this.writeLock.lock();
+    return () => {
+      this.checkpointer?.touch();
+      release();
+    };
   }
 
   /** @internal */

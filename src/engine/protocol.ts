@@ -20,7 +20,15 @@ export type Request =
   | { t: "describe"; id: number; sql: string }
   | { t: "backup"; id: number; path: string }
   | { t: "command"; id: number; plugin: string; method: string; args: unknown }
+  /** `PRAGMA wal_checkpoint(PASSIVE)` (see checkpointer.ts). */
+  | { t: "checkpoint"; id: number }
   | { t: "close"; id: number };
+
+/** What `checkpoint` answers: frames in the WAL, and how many of them are in the database. */
+export interface CheckpointReply {
+  log: number;
+  checkpointed: number;
+}
 
 /** What `open` answers. */
 export interface OpenReply {

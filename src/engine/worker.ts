@@ -13,6 +13,7 @@ import {
 } from "./connection.ts";
 import type { PluginFactory, StatementInfo, WriterPlugin } from "./plugin.ts";
 import type {
+  CheckpointReply,
   DescribeReply,
   ExecReply,
   GroupItem,
@@ -118,6 +119,10 @@ async function handle(req: Request): Promise<unknown> {
     case "backup":
       c.backupTo(req.path);
       return null;
+    case "checkpoint": {
+      const r = c.db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as Record<string, number>;
+      return { log: Number(r.log), checkpointed: Number(r.checkpointed) } as CheckpointReply;
+    }
     case "command": {
       const commands = pluginsByName.get(req.plugin)?.commands;
       const handler = commands && Object.hasOwn(commands, req.method)

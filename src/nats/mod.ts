@@ -41,6 +41,7 @@ export {
   type ParsedServers,
   parseServers,
 } from "./client.ts";
+export { JetStreamPublisher, type StreamPublish } from "./publish.ts";
 export { normaliseServerName } from "./server_config.ts";
 export {
   isNotFound,

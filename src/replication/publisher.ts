@@ -15,7 +15,6 @@
  *
  * @module
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import type { Database } from "../engine/mod.ts";
 import { HaError } from "../errors/mod.ts";
@@ -23,7 +22,7 @@ import type { Logger } from "../log/mod.ts";
 import { INCARNATION_HEADER, NODE_HEADER, utf8Length } from "./headers.ts";
 import { SIGNATURE_HEADER, signPayload } from "./signature.ts";
 import { type CommitPayload, replicationClient } from "./plugin_api.ts";
-import { isPayloadTooLarge } from "../nats/mod.ts";
+import { isPayloadTooLarge, type StreamPublish } from "../nats/mod.ts";
 import { Backoff } from "../retry/mod.ts";
 
 /** Default {@link PublisherOptions.window}: publishes in flight before waiting for acks. */
@@ -81,7 +80,7 @@ export interface PublisherStatus {
 
 /** In-order, pipelined publisher of one database's outbox. */
 export class Publisher {
-  private js: JetStreamClient | null = null;
+  private js: StreamPublish | null = null;
   private readonly queue: Item[] = [];
   private inflight = 0;
   private failed = false;
@@ -128,7 +127,7 @@ export class Publisher {
   }
 
   /** Starts publishing through `js` (NATS was reached). */
-  attach(js: JetStreamClient): void {
+  attach(js: StreamPublish): void {
     this.js = js;
     this.kick();
   }
@@ -236,7 +235,7 @@ export class Publisher {
     });
   }
 
-  /** Headers of one message (js.publish adds `Nats-Msg-Id` to the object it is given). */
+  /** Headers of one message (the publish adds `Nats-Msg-Id` to the object it is given). */
   private headers(item: Item): MsgHdrs {
     const h = headers();
     h.set(NODE_HEADER, this.o.self.node);

@@ -23,7 +23,7 @@ import type { Config } from "../config/mod.ts";
 import type { Engine, PluginSpec } from "../engine/mod.ts";
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { isNotFound, isStreamNameInUse, type NatsClient } from "../nats/mod.ts";
+import { isNotFound, isStreamNameInUse, JetStreamPublisher, type NatsClient } from "../nats/mod.ts";
 import { Backoff } from "../retry/mod.ts";
 import { consumerOf, subjectOf } from "./naming.ts";
 import { Publisher, type PublisherStatus } from "./publisher.ts";
@@ -116,6 +116,7 @@ export interface DatabaseReplicationStatus {
 export class Replication {
   private client: NatsClient | null = null;
   private jsm: JetStreamManager | null = null;
+  private publish: JetStreamPublisher | null = null;
   /** Why replication is not running yet (null once it runs). */
   private waiting: string | null = "NATS not connected yet";
   private attaching: Promise<void> | null = null;
@@ -216,9 +217,11 @@ export class Replication {
     await this.ensureStream(jsm);
     if (this.stopping) return;
     this.jsm = jsm;
+    // One ack subscription per connection, kept across start retries.
+    const publish = config.readOnly ? null : this.publish ??= new JetStreamPublisher(nats.nc);
     for (const db of engine.databases()) {
       // A read-only follower publishes nothing (an outbox left by an earlier run stays there).
-      if (!config.readOnly) this.publishers.get(db.id)!.attach(js);
+      if (publish) this.publishers.get(db.id)!.attach(publish);
       await this.startSubscriber(js, jsm, db.id);
     }
     this.waiting = null;

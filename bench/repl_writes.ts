@@ -1,0 +1,185 @@
+/**
+ * The replicated-writes row of `compare.ts` alone, for A/B runs and profiles: three ha nodes
+ * (file databases, synchronous replication), `wrk` single-row inserts with BENCH_CONNS (32)
+ * connections spread over the nodes, then 1 connection on node1. Prints writes/s, latency and the
+ * CPU per write of every ha and nats-server process together (from `/proc`, steadier than
+ * writes/s on a shared machine).
+ *
+ * Env: BENCH_SECONDS (3); BENCH_NODES (3, or 1); BENCH_THREADS=1 (CPU per process and thread);
+ * BENCH_COUNTS=1 (published and applied changesets per node: group sizes); BENCH_SKIP_C1=1;
+ * BENCH_DSN_QUERY (appended to each `file:` DSN); PROF_DIR=dir (each node under `--cpu-prof`,
+ * one subdirectory per node; summarise with `bench/profile_summary.ts`).
+ *
+ * Run: `deno task bench repl-writes`.
+ * @module
+ */
+import { freePort } from "../tests/integration/helpers/ha.ts";
+import { waitFor } from "../tests/integration/helpers/cluster.ts";
+
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
+const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
+const PROF = Deno.env.get("PROF_DIR");
+const ROOT = new URL("../", import.meta.url).pathname;
+
+interface Node {
+  url: string;
+  natsPort: number;
+  child: Deno.ChildProcess;
+}
+
+function start(root: string, name: string, natsUrl?: string): Node {
+  const port = freePort();
+  const natsPort = natsUrl ? 0 : freePort();
+  const dir = `${root}/${name}`;
+  Deno.mkdirSync(dir, { recursive: true });
+  const prof = PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`] : [];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      ...prof,
+      "main.ts",
+      "-n",
+      name,
+      "--port",
+      String(port),
+      "--pg-port",
+      "0",
+      "--nats-port",
+      String(natsPort),
+      "--nats-store-dir",
+      `${dir}/nats`,
+      "--log-level",
+      "warn",
+      ...(natsUrl ? ["--replication-url", natsUrl] : []),
+      `file:${dir}/ha.db${Deno.env.get("BENCH_DSN_QUERY") ?? ""}`,
+    ],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  return { url: `http://127.0.0.1:${port}`, natsPort, child };
+}
+
+async function sql(n: Node, q: string): Promise<Response> {
+  return await fetch(n.url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sql: q }),
+  });
+}
+
+async function wrk(urls: string[], conns: number) {
+  const outs = await Promise.all(
+    urls.slice(0, conns).map((url, i) => {
+      const c = Math.floor(conns / urls.length) + (i < conns % urls.length ? 1 : 0);
+      return new Deno.Command("wrk", {
+        args: [
+          "-t1",
+          `-c${c}`,
+          `-d${SECONDS}s`,
+          "--timeout",
+          "10s",
+          "-s",
+          `${ROOT}bench/wrk/insert.lua`,
+        ]
+          .concat([url, "--", "ha", `k${crypto.randomUUID().slice(0, 8)}`]),
+        stdout: "piped",
+      }).output();
+    }),
+  );
+  const r = outs.map((o) => {
+    const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(new TextDecoder().decode(o.stdout))!;
+    const [req, err, dur, p50, p99] = m.slice(1).map(Number);
+    return { ok: (req - err) / (dur / 1e6), err, p50: p50 / 1000, p99: p99 / 1000 };
+  });
+  return {
+    ok: Math.round(r.reduce((a, x) => a + x.ok, 0)),
+    errors: r.reduce((a, x) => a + x.err, 0),
+    p50: r[0].p50,
+    p99: r[0].p99,
+  };
+}
+
+/** CPU time (user + system, ms) per process and thread name, of `pids` and descendants. */
+function cpuByThread(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const seen = new Set<number>();
+  const visit = (pid: number, label: string) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    try {
+      for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+        const dir = `/proc/${pid}/task/${t.name}`;
+        const stat = Deno.readTextFileSync(`${dir}/stat`);
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const comm = Deno.readTextFileSync(`${dir}/comm`).trim().replace(/[0-9]+$/, "");
+        const key = `${label} ${comm}`;
+        out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+        const kids = Deno.readTextFileSync(`${dir}/children`).trim();
+        for (const k of kids ? kids.split(" ") : []) visit(Number(k), "nats");
+      }
+    } catch { /* exited */ }
+  };
+  pids.forEach((p, i) => visit(p, `node${i + 1}`));
+  return out;
+}
+
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+async function ready(what: string, probe: () => Promise<Response>): Promise<void> {
+  await waitFor(what, async () => {
+    const r = await probe().catch(() => null);
+    await r?.body?.cancel();
+    return r?.ok ?? false;
+  }, 60_000);
+}
+
+/** Runs the benchmark and prints one JSON line (and the optional breakdowns). */
+export async function main(): Promise<void> {
+  const root = Deno.makeTempDirSync({ prefix: "ha-rw-" });
+  const nodes: Node[] = [];
+  try {
+    nodes.push(start(root, "node1"));
+    const nats = `nats://127.0.0.1:${nodes[0].natsPort}`;
+    await ready("node1 ready", () => fetch(`${nodes[0].url}/readyz`));
+    if (Number(Deno.env.get("BENCH_NODES") ?? 3) > 1) {
+      nodes.push(start(root, "node2", nats), start(root, "node3", nats));
+    }
+    for (const n of nodes) await ready("ready", () => fetch(`${n.url}/readyz`));
+    await (await sql(nodes[0], "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))")).text();
+    for (const n of nodes) await ready("table", () => sql(n, "SELECT count(*) FROM model"));
+    const pids = nodes.map((n) => n.child.pid);
+    const before = cpuByThread(pids);
+    const many = await wrk(nodes.map((n) => n.url), CONNS);
+    const after = cpuByThread(pids);
+    const cpuMsPerWrite = +((total(after) - total(before)) / (many.ok * SECONDS)).toFixed(2);
+    if (Deno.env.get("BENCH_THREADS")) {
+      const rows = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+        .filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+      for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v} ms`);
+    }
+    const one = Deno.env.get("BENCH_SKIP_C1") ? null : await wrk([nodes[0].url], 1);
+    const c1 = one ? { c1: one } : {};
+    console.log(JSON.stringify({ [`c${CONNS}`]: { ...many, cpuMsPerWrite }, ...c1 }));
+    if (Deno.env.get("BENCH_COUNTS")) {
+      for (const n of nodes) {
+        const text = await (await fetch(`${n.url}/metrics`)).text();
+        const counts =
+          /^ha_(replication_(published|applied)_total|http_requests_total\{route="\/")/;
+        console.log(text.split("\n").filter((l) => counts.test(l)).join("\n"));
+      }
+    }
+  } finally {
+    for (const n of nodes) {
+      try {
+        n.child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await n.child.status;
+    }
+    Deno.removeSync(root, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();
