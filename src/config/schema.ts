@@ -410,7 +410,7 @@ export const FLAGS: readonly FlagSpec[] = [
     field: "httpHeaderTimeoutMs",
     long: "http-header-timeout",
     metavar: "DURATION",
-    help: "Time limit to receive an HTTP request's headers",
+    help: "Time limit for a new HTTP connection to send its first request's headers",
     defaultText: "10s",
     default: () => 10_000,
     parse: (raw) => parseDuration(raw, { allowZero: false, ...LIMIT_TIMER }),

@@ -151,7 +151,7 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** `--max-connections`: client connections at once, per surface (HTTP, PostgreSQL). */
   readonly maxConnections: number;
-  /** `--http-header-timeout`: ms to receive a request's headers. */
+  /** `--http-header-timeout`: ms a new connection has to send its first request's headers. */
   readonly httpHeaderTimeoutMs: number;
   /** `--http-body-timeout`: ms to receive a request's body. */
   readonly httpBodyTimeoutMs: number;
