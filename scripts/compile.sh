@@ -17,7 +17,7 @@ chmod 755 vendor/nats-server
 
 bash scripts/build-extension.sh --if-needed
 
-deno compile -A --unstable-worker-options \
+deno compile -A --unstable-worker-options --unstable-no-legacy-abort \
   --include src/engine/worker.ts \
   --include src/replication/writer_plugin.ts \
   --include vendor/nats-server \
