@@ -120,6 +120,11 @@ export class Node {
     readonly interceptor: InterceptorHost | null,
     private readonly logger: Logger,
     private readonly parts: Parts,
+    /**
+     * Settles once the node has its id slot (or needs none): with an external NATS not reached
+     * at start it is claimed later, and until then an INSERT that needs an id is refused.
+     */
+    readonly slotClaimed: Promise<void>,
   ) {}
 
   /**
@@ -146,6 +151,8 @@ export class Node {
     const snapshots = new Late<Snapshotter>("snapshots unavailable: NATS not reached yet");
     let engine: Engine | null = null;
     let replication: Replication | null = null;
+    let slotClaimed: Promise<void> = Promise.resolve();
+    let slotPending = false;
     // Load the interceptor first: a broken resolver stops the node before anything opens.
     const interceptor = config.interceptor === null ? null : await loadInterceptor(
       config.interceptor,
@@ -290,10 +297,14 @@ export class Node {
         });
         if (ids && !client) {
           // Claimed once NATS is first reached.
-          nats.whenReady().then(async (client) => {
+          slotPending = true;
+          slotClaimed = nats.whenReady().then(async (client) => {
             const slot = await claimSlot(config, client.nc);
-            if (slot === null) return; // --id-scheme sqlite: no id plugin (`ids` is null then)
-            for (const db of opened.databases()) await idClient(db).call("setSlot", slot);
+            // null: --id-scheme sqlite, no id plugin (`ids` is null then)
+            if (slot !== null) {
+              for (const db of opened.databases()) await idClient(db).call("setSlot", slot);
+            }
+            slotPending = false;
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }
@@ -308,7 +319,10 @@ export class Node {
         headerTimeoutMs: config.httpHeaderTimeoutMs,
         bodyTimeoutMs: config.httpBodyTimeoutMs,
         idleTimeoutMs: config.httpIdleTimeoutMs,
-        readiness: () => replication?.readiness() ?? [],
+        readiness: () => [
+          ...(replication?.readiness() ?? []),
+          ...(slotPending ? ["no id slot yet (NATS not reached since start)"] : []),
+        ],
         replication,
         snapshots: connecting
           ? {
@@ -350,7 +364,17 @@ export class Node {
         pg: pg?.port ?? 0,
         readOnly: config.readOnly,
       });
-      return new Node(config, opened, http, pg, replication, interceptor, log, parts);
+      return new Node(
+        config,
+        opened,
+        http,
+        pg,
+        replication,
+        interceptor,
+        log,
+        parts,
+        slotClaimed,
+      );
     } catch (e) {
       await parts.stop();
       throw e;

@@ -71,6 +71,24 @@ export interface Transaction {
 }
 
 /**
+ * How long `openDatabase` waits for an external NATS to be reached the first time, so that the
+ * application's first INSERTs get cluster-unique ids; past it the database opens anyway (reads and
+ * writes with explicit ids work, an INSERT needing an id says so until NATS is reached).
+ */
+const SLOT_WAIT_MS = 10_000;
+
+/** Waits for `p`, at most `ms`. */
+async function withinMs(p: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  try {
+    await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * A database served by a node running in this process; see {@link openDatabase}.
  *
  * @example
@@ -98,6 +116,7 @@ export class HaDatabase implements AsyncDisposable {
     const { config, tempDir } = await configOf(options);
     try {
       const node = await Node.start(config, createLogger(config.logLevel));
+      await withinMs(node.slotClaimed, SLOT_WAIT_MS);
       return new HaDatabase(node, options.bigints ?? false, tempDir);
     } catch (e) {
       if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
