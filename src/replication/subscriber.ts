@@ -483,6 +483,15 @@ export class Subscriber {
     for (const r of requests) r.done();
   }
 
+  private toApply(batch: JsMsg[]): ApplyMessage[] {
+    return batch.map((m) => ({
+      seq: m.seq,
+      subject: this.o.subject,
+      data: m.string(),
+      sig: m.headers?.get(SIGNATURE_HEADER) || undefined,
+    }));
+  }
+
   /** Applies received messages in stream order until stopped. */
   private async applyLoop(): Promise<void> {
     const backoff = new Backoff({ initialMs: APPLY_RETRY_INITIAL_MS, maxMs: APPLY_RETRY_MAX_MS });
@@ -515,30 +524,28 @@ export class Subscriber {
         this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
         continue;
       }
-      // Through an interceptor: smaller batches (its calls are in flight together).
-      const single = this.o.host != null;
-      const batch = this.buffer.slice(
-        0,
-        single ? INTERCEPTED_BATCH : this.o.maxBatch ?? DEFAULT_APPLY_BATCH,
-      );
-      const msgs: ApplyMessage[] = batch.map((m) => ({
-        seq: m.seq,
-        subject: this.o.subject,
-        data: m.string(),
-        sig: m.headers?.get(SIGNATURE_HEADER) || undefined,
-      }));
+      let batch: JsMsg[] = [];
       let r: ApplyResult;
       try {
-        r = single
-          ? await applyIntercepted({ ...this.o, host: this.o.host! }, msgs)
-          : await this.plugin.call("apply", msgs);
+        if (this.o.host != null) {
+          // Through an interceptor: smaller batches (its calls are in flight together).
+          batch = this.buffer.slice(0, INTERCEPTED_BATCH);
+          r = await applyIntercepted({ ...this.o, host: this.o.host }, this.toApply(batch));
+        } else {
+          // The batch is taken once the writer is ours (it may be busy with a local group
+          // commit): what arrived meanwhile joins it instead of waiting for one more round.
+          r = await this.plugin.locked((call) => {
+            batch = this.buffer.slice(0, this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
+            return call("apply", this.toApply(batch));
+          });
+        }
       } catch (e) {
         if (this.stopped) return;
         r = {
           through: 0,
           applied: 0,
           skipped: 0,
-          error: { seq: batch[0].seq, message: String(e) },
+          error: { seq: (batch[0] ?? this.buffer[0]).seq, message: String(e) },
         };
       }
       this.applied += r.applied;
