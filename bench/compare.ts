@@ -23,6 +23,7 @@ import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/clus
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { pgbench, setup, startHaTarget, startPostgres, type Target } from "./pgbench.ts";
 import { table } from "./stats.ts";
+import { wrk, type WrkResult } from "./wrk.ts";
 import { measureLag } from "./lag.ts";
 import { measureCatchUp } from "./catchup.ts";
 import { singleVsCeiling } from "./compare_single.ts";
@@ -33,17 +34,6 @@ const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
 const CLIENTS = Number(Deno.env.get("BENCH_CLIENTS") ?? 8);
 const HERE = new URL(".", import.meta.url).pathname;
 const MODEL = "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))";
-
-/** What one wrk run (or several in parallel) measured. */
-interface HttpResult {
-  /** Answers per second, failed ones included. */
-  ops: number;
-  /** Successful writes per second (what the ratios compare). */
-  ok: number;
-  errors: number;
-  p50: number;
-  p99: number;
-}
 
 /** One row of the final table: ha beside its anchor. */
 type Row = [string, string, string, string];
@@ -57,56 +47,14 @@ function have(cmd: string): boolean {
   }
 }
 
-/**
- * Drives `urls` with `conns` connections in total (split evenly, one wrk process per URL, run
- * at once) for SECONDS. Latency percentiles are those of the first URL's wrk (exact when one).
- */
-async function wrk(urls: string[], conns: number, mode: "ha" | "dqlite"): Promise<HttpResult> {
-  const runs = urls.slice(0, conns).map((url, i) => {
-    const c = Math.floor(conns / urls.length) + (i < conns % urls.length ? 1 : 0);
-    const prefix = `${mode}${crypto.randomUUID().slice(0, 8)}`;
-    return new Deno.Command("wrk", {
-      args: [
-        "-t1",
-        `-c${c}`,
-        `-d${SECONDS}s`,
-        "--timeout",
-        "10s",
-        "-s",
-        `${HERE}wrk/insert.lua`,
-        url,
-        "--",
-        mode,
-        prefix,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+/** Drives `urls` with `conns` connections in total with `wrk/insert.lua` for SECONDS. */
+function insertLoad(urls: string[], conns: number, mode: "ha" | "dqlite"): Promise<WrkResult> {
+  return wrk(urls, {
+    script: "insert.lua",
+    conns,
+    seconds: SECONDS,
+    args: () => [mode, `${mode}${crypto.randomUUID().slice(0, 8)}`],
   });
-  const outs = await Promise.all(runs);
-  const parsed = outs.map((o) => {
-    const text = new TextDecoder().decode(o.stdout);
-    const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(text);
-    if (!o.success || !m) {
-      throw new Error(`wrk failed: ${text}${new TextDecoder().decode(o.stderr)}`);
-    }
-    const [req, err, dur, p50, p99] = m.slice(1).map(Number);
-    const secs = dur / 1e6;
-    return {
-      ops: req / secs,
-      ok: (req - err) / secs,
-      errors: err,
-      p50: p50 / 1000,
-      p99: p99 / 1000,
-    };
-  });
-  return {
-    ops: parsed.reduce((a, r) => a + r.ops, 0),
-    ok: parsed.reduce((a, r) => a + r.ok, 0),
-    errors: parsed.reduce((a, r) => a + r.errors, 0),
-    p50: parsed[0].p50,
-    p99: parsed[0].p99,
-  };
 }
 
 /** Child processes this benchmark started, ended by pid at the end. */
@@ -193,17 +141,17 @@ async function replicatedWrites(dir: string, rows: Row[]): Promise<void> {
     return skip(rows, "replicated HTTP writes", "dqlite-demo (apt-get install go-dqlite)");
   }
   const dq = await startDqlite(dir);
-  const dq32 = await wrk(dq, CONNS, "dqlite");
-  const dq1 = await wrk([dq[0]], 1, "dqlite");
+  const dq32 = await insertLoad(dq, CONNS, "dqlite");
+  const dq1 = await insertLoad([dq[0]], 1, "dqlite");
   await stopChildren();
   const cluster = new Cluster();
   try {
     const ha = (await startHaCluster(cluster)).map((n) => n.url);
-    const ha32 = await wrk(ha, CONNS, "ha");
-    const ha1 = await wrk([ha[0]], 1, "ha");
+    const ha32 = await insertLoad(ha, CONNS, "ha");
+    const ha1 = await insertLoad([ha[0]], 1, "ha");
     // dqlite-demo answers 200 "Error: database is locked" to concurrent writers: those count
     // as failures, shown beside the successful writes per second the ratio compares.
-    const errs = (r: HttpResult) =>
+    const errs = (r: WrkResult) =>
       r.errors
         ? ` (of ${fmt(r.ops)} answers/s, ${(100 * (1 - r.ok / r.ops)).toFixed(0)}% errors)`
         : "";
@@ -290,7 +238,7 @@ async function singleNode(dir: string, rows: Row[]): Promise<void> {
     await r?.body?.cancel();
     return r !== null;
   }, 30_000);
-  const base = await wrk([url], CONNS, "ha");
+  const base = await insertLoad([url], CONNS, "ha");
   await stopChildren();
   await Deno.mkdir(`${dir}/single`);
   const node = await startHa({
@@ -304,7 +252,7 @@ async function singleNode(dir: string, rows: Row[]): Promise<void> {
       body: JSON.stringify({ sql: MODEL }),
     });
     if (!r.ok) throw new Error(`create table: ${await r.text()}`);
-    const ha = await wrk([node.url], CONNS, "ha");
+    const ha = await insertLoad([node.url], CONNS, "ha");
     rows.push([
       `1 node, no replication, HTTP writes, ${CONNS} conns (ok w/s)`,
       fmt(ha.ok),

@@ -15,6 +15,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { waitFor } from "../tests/integration/helpers/cluster.ts";
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
+import { wrk } from "./wrk.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
@@ -48,32 +49,11 @@ function ceiling(file: string, step: (db: DatabaseSync) => () => void): number {
   }
 }
 
-/** Successful answers per second of one wrk run of `script` against `url`. */
-async function wrk(url: string, script: string, args: string[]): Promise<number> {
-  const out = await new Deno.Command("wrk", {
-    args: [
-      "-t1",
-      `-c${CONNS}`,
-      `-d${SECONDS}s`,
-      "--timeout",
-      "10s",
-      "-s",
-      `${HERE}wrk/${script}`,
-      url,
-      "--",
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const m = /RESULT (\d+) (\d+) (\d+)/.exec(text);
-  if (!out.success || !m) {
-    throw new Error(`wrk failed: ${text}${new TextDecoder().decode(out.stderr)}`);
-  }
-  const [req, err, dur] = m.slice(1).map(Number);
-  if (err > 0) throw new Error(`${url}: ${err} of ${req} requests failed (${script})`);
-  return req / (dur / 1e6);
+/** Successful answers per second of one wrk run of `script` against `url`; any error throws. */
+async function load(url: string, script: string, args: string[]): Promise<number> {
+  const r = await wrk([url], { script, conns: CONNS, seconds: SECONDS, args: () => args });
+  if (r.errors > 0) throw new Error(`${url}: ${r.errors} requests failed (${script})`);
+  return r.ok;
 }
 
 async function post(url: string, sql: string): Promise<void> {
@@ -89,8 +69,8 @@ async function post(url: string, sql: string): Promise<void> {
 /** Inserts and point reads per second of the HTTP server at `url` (tables created here). */
 async function drive(url: string): Promise<{ insert: number; point: number }> {
   for (const sql of [MODEL, KV, FILL]) await post(url, sql);
-  const insert = await wrk(url, "insert.lua", ["ha", `s${crypto.randomUUID().slice(0, 8)}`]);
-  const point = await wrk(url, "point.lua", [String(KEYS)]);
+  const insert = await load(url, "insert.lua", ["ha", `s${crypto.randomUUID().slice(0, 8)}`]);
+  const point = await load(url, "point.lua", [String(KEYS)]);
   return { insert, point };
 }
 

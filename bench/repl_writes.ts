@@ -15,6 +15,7 @@
  */
 import { freePort } from "../tests/integration/helpers/ha.ts";
 import { waitFor } from "../tests/integration/helpers/cluster.ts";
+import { wrk, type WrkResult } from "./wrk.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
@@ -70,36 +71,13 @@ async function sql(n: Node, q: string): Promise<Response> {
   });
 }
 
-async function wrk(urls: string[], conns: number) {
-  const outs = await Promise.all(
-    urls.slice(0, conns).map((url, i) => {
-      const c = Math.floor(conns / urls.length) + (i < conns % urls.length ? 1 : 0);
-      return new Deno.Command("wrk", {
-        args: [
-          "-t1",
-          `-c${c}`,
-          `-d${SECONDS}s`,
-          "--timeout",
-          "10s",
-          "-s",
-          `${ROOT}bench/wrk/insert.lua`,
-        ]
-          .concat([url, "--", "ha", `k${crypto.randomUUID().slice(0, 8)}`]),
-        stdout: "piped",
-      }).output();
-    }),
-  );
-  const r = outs.map((o) => {
-    const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(new TextDecoder().decode(o.stdout))!;
-    const [req, err, dur, p50, p99] = m.slice(1).map(Number);
-    return { ok: (req - err) / (dur / 1e6), err, p50: p50 / 1000, p99: p99 / 1000 };
+function insertLoad(urls: string[], conns: number): Promise<WrkResult> {
+  return wrk(urls, {
+    script: "insert.lua",
+    conns,
+    seconds: SECONDS,
+    args: () => ["ha", `k${crypto.randomUUID().slice(0, 8)}`],
   });
-  return {
-    ok: Math.round(r.reduce((a, x) => a + x.ok, 0)),
-    errors: r.reduce((a, x) => a + x.err, 0),
-    p50: r[0].p50,
-    p99: r[0].p99,
-  };
 }
 
 /** CPU time (user + system, ms) per process and thread name, of `pids` and descendants. */
@@ -152,7 +130,7 @@ export async function main(): Promise<void> {
     for (const n of nodes) await ready("table", () => sql(n, "SELECT count(*) FROM model"));
     const pids = nodes.map((n) => n.child.pid);
     const before = cpuByThread(pids);
-    const many = await wrk(nodes.map((n) => n.url), CONNS);
+    const many = await insertLoad(nodes.map((n) => n.url), CONNS);
     const after = cpuByThread(pids);
     const cpuMsPerWrite = +((total(after) - total(before)) / (many.ok * SECONDS)).toFixed(2);
     if (Deno.env.get("BENCH_THREADS")) {
@@ -160,7 +138,7 @@ export async function main(): Promise<void> {
         .filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
       for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v} ms`);
     }
-    const one = Deno.env.get("BENCH_SKIP_C1") ? null : await wrk([nodes[0].url], 1);
+    const one = Deno.env.get("BENCH_SKIP_C1") ? null : await insertLoad([nodes[0].url], 1);
     const c1 = one ? { c1: one } : {};
     console.log(JSON.stringify({ [`c${CONNS}`]: { ...many, cpuMsPerWrite }, ...c1 }));
     if (Deno.env.get("BENCH_COUNTS")) {
