@@ -26,13 +26,12 @@ import { table } from "./stats.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 import { measureLag } from "./lag.ts";
 import { measureCatchUp } from "./catchup.ts";
-import { singleVsCeiling } from "./compare_single.ts";
+import { singleVsCeiling, withBaseline } from "./compare_single.ts";
 import { footprintRows } from "./footprint.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
 const CLIENTS = Number(Deno.env.get("BENCH_CLIENTS") ?? 8);
-const HERE = new URL(".", import.meta.url).pathname;
 const MODEL = "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))";
 
 /** One row of the final table: ha beside its anchor. */
@@ -225,21 +224,7 @@ async function pgbenchRows(dir: string, rows: Row[]): Promise<void> {
 /** Row: one ha node (no replication) vs the 12-line Deno.serve + node:sqlite server. */
 async function singleNode(dir: string, rows: Row[]): Promise<void> {
   if (!have("wrk")) return skip(rows, "HTTP single node", "wrk (apt-get install wrk)");
-  const port = freePort();
-  spawn(
-    Deno.execPath(),
-    ["run", "-A", `${HERE}baseline_server.ts`, String(port), `${dir}/baseline.db`],
-    `${dir}/baseline.log`,
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor("baseline server", async () => {
-    const r = await fetch(url, { method: "POST", body: '{"sql":"SELECT 1","params":[]}' })
-      .catch(() => null);
-    await r?.body?.cancel();
-    return r !== null;
-  }, 30_000);
-  const base = await insertLoad([url], CONNS, "ha");
-  await stopChildren();
+  const base = await withBaseline(dir, (url) => insertLoad([url], CONNS, "ha"));
   await Deno.mkdir(`${dir}/single`);
   const node = await startHa({
     cwd: `${dir}/single`,

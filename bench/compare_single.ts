@@ -74,8 +74,8 @@ async function drive(url: string): Promise<{ insert: number; point: number }> {
   return { insert, point };
 }
 
-/** The baseline server on a fresh database: its rates, then it is stopped. */
-async function baseline(dir: string): Promise<{ insert: number; point: number }> {
+/** Runs `use` against the baseline server on a fresh database in `dir`, then stops it. */
+export async function withBaseline<T>(dir: string, use: (url: string) => Promise<T>): Promise<T> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${HERE}baseline_server.ts`, String(port), `${dir}/baseline.db`],
@@ -90,7 +90,7 @@ async function baseline(dir: string): Promise<{ insert: number; point: number }>
       await r?.body?.cancel();
       return r !== null;
     }, 30_000);
-    return await drive(url);
+    return await use(url);
   } finally {
     child.kill("SIGTERM");
     await child.status;
@@ -121,7 +121,7 @@ export async function singleVsCeiling(dir: string, rows: Row[]): Promise<void> {
       return () => st.all(++n % KEYS + 1);
     }),
   };
-  const base = await baseline(dir);
+  const base = await withBaseline(dir, drive);
   await Deno.mkdir(`${dir}/single`);
   const node = await startHa({
     cwd: `${dir}/single`,
