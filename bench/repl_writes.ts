@@ -13,61 +13,22 @@
  * Run: `deno task bench repl-writes`.
  * @module
  */
-import { freePort } from "../tests/integration/helpers/ha.ts";
-import { waitFor } from "../tests/integration/helpers/cluster.ts";
+import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
 const PROF = Deno.env.get("PROF_DIR");
-const ROOT = new URL("../", import.meta.url).pathname;
 
-interface Node {
-  url: string;
-  natsPort: number;
-  child: Deno.ChildProcess;
-}
-
-function start(root: string, name: string, natsUrl?: string): Node {
-  const port = freePort();
-  const natsPort = natsUrl ? 0 : freePort();
-  const dir = `${root}/${name}`;
-  Deno.mkdirSync(dir, { recursive: true });
-  const prof = PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`] : [];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      ...prof,
-      "main.ts",
-      "-n",
-      name,
-      "--port",
-      String(port),
-      "--pg-port",
-      "0",
-      "--nats-port",
-      String(natsPort),
-      "--nats-store-dir",
-      `${dir}/nats`,
-      "--log-level",
-      "warn",
-      ...(natsUrl ? ["--replication-url", natsUrl] : []),
-      `file:${dir}/ha.db${Deno.env.get("BENCH_DSN_QUERY") ?? ""}`,
-    ],
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  return { url: `http://127.0.0.1:${port}`, natsPort, child };
-}
-
-async function sql(n: Node, q: string): Promise<Response> {
-  return await fetch(n.url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ sql: q }),
+/** Starts a node (file database); node1 runs the NATS server the others use. */
+function start(cluster: Cluster, name: string, natsUrl?: string): Promise<HaNode> {
+  return cluster.start(name, {
+    memory: false,
+    embeddedNats: !natsUrl,
+    natsUrl,
+    dsns: [`file:${cluster.root}/${name}/ha.db${Deno.env.get("BENCH_DSN_QUERY") ?? ""}`],
+    args: ["--log-level", "warn"],
+    denoFlags: PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`] : [],
   });
 }
 
@@ -106,29 +67,29 @@ function cpuByThread(pids: number[]): Map<string, number> {
 
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
-async function ready(what: string, probe: () => Promise<Response>): Promise<void> {
-  await waitFor(what, async () => {
-    const r = await probe().catch(() => null);
-    await r?.body?.cancel();
-    return r?.ok ?? false;
-  }, 60_000);
+/** Waits until `probe` holds (an error counts as not yet). */
+async function ready(what: string, probe: () => Promise<boolean>): Promise<void> {
+  await waitFor(what, () => probe().catch(() => false), 60_000);
 }
 
 /** Runs the benchmark and prints one JSON line (and the optional breakdowns). */
 export async function main(): Promise<void> {
-  const root = Deno.makeTempDirSync({ prefix: "ha-rw-" });
-  const nodes: Node[] = [];
+  const cluster = new Cluster();
   try {
-    nodes.push(start(root, "node1"));
-    const nats = `nats://127.0.0.1:${nodes[0].natsPort}`;
-    await ready("node1 ready", () => fetch(`${nodes[0].url}/readyz`));
+    const nodes = [await start(cluster, "node1")];
+    await ready("node1 ready", async () => (await nodes[0].get("/readyz")).status === 200);
     if (Number(Deno.env.get("BENCH_NODES") ?? 3) > 1) {
-      nodes.push(start(root, "node2", nats), start(root, "node3", nats));
+      const nats = nodes[0].natsUrl!;
+      nodes.push(await start(cluster, "node2", nats), await start(cluster, "node3", nats));
     }
-    for (const n of nodes) await ready("ready", () => fetch(`${n.url}/readyz`));
-    await (await sql(nodes[0], "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))")).text();
-    for (const n of nodes) await ready("table", () => sql(n, "SELECT count(*) FROM model"));
-    const pids = nodes.map((n) => n.child.pid);
+    for (const n of nodes) {
+      await ready("ready", async () => (await n.get("/readyz")).status === 200);
+    }
+    await nodes[0].sql("CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))");
+    for (const n of nodes) {
+      await ready("table", async () => (await n.checksum("model")) !== "missing");
+    }
+    const pids = nodes.map((n) => n.pid);
     const before = cpuByThread(pids);
     const many = await insertLoad(nodes.map((n) => n.url), CONNS);
     const after = cpuByThread(pids);
@@ -150,13 +111,7 @@ export async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const n of nodes) {
-      try {
-        n.child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await n.child.status;
-    }
-    Deno.removeSync(root, { recursive: true });
+    await cluster.stop(); // SIGTERM first: --cpu-prof writes its profiles on exit
   }
 }
 

@@ -105,6 +105,8 @@ export interface NodeOptions {
   reuse?: HaNode;
   /** Extra environment variables (added to this process's). */
   env?: Record<string, string>;
+  /** Flags for `deno run` itself (e.g. `--cpu-prof`), before `main.ts`. */
+  denoFlags?: string[];
 }
 
 /** A running `ha` process. */
@@ -252,6 +254,7 @@ export class Cluster {
       "run",
       "-A",
       "--unstable-worker-options",
+      ...(o.denoFlags ?? []),
       "main.ts",
       "-n",
       name,
