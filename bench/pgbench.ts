@@ -15,7 +15,7 @@
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { table } from "./stats.ts";
 
-const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+export const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CLIENTS = Number(Deno.env.get("BENCH_CLIENTS") ?? 8);
 const ROWS = Number(Deno.env.get("BENCH_ROWS") ?? 100_000);
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -56,10 +56,15 @@ async function listening(port: number): Promise<boolean> {
  * ha: the real CLI serving PostgreSQL on a free port, with a file database (WAL); with
  * `replicate`, an embedded NATS server and synchronous replication (the default mode).
  */
-export async function startHaTarget(dir: string, replicate = false): Promise<Target> {
+export async function startHaTarget(
+  dir: string,
+  replicate = false,
+  denoFlags: string[] = [],
+): Promise<Target & { pid: number; url: string }> {
   const port = freePort();
   const node = await startHa({
     cwd: dir,
+    denoFlags,
     args: [
       "-n",
       "pgbench",
@@ -81,6 +86,8 @@ export async function startHaTarget(dir: string, replicate = false): Promise<Tar
     return {
       name: "ha",
       port,
+      pid: node.pid,
+      url: node.url,
       user: "ha",
       password: "ha",
       note: `ha CLI, file database (WAL), ${replicate ? "sync replication" : "no replication"}`,
@@ -122,7 +129,7 @@ export async function startPostgres(dir: string, asyncCommit = true): Promise<Ta
   };
 }
 
-function psql(t: Target, sql: string) {
+export function psql(t: Target, sql: string) {
   return exec("/usr/bin/psql", [
     "-X",
     "-q",

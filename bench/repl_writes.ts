@@ -42,7 +42,7 @@ function insertLoad(urls: string[], conns: number): Promise<WrkResult> {
 }
 
 /** CPU time (user + system, ms) per process and thread name, of `pids` and descendants. */
-function cpuByThread(pids: number[]): Map<string, number> {
+export function cpuByThread(pids: number[]): Map<string, number> {
   const out = new Map<string, number>();
   const seen = new Set<number>();
   const visit = (pid: number, label: string) => {

@@ -38,6 +38,8 @@ export interface StartOptions {
   /** Wait until `/healthz` answers (default true). */
   wait?: boolean;
   timeoutMs?: number;
+  /** Extra flags for `deno run` (e.g. `--cpu-prof` in benchmarks). */
+  denoFlags?: string[];
 }
 
 /** Runs `deno run … main.ts <args>` as `deno task ha` does. */
@@ -52,7 +54,14 @@ export async function startHa(opts: StartOptions = {}): Promise<HaProcess> {
   }
   const cwd = opts.cwd ?? await Deno.makeTempDir({ prefix: "ha-test-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", `${ROOT}main.ts`, ...args],
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      ...(opts.denoFlags ?? []),
+      `${ROOT}main.ts`,
+      ...args,
+    ],
     cwd,
     env: opts.env,
     stdout: "piped",
