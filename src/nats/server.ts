@@ -316,12 +316,17 @@ export class EmbeddedNatsServer {
     }
   }
 
+  /**
+   * nats-server runs with one Go processor (`GOMAXPROCS=1`) unless ha's environment sets
+   * `GOMAXPROCS`: beside ha, Go's idle processors spin looking for work after every message,
+   * CPU that ha's threads then lack (docs/perf.md section 9).
+   */
   #launch(): WatchedProcess {
     const proc = WatchedProcess.spawn(this.#bin!, this.#args, (line) => {
       if (!this.#o.logs) return;
       const { level, msg } = parseNatsLogLine(line);
       this.#serverLog[level](msg);
-    });
+    }, { GOMAXPROCS: Deno.env.get("GOMAXPROCS") ?? "1" });
     this.#proc = proc;
     return proc;
   }

@@ -102,10 +102,19 @@ export class WatchedProcess {
     });
   }
 
-  /** Starts `bin args...` under the wrapper; every output line goes to `onLine` and {@link tail}. */
-  static spawn(bin: string, args: string[], onLine: (line: string) => void): WatchedProcess {
+  /**
+   * Starts `bin args...` under the wrapper (with `env` added to ha's environment); every output
+   * line goes to `onLine` and {@link tail}.
+   */
+  static spawn(
+    bin: string,
+    args: string[],
+    onLine: (line: string) => void,
+    env: Record<string, string> = {},
+  ): WatchedProcess {
     const child = new Deno.Command("/bin/sh", {
       args: ["-c", WATCHDOG_SCRIPT, "ha-nats-watchdog", bin, ...args],
+      env,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
