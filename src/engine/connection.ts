@@ -94,11 +94,16 @@ export class Connection {
    */
   private userLastId: bigint | null = null;
   private setLastId: StatementSync | null = null;
+  /** Transaction control statements of the group commit, prepared once (see `control`). */
+  private readonly controls = new Map<string, StatementSync>();
   /** This connection's `ha_interrupt` guard id, or null without the extension. */
   readonly guard: number | null;
   /** Result columns are kept (`pinSchema`), for the schema version `columnsSchema`. */
   private pinned = false;
   private columnsSchema: bigint | null = null;
+  /** The schema version while {@link holdSchema} holds (null: read it again). */
+  private heldSchema: bigint | null = null;
+  private holding = false;
   /** A reader: it never inserts, so its `last_insert_rowid()` stays 0 (no query per read). */
   private readonly readOnly: boolean;
 
@@ -203,7 +208,27 @@ export class Connection {
   }
 
   private schemaVersion(): bigint {
-    return this.scalar("PRAGMA schema_version") as bigint;
+    if (this.heldSchema !== null) return this.heldSchema;
+    const v = this.scalar("PRAGMA schema_version") as bigint;
+    if (this.holding) this.heldSchema = v;
+    return v;
+  }
+
+  /**
+   * From now until {@link releaseSchema}, the schema version is read once, not at every prepare
+   * of a rewritten statement: for a run of DML statements, which cannot change the schema (a
+   * group commit's requests; each read cost a `PRAGMA schema_version`). Calling it again reads
+   * the version again at the next prepare.
+   */
+  holdSchema(): void {
+    this.holding = true;
+    this.heldSchema = null;
+  }
+
+  /** Ends {@link holdSchema}. */
+  releaseSchema(): void {
+    this.holding = false;
+    this.heldSchema = null;
   }
 
   /**
@@ -297,6 +322,21 @@ export class Connection {
     return columnsOf(this.prepare(sql).stmt);
   }
 
+  /**
+   * Runs an engine-internal statement with no result and no parameters (`BEGIN IMMEDIATE`,
+   * `SAVEPOINT`, `RELEASE`, `COMMIT`) prepared once: `exec` parses it and calls the authorizer
+   * each time, several times per group commit.
+   */
+  control(sql: string): void {
+    try {
+      let s = this.controls.get(sql);
+      if (s === undefined) this.controls.set(sql, s = this.db.prepare(sql));
+      s.run();
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+  }
+
   /** Executes SQL with no result (engine-internal statements). */
   exec(sql: string): void {
     try {
@@ -336,6 +376,7 @@ export class Connection {
 
   close(): void {
     this.cache.clear();
+    this.controls.clear();
     if (this.db.isOpen) this.db.close();
   }
 }

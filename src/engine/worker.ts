@@ -226,35 +226,41 @@ function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): 
     members = [];
     open = false;
   };
-  for (let i = 0; i < items.length; i++) {
-    const p = groupable(c, items[i].stmts);
-    if (!p) {
-      finish();
-      alone(i);
-      continue;
-    }
-    if (!open) c.exec("BEGIN IMMEDIATE");
-    open = true;
-    c.exec("SAVEPOINT ha_group");
-    try {
-      const stmt = items[i].stmts[0];
-      const result = scoped(items[i], () => runHooked(c, p, stmt.params));
-      c.exec("RELEASE ha_group");
-      out[i] = { ok: true, results: [result], kinds: { [stmt.sql]: p.kind }, commit: -1 };
-      members.push(i);
-    } catch (e) {
-      out[i] = failed(e);
-      if (c.inTransaction) {
-        c.exec("ROLLBACK TO ha_group");
-        c.exec("RELEASE ha_group");
-      } else {
-        // SQLite ended the whole transaction (INSERT OR ROLLBACK, SQLITE_FULL...).
-        rollback(c);
-        redo();
+  c.holdSchema();
+  try {
+    for (let i = 0; i < items.length; i++) {
+      const p = groupable(c, items[i].stmts);
+      if (!p) {
+        finish();
+        alone(i);
+        c.holdSchema(); // it may have changed the schema
+        continue;
+      }
+      if (!open) c.control("BEGIN IMMEDIATE");
+      open = true;
+      c.control("SAVEPOINT ha_group");
+      try {
+        const stmt = items[i].stmts[0];
+        const result = scoped(items[i], () => runHooked(c, p, stmt.params));
+        c.control("RELEASE ha_group");
+        out[i] = { ok: true, results: [result], kinds: { [stmt.sql]: p.kind }, commit: -1 };
+        members.push(i);
+      } catch (e) {
+        out[i] = failed(e);
+        if (c.inTransaction) {
+          c.exec("ROLLBACK TO ha_group");
+          c.exec("RELEASE ha_group");
+        } else {
+          // SQLite ended the whole transaction (INSERT OR ROLLBACK, SQLITE_FULL...).
+          rollback(c);
+          redo();
+        }
       }
     }
+    finish();
+  } finally {
+    c.releaseSchema();
   }
-  finish();
   return { items: out, commits };
 }
 
@@ -314,7 +320,7 @@ function commit(c: Connection): unknown[] {
       const v = pl.beforeCommit?.();
       if (v !== undefined) payloads.push(v);
     }
-    c.exec("COMMIT");
+    c.control("COMMIT");
   } catch (e) {
     rollback(c);
     throw e;
