@@ -5,7 +5,7 @@
  * thread of ha and nats-server (from `/proc`, steadier than tps on a shared machine).
  *
  * Env: BENCH_SECONDS (5), BENCH_CLIENTS (8), BENCH_MODE (prepared), BENCH_REPLICATE=0 (no NATS),
- * PROF_DIR=dir (ha under
+ * BENCH_V8_FLAGS (ha's `--v8-flags`), PROF_DIR=dir (ha under
  * `--cpu-prof`; summarise with `bench/profile_summary.ts`).
  *
  * Run: `deno task bench pg-insert`.
@@ -15,6 +15,7 @@ import { pgbench, psql, SECONDS, startHaTarget } from "./pgbench.ts";
 import { cpuByThread } from "./repl_writes.ts";
 
 const PROF = Deno.env.get("PROF_DIR");
+const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS");
 
 async function published(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -28,7 +29,10 @@ export async function main(): Promise<void> {
   const ha = await startHaTarget(
     dir,
     Deno.env.get("BENCH_REPLICATE") !== "0",
-    PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}`] : [],
+    [
+      ...(PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}`] : []),
+      ...(V8_FLAGS ? [`--v8-flags=${V8_FLAGS}`] : []),
+    ],
   );
   try {
     await psql(ha, "CREATE TABLE history(id INTEGER PRIMARY KEY, aid INTEGER, delta INTEGER)");
