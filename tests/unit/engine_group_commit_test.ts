@@ -83,3 +83,39 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a statement rewritten for the schema is rewritten again after DDL in its group",
+  opts,
+  async () => {
+    const engine = await openEngine({
+      dsns: [],
+      memory: true,
+      concurrentQueries: 64,
+      logger: createLogger("error"),
+      plugins: [{
+        name: "rewrite",
+        url: new URL("./fixtures/column_count_rewrite_plugin.ts", import.meta.url).href,
+      }],
+    });
+    const db = engine.defaultDb;
+    const insert = (v: string) => db.execute([{ sql: "INSERT INTO w(v) VALUES (?)", params: [v] }]);
+    const mark = { sql: "INSERT INTO z VALUES (1)" };
+    try {
+      await db.execute([{ sql: "CREATE TABLE w(v TEXT)" }, { sql: "CREATE TABLE z(a)" }]);
+      await insert("a"); // rewritten and cached for one column
+      await db.execute([mark]); // a known write: the batch below queues in order
+      await Promise.all([
+        insert("b"),
+        insert("c"),
+        db.execute([mark, { sql: "ALTER TABLE w ADD COLUMN x" }]), // runs alone, in order
+        insert("d"),
+        insert("e"),
+      ]);
+      const [r] = await db.execute([{ sql: "SELECT group_concat(v, ',') FROM w" }]);
+      assert.deepEqual(r.rows, [["a:1,b:1,c:1,d:2,e:2"]]);
+    } finally {
+      await engine.close();
+    }
+  },
+);
