@@ -16,6 +16,7 @@ const ALL: Record<string, string> = {
   compare: "./compare.ts",
   footprint: "./footprint.ts",
   "repl-writes": "./repl_writes.ts",
+  "nats-hop": "./nats_hop.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);
