@@ -533,11 +533,12 @@ export class Subscriber {
           batch = this.buffer.first(INTERCEPTED_BATCH);
           r = await applyIntercepted({ ...this.o, host: this.o.host }, this.toApply(batch));
         } else {
-          // The batch is taken once the writer is ours (it may be busy with a local group
-          // commit): what arrived meanwhile joins it instead of waiting for one more round.
-          r = await this.plugin.locked((call) => {
+          // Sent right after what holds the writer (e.g. a local group commit) was sent: it
+          // waits in the writer thread, not here. The batch is taken then: what arrived while
+          // waiting joins it.
+          r = await this.plugin.sendNext("apply", () => {
             batch = this.buffer.first(this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
-            return call("apply", this.toApply(batch));
+            return this.toApply(batch);
           });
         }
       } catch (e) {
