@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { rawConnect } from "../../src/nats/transport.ts";
+import { connect } from "@nats-io/transport-node";
 import { createLogger } from "../../src/log/mod.ts";
 import { Subscriber } from "../../src/replication/subscriber.ts";
 import { node } from "../unit/helpers/replication_plugin_nodes.ts";
@@ -22,7 +22,7 @@ Deno.test("subscriber pauses on the bytes of its backlog", opts, async () => {
   const port = freePort();
   const nats = await cluster.natsServer("backlog", port);
   await nats.start();
-  const nc = await rawConnect({ servers: [`127.0.0.1:${port}`] });
+  const nc = await connect({ servers: [`127.0.0.1:${port}`] });
   const b = await node("b");
   const db = b.engine.defaultDb;
   const jsm = await jetstreamManager(nc);
