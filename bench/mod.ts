@@ -17,6 +17,7 @@ const ALL: Record<string, string> = {
   footprint: "./footprint.ts",
   "repl-writes": "./repl_writes.ts",
   "nats-hop": "./nats_hop.ts",
+  "apply-wait": "./apply_wait.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);
