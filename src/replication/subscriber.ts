@@ -39,7 +39,7 @@ import {
 } from "./plugin_api.ts";
 import { applyIntercepted } from "./apply_intercepted.ts";
 import { Backlog, DEFAULT_BACKLOG_BYTES } from "./backlog.ts";
-import { INCARNATION_HEADER, MSG_ID_HEADER, NODE_HEADER } from "./headers.ts";
+import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import type { MessageRules } from "./validate.ts";
 import { isNotFound } from "../nats/mod.ts";
@@ -275,24 +275,6 @@ export class Subscriber {
     }
   }
 
-  /**
-   * Reports the lag of the remote changesets of `batch` up to `r.through`, to the batch's
-   * COMMIT: the HLC (µs) ends their `Nats-Msg-Id` (`<db>:<node>:<incarnation>:<hlc>`), so
-   * nothing is decoded.
-   */
-  private observeLag(batch: JsMsg[], r: ApplyResult, sink: (o: string, s: number) => void) {
-    const { through } = r;
-    const nowUs = (r.committedAt ?? Date.now()) * 1000;
-    for (const m of batch) {
-      if (m.seq > through) break;
-      const origin = m.headers?.get(NODE_HEADER);
-      if (!origin || origin === this.o.self.node) continue;
-      const id = m.headers!.get(MSG_ID_HEADER);
-      const hlc = Number(id.slice(id.lastIndexOf(":") + 1));
-      if (hlc > 0) sink(origin, Math.max(0, nowUs - hlc) / 1e6);
-    }
-  }
-
   private isOwn(m: JsMsg): boolean {
     return m.headers?.get(NODE_HEADER) === this.o.self.node &&
       m.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
@@ -490,7 +472,10 @@ export class Subscriber {
       seq: m.seq,
       subject: this.o.subject,
       data: m.string(),
-      sig: m.headers?.get(SIGNATURE_HEADER) || undefined,
+      // Decoding headers is a large share of a message's cost: the signature only with a key.
+      sig: this.o.rules?.clusterKey !== null
+        ? m.headers?.get(SIGNATURE_HEADER) || undefined
+        : undefined,
     }));
   }
 
@@ -554,7 +539,8 @@ export class Subscriber {
       this.skipped += r.skipped;
       this.countDeadLetters(r);
       if (r.through > 0) {
-        if (this.o.observeLag) this.observeLag(batch, r, this.o.observeLag);
+        const observe = this.o.observeLag;
+        if (observe) { for (const [origin, s] of r.lags ?? []) observe(origin, s); }
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
         this.buffer.dropThrough(r.through);
       }
