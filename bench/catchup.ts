@@ -11,7 +11,7 @@
  * connection over 4 connections (group commit may merge concurrent ones: the number of
  * changesets is printed).
  *
- * Run: `deno task bench catchup`.
+ * Run: `deno task bench catchup`. Env: BENCH_ROWS, BENCH_SINGLE, PROF_DIR.
  * @module
  */
 import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
@@ -21,6 +21,8 @@ const ROWS = Number(Deno.env.get("BENCH_ROWS") ?? 200_000);
 const SINGLE = Number(Deno.env.get("BENCH_SINGLE") ?? 20_000);
 const PER_TX = 1_000;
 const CONNS = 4;
+/** PROF_DIR=dir: node2's restarted process runs under `--cpu-prof` (profiles in dir/<load>). */
+const PROF = Deno.env.get("PROF_DIR");
 
 /** What one catch-up measured. */
 export interface CatchUp {
@@ -48,7 +50,10 @@ async function count(n: HaNode): Promise<number> {
 async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp> {
   const cluster = new Cluster();
   try {
-    const start = (name: string, o: { natsUrl?: string; reuse?: HaNode } = {}) =>
+    const start = (
+      name: string,
+      o: { natsUrl?: string; reuse?: HaNode; denoFlags?: string[] } = {},
+    ) =>
       cluster.start(name, {
         memory: false,
         embeddedNats: !o.natsUrl,
@@ -80,7 +85,8 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
       }));
     }
     const changesets = (await streamSeq(n1)) - seqBefore;
-    n2 = await start("node2", { natsUrl: n1.natsUrl!, reuse: n2 });
+    const denoFlags = PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${kind}`] : [];
+    n2 = await start("node2", { natsUrl: n1.natsUrl!, reuse: n2, denoFlags });
     let first = 0, last = 0, cpuFirst = 0, cpuLast = 0;
     await waitFor("node2 caught up", async () => {
       const c = await count(n2);

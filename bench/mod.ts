@@ -17,6 +17,8 @@ const ALL: Record<string, string> = {
   footprint: "./footprint.ts",
   "repl-writes": "./repl_writes.ts",
   "pg-insert": "./pg_insert.ts",
+  "nats-hop": "./nats_hop.ts",
+  "apply-wait": "./apply_wait.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

@@ -241,6 +241,7 @@ export class Database {
     return {
       call: (method, args) => this.withWriter((w) => send(w)(method, args)),
       locked: (f) => this.withWriter((w) => f(send(w))),
+      sendNext: (method, args) => this.sendToWriter((w) => send(w)(method, args())),
     };
   }
 
@@ -286,6 +287,21 @@ export class Database {
     try {
       this.checkOpen();
       return await f(this.writer);
+    } finally {
+      this.checkpointer?.touch();
+      release();
+    }
+  }
+
+  /**
+   * Posts one request (`send`: exactly one, synchronously) with the writer held, freed once sent:
+   * the writer runs requests in order, so the next (group commit, apply) waits there, not here.
+   */
+  private async sendToWriter<T>(send: (w: WorkerClient) => Promise<T>): Promise<T> {
+    const release = await this.writeLock.lock();
+    try {
+      this.checkOpen();
+      return send(this.writer);
     } finally {
       this.checkpointer?.touch();
       release();
@@ -378,7 +394,7 @@ export class Database {
         if (batch.length === 0) continue;
         let reply: GroupReply;
         try {
-          reply = await this.withWriter((w) => {
+          reply = await this.sendToWriter((w) => {
             this.checkAccepting();
             return w.requestGroup<GroupReply>(batch);
           });

@@ -88,6 +88,17 @@ export interface PluginClient<C extends PluginCommands> {
    * (e.g. detect conflicts, then apply).
    */
   locked<T>(f: (call: CommandCall<C>) => Promise<T>): Promise<T>;
+  /**
+   * Runs one command like {@link call}, but frees the writer once the command is sent instead of
+   * once its answer is back: the writer runs requests in the order they were sent, so the next
+   * holder's request waits inside the writer thread, not for a hand-over through this one.
+   * `args` is computed when the command is sent (what arrived while waiting for the writer can
+   * join it).
+   */
+  sendNext<K extends keyof C & string>(
+    method: K,
+    args: () => C[K]["args"],
+  ): Promise<C[K]["result"]>;
 }
 
 /** Hooks a plugin may implement; all are synchronous except the command handlers. */

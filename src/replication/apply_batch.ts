@@ -101,6 +101,7 @@ export class BatchApply {
     const subject = batch[0].subject;
     let done = this.p.progress.get(subject) ?? 0;
     let ddl = false;
+    const remote: [string, number][] = [];
     capture.capturing = false;
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -135,6 +136,7 @@ export class BatchApply {
             }
             if (this.applyChangeSet(cs, resolved ? resolutions : undefined)) ddl = true;
             result.applied++;
+            if (cs.node !== o.node) remote.push([cs.node, cs.hlc]);
             result.appliedSeqs?.push(m.seq);
           }
           this.p.stmt("RELEASE ha_apply").run();
@@ -159,7 +161,8 @@ export class BatchApply {
       if (result.through > 0) this.p.progress.set(subject, result.through);
       capture.endTransaction();
       db.exec("COMMIT");
-      result.committedAt = Date.now();
+      const now = result.committedAt = Date.now();
+      result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
       schema.reinstall();

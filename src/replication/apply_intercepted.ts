@@ -105,6 +105,7 @@ export async function applyIntercepted(
       total.applied += r.applied;
       total.skipped += r.skipped;
       total.deadLetters!.push(...r.deadLetters ?? []);
+      (total.lags ??= []).push(...r.lags ?? []);
       if (r.through > 0) {
         total.through = r.through;
         total.committedAt = r.committedAt;

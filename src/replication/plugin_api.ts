@@ -78,6 +78,11 @@ export interface ApplyResult {
   through: number;
   /** Wall time (ms) right after the COMMIT: when the batch became visible (lag metric). */
   committedAt?: number;
+  /**
+   * Changesets of other nodes applied: their origin and the seconds from their commit there (HLC)
+   * to this COMMIT (lag metric; the main thread needs no message headers for it).
+   */
+  lags?: [string, number][];
   applied: number;
   skipped: number;
   /** The first message that failed (nothing after it was applied). */

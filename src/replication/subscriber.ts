@@ -38,7 +38,8 @@ import {
   replicationClient,
 } from "./plugin_api.ts";
 import { applyIntercepted } from "./apply_intercepted.ts";
-import { INCARNATION_HEADER, MSG_ID_HEADER, NODE_HEADER } from "./headers.ts";
+import { Backlog, DEFAULT_BACKLOG_BYTES } from "./backlog.ts";
+import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import type { MessageRules } from "./validate.ts";
 import { isNotFound } from "../nats/mod.ts";
@@ -49,11 +50,6 @@ import { Backoff } from "../retry/mod.ts";
  * one time limit, so a slow hook must fit the batch in `--interceptor-timeout`.
  */
 const INTERCEPTED_BATCH = 256;
-
-/** Received but unapplied changesets above which the consumer is paused (memory bound). */
-const HIGH_WATER = 10_000;
-/** The paused consumer is recreated when the backlog is down to this. */
-const LOW_WATER = 1_000;
 
 /** Default {@link SubscriberOptions.maxBatch}: changesets applied in one transaction. */
 export const DEFAULT_APPLY_BATCH = 500;
@@ -96,6 +92,8 @@ export interface SubscriberOptions {
   onReconnect: (listener: () => void) => () => void;
   /** Largest batch applied in one transaction. Default {@link DEFAULT_APPLY_BATCH}. */
   maxBatch?: number;
+  /** Received, unapplied payload bytes above which the consumer pauses (memory bound). */
+  backlogBytes?: number;
   /** `--cluster-key` and `--max-clock-skew`: messages interceptor hooks may see. */
   rules?: MessageRules;
   /**
@@ -131,6 +129,8 @@ export interface SubscriberStatus {
   receivedSeq: number;
   /** Changesets received and waiting to be applied. */
   pending: number;
+  /** Their payload bytes. */
+  pendingBytes: number;
   applied: number;
   skipped: number;
   failing: ApplyFailure | null;
@@ -145,7 +145,7 @@ export interface SubscriberStatus {
 
 /** One database's subscriber. */
 export class Subscriber {
-  private buffer: JsMsg[] = [];
+  private readonly buffer: Backlog;
   /** Highest stream sequence received: a recreated consumer starts after it. */
   private receivedSeq = 0;
   /** No progress recorded yet: the next consumer starts where the policy says. */
@@ -176,6 +176,7 @@ export class Subscriber {
 
   constructor(private readonly o: SubscriberOptions) {
     this.plugin = replicationClient(o.db);
+    this.buffer = new Backlog({ bytes: o.backlogBytes ?? DEFAULT_BACKLOG_BYTES });
   }
 
   /** Reads the local progress and starts consuming from it. */
@@ -197,6 +198,7 @@ export class Subscriber {
       appliedSeq: this.appliedSeq,
       receivedSeq: this.receivedSeq,
       pending: this.buffer.length,
+      pendingBytes: this.buffer.bytes,
       applied: this.applied,
       skipped: this.skipped,
       failing: this.failing,
@@ -273,24 +275,6 @@ export class Subscriber {
     }
   }
 
-  /**
-   * Reports the lag of the remote changesets of `batch` up to `r.through`, to the batch's
-   * COMMIT: the HLC (µs) ends their `Nats-Msg-Id` (`<db>:<node>:<incarnation>:<hlc>`), so
-   * nothing is decoded.
-   */
-  private observeLag(batch: JsMsg[], r: ApplyResult, sink: (o: string, s: number) => void) {
-    const { through } = r;
-    const nowUs = (r.committedAt ?? Date.now()) * 1000;
-    for (const m of batch) {
-      if (m.seq > through) break;
-      const origin = m.headers?.get(NODE_HEADER);
-      if (!origin || origin === this.o.self.node) continue;
-      const id = m.headers!.get(MSG_ID_HEADER);
-      const hlc = Number(id.slice(id.lastIndexOf(":") + 1));
-      if (hlc > 0) sink(origin, Math.max(0, nowUs - hlc) / 1e6);
-    }
-  }
-
   private isOwn(m: JsMsg): boolean {
     return m.headers?.get(NODE_HEADER) === this.o.self.node &&
       m.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
@@ -304,7 +288,7 @@ export class Subscriber {
     });
     let reason = "start";
     while (!this.stopped) {
-      if (this.buffer.length >= HIGH_WATER) {
+      if (this.buffer.full()) {
         await new Promise<void>((r) => this.drained = r);
         this.drained = null;
         continue;
@@ -369,8 +353,8 @@ export class Subscriber {
         this.receivedSeq = m.seq;
         this.buffer.push(m);
         this.wake?.();
-        if (this.buffer.length >= HIGH_WATER) {
-          return `paused while ${this.buffer.length} changesets wait to be applied`;
+        if (this.buffer.full()) {
+          return `paused while ${this.buffer.describe()} wait to be applied`;
         }
       }
       return this.restartReason ?? "consumer ended";
@@ -467,7 +451,7 @@ export class Subscriber {
     const requests = this.resetRequests.splice(0);
     const progress = await this.progress().catch(() => null);
     this.generation++;
-    this.buffer = [];
+    this.buffer.clear();
     if (progress !== null) this.appliedSeq = progress;
     this.receivedSeq = this.appliedSeq;
     this.failing = null;
@@ -488,7 +472,10 @@ export class Subscriber {
       seq: m.seq,
       subject: this.o.subject,
       data: m.string(),
-      sig: m.headers?.get(SIGNATURE_HEADER) || undefined,
+      // Decoding headers is a large share of a message's cost: the signature only with a key.
+      sig: this.o.rules?.clusterKey !== null
+        ? m.headers?.get(SIGNATURE_HEADER) || undefined
+        : undefined,
     }));
   }
 
@@ -503,13 +490,12 @@ export class Subscriber {
       }
       if (this.skipTo > 0) {
         this.appliedSeq = Math.max(this.appliedSeq, this.skipTo);
-        const i = this.buffer.findIndex((m) => m.seq > this.skipTo);
-        this.buffer.splice(0, i < 0 ? this.buffer.length : i);
+        this.buffer.dropThrough(this.skipTo);
         this.skipTo = 0;
         this.failing = null;
         backoff.reset();
       }
-      if (this.buffer.length <= LOW_WATER) this.drained?.();
+      if (this.buffer.low()) this.drained?.();
       if (this.buffer.length === 0) {
         await new Promise<void>((r) => this.wake = r);
         this.wake = null;
@@ -517,9 +503,9 @@ export class Subscriber {
       }
       // Own changesets of this process need no writer transaction.
       let own = 0;
-      while (own < this.buffer.length && this.isOwn(this.buffer[own])) own++;
+      while (own < this.buffer.length && this.isOwn(this.buffer.at(own))) own++;
       if (own > 0) {
-        const skipped = this.buffer.splice(0, own);
+        const skipped = this.buffer.shift(own);
         this.skipped += own;
         this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
         continue;
@@ -529,14 +515,15 @@ export class Subscriber {
       try {
         if (this.o.host != null) {
           // Through an interceptor: smaller batches (its calls are in flight together).
-          batch = this.buffer.slice(0, INTERCEPTED_BATCH);
+          batch = this.buffer.first(INTERCEPTED_BATCH);
           r = await applyIntercepted({ ...this.o, host: this.o.host }, this.toApply(batch));
         } else {
-          // The batch is taken once the writer is ours (it may be busy with a local group
-          // commit): what arrived meanwhile joins it instead of waiting for one more round.
-          r = await this.plugin.locked((call) => {
-            batch = this.buffer.slice(0, this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
-            return call("apply", this.toApply(batch));
+          // Sent right after what holds the writer (e.g. a local group commit) was sent: it
+          // waits in the writer thread, not here. The batch is taken then: what arrived while
+          // waiting joins it.
+          r = await this.plugin.sendNext("apply", () => {
+            batch = this.buffer.first(this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
+            return this.toApply(batch);
           });
         }
       } catch (e) {
@@ -545,17 +532,17 @@ export class Subscriber {
           through: 0,
           applied: 0,
           skipped: 0,
-          error: { seq: (batch[0] ?? this.buffer[0]).seq, message: String(e) },
+          error: { seq: (batch[0] ?? this.buffer.at(0)).seq, message: String(e) },
         };
       }
       this.applied += r.applied;
       this.skipped += r.skipped;
       this.countDeadLetters(r);
       if (r.through > 0) {
-        if (this.o.observeLag) this.observeLag(batch, r, this.o.observeLag);
+        const observe = this.o.observeLag;
+        if (observe) { for (const [origin, s] of r.lags ?? []) observe(origin, s); }
         this.appliedSeq = Math.max(this.appliedSeq, r.through);
-        const i = this.buffer.findIndex((m) => m.seq > r.through);
-        this.buffer.splice(0, i < 0 ? this.buffer.length : i);
+        this.buffer.dropThrough(r.through);
       }
       if (r.error) {
         const first = this.failing?.seq === r.error.seq ? this.failing : null;

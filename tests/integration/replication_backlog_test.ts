@@ -1,0 +1,73 @@
+/**
+ * The subscriber's backlog is bounded in bytes, not only in changesets: with the writer held (an
+ * apply cannot start), large changesets stop being received once their bytes pass the limit, far
+ * below the count limit; once the writer is free, every one of them is applied (dead-lettered
+ * here: they are not changesets) after the paused consumer resumes.
+ */
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { createLogger } from "../../src/log/mod.ts";
+import { Subscriber } from "../../src/replication/subscriber.ts";
+import { node } from "../unit/helpers/replication_plugin_nodes.ts";
+import { Cluster, freePort, waitFor } from "./helpers/cluster.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const SIZE = 100_000;
+const COUNT = 40;
+const LIMIT = 1_000_000;
+
+Deno.test("subscriber pauses on the bytes of its backlog", opts, async () => {
+  const cluster = new Cluster();
+  const port = freePort();
+  const nats = await cluster.natsServer("backlog", port);
+  await nats.start();
+  const nc = await connect({ servers: [`127.0.0.1:${port}`] });
+  const b = await node("b");
+  const db = b.engine.defaultDb;
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "S", subjects: ["S.>"] });
+  const sub = new Subscriber({
+    js: jetstream(nc),
+    jsm,
+    stream: "S",
+    subject: "S.db",
+    consumer: "db_b",
+    db,
+    policy: { kind: "all" },
+    logger: createLogger("error"),
+    self: { node: "b", incarnation: "i" },
+    onReconnect: () => () => {},
+    backlogBytes: LIMIT,
+  });
+  let release = () => {};
+  try {
+    await sub.start();
+    await waitFor("consumer running", () => Promise.resolve(sub.status().running), 30_000);
+    release = await db.lockWriter();
+    const js = jetstream(nc);
+    for (let i = 0; i < COUNT; i++) await js.publish("S.db", "x".repeat(SIZE));
+    // Without the bytes bound, all 40 (4 MB) are received and the consumer keeps running.
+    await waitFor("paused on bytes", () => {
+      const s = sub.status();
+      return Promise.resolve(!s.running && s.pending > 0);
+    }, 30_000);
+    const held = sub.status();
+    assert.ok(held.pendingBytes < LIMIT + SIZE, `${held.pendingBytes} bytes held`);
+    assert.ok(held.pending < COUNT, `${held.pending} changesets held`);
+    release();
+    await waitFor(
+      "all processed",
+      () => Promise.resolve(sub.status().appliedSeq === COUNT),
+      30_000,
+    );
+    assert.equal(sub.status().pendingBytes, 0);
+  } finally {
+    release();
+    await sub.stop();
+    await b.engine.close();
+    await nc.close();
+    await nats.stop();
+    await cluster.stop();
+  }
+});
