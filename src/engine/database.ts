@@ -132,7 +132,7 @@ export class Database {
       : null;
     if (offloadable(this.spec)) {
       const onWriter = () =>
-        this.withWriter((w) => w.request<CheckpointReply>({ t: "checkpoint" }));
+        this.withWriter((w) => w.request<CheckpointReply>({ t: "checkpoint" }), false);
       this.checkpointer = new Checkpointer(this.id, this.spec, onWriter, opts.logger);
     }
   }
@@ -280,14 +280,14 @@ export class Database {
 
   // -- internals used by sessions ------------------------------------------------------------
 
-  /** @internal Runs `f` with the writer held. */
-  async withWriter<T>(f: (w: WorkerClient) => Promise<T>): Promise<T> {
+  /** @internal Runs `f` with the writer held; `write`: it may write (a checkpoint follows). */
+  async withWriter<T>(f: (w: WorkerClient) => Promise<T>, write = true): Promise<T> {
     const release = await this.writeLock.lock();
     try {
       this.checkOpen();
       return await f(this.writer);
     } finally {
-      this.checkpointer?.touch();
+      if (write) this.checkpointer?.touch();
       release();
     }
   }
