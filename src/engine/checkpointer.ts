@@ -8,6 +8,10 @@
  * Durability does not change: `synchronous` and the WAL are the same, only who copies WAL frames
  * into the database file, and when, differs.
  *
+ * The worker (an isolate, ~10 MB) starts only while writes keep coming: the checkpoint of an
+ * isolated burst of fewer writes (a node's start, a rare write) runs on the writer, idle then, as
+ * SQLite's own would have; the worker ends after {@link IDLE_MS} without writes.
+ *
  * A passive checkpoint that overlaps a commit leaves the WAL not fully copied, and SQLite only
  * rewinds the WAL at a write that starts with nothing left to copy: when the WAL grows past
  * {@link WAL_LIMIT_FRAMES} anyway, the writer checkpoints itself once (as before), which rewinds.
@@ -49,10 +53,12 @@ export class Checkpointer {
   private writes = 0;
   /** Ends the worker after {@link IDLE_MS} without writes. */
   private idle: ReturnType<typeof setTimeout> | null = null;
+  /** When the last checkpoint started (`performance.now()`), or -Infinity. */
+  private lastRun = -Infinity;
 
   /**
    * @param spec the writer's open spec.
-   * @param onWriter runs a checkpoint on the writer (under its lock): the fallback.
+   * @param onWriter runs a checkpoint on the writer (under its lock), not counted as a write.
    */
   constructor(
     private readonly name: string,
@@ -101,8 +107,9 @@ export class Checkpointer {
     }
     this.timer = setTimeout(() => {
       this.timer = null;
+      const many = this.writes >= CHECKPOINT_EVERY;
       this.writes = 0;
-      this.running = this.run().finally(() => {
+      this.running = this.run(many).finally(() => {
         this.running = null;
         this.next();
       });
@@ -110,8 +117,13 @@ export class Checkpointer {
     Deno.unrefTimer(this.timer);
   }
 
-  private async run(): Promise<void> {
+  /** @param many whether {@link CHECKPOINT_EVERY} writes came (else the delay passed). */
+  private async run(many: boolean): Promise<void> {
+    const quiet = performance.now() - this.lastRun >= IDLE_MS;
+    this.lastRun = performance.now();
     try {
+      // An isolated burst: not worth starting the worker for.
+      if (!many && quiet && !this.worker?.alive) return void await this.onWriter();
       let r: CheckpointReply;
       try {
         r = await (await this.open()).request<CheckpointReply>({ t: "checkpoint" });

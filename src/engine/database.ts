@@ -27,6 +27,7 @@ import type { OpenSpec } from "./connection.ts";
 import { InterruptLib, stoppedError } from "./native/interrupt.ts";
 import { createMemoryDir, removeMemoryDir } from "./memory_dir.ts";
 import { InlineReader } from "./inline_reader.ts";
+import { ReaderPool } from "./reader_pool.ts";
 
 /** Called with the plugin payloads of every committed write transaction. */
 export type CommitListener = (payloads: unknown[]) => Promise<void> | void;
@@ -83,7 +84,7 @@ export class Database {
   readonly id: string;
   readonly source: DatabaseSource;
   private readonly writer: WorkerClient;
-  private readonly readers: WorkerClient[] = [];
+  private readonly readers: ReaderPool;
   private readonly writeLock = new Mutex();
   private readonly kinds = new Map<string, StatementKind>();
   private readonly listeners: CommitListener[] = [];
@@ -127,12 +128,13 @@ export class Database {
       // Whatever the writer answers may have committed: later reads must see it.
       onReply: () => this.inline?.endSnapshot(),
     });
+    this.readers = new ReaderPool(this.id, this.spec, this.native, opts.readers);
     this.inline = this.native
       ? new InlineReader({ ...this.spec, readOnly: true }, this.native)
       : null;
     if (offloadable(this.spec)) {
       const onWriter = () =>
-        this.withWriter((w) => w.request<CheckpointReply>({ t: "checkpoint" }));
+        this.withWriter((w) => w.request<CheckpointReply>({ t: "checkpoint" }), false);
       this.checkpointer = new Checkpointer(this.id, this.spec, onWriter, opts.logger);
     }
   }
@@ -258,7 +260,7 @@ export class Database {
   stopClients(): void {
     this.refusing = true;
     this.writer.interrupt("shutdown");
-    for (const r of this.readers) r.interrupt("shutdown");
+    for (const r of this.readers.all) r.interrupt("shutdown");
   }
 
   /** Stops accepting work, waits for the writer, closes every connection. Idempotent. */
@@ -268,10 +270,9 @@ export class Database {
     await this.checkpointer?.close();
     const release = await this.writeLock.lock();
     try {
-      await Promise.allSettled(this.readers.map((r) => r.request({ t: "close" })));
+      await this.readers.close();
       await this.writer.request({ t: "close" }).catch(() => {});
     } finally {
-      for (const r of this.readers) r.terminate();
       this.inline?.close();
       this.writer.terminate(new HaError("unavailable", `database ${this.id} is closed`));
       if (this.memDir) removeMemoryDir(this.memDir);
@@ -281,14 +282,14 @@ export class Database {
 
   // -- internals used by sessions ------------------------------------------------------------
 
-  /** @internal Runs `f` with the writer held. */
-  async withWriter<T>(f: (w: WorkerClient) => Promise<T>): Promise<T> {
+  /** @internal Runs `f` with the writer held; `write`: it may write (a checkpoint follows). */
+  async withWriter<T>(f: (w: WorkerClient) => Promise<T>, write = true): Promise<T> {
     const release = await this.writeLock.lock();
     try {
       this.checkOpen();
       return await f(this.writer);
     } finally {
-      this.checkpointer?.touch();
+      if (write) this.checkpointer?.touch();
       release();
     }
   }
@@ -444,7 +445,7 @@ export class Database {
   ): Promise<T> {
     for (;;) {
       if (signal?.aborted) throw cancelled();
-      const reader = await this.pickReader();
+      const reader = await this.readers.pick();
       try {
         return await reader.request<T>(body, signal);
       } catch (e) {
@@ -456,32 +457,6 @@ export class Database {
         throw e;
       }
     }
-  }
-
-  private async pickReader(): Promise<WorkerClient> {
-    const alive = this.readers.filter((r) => r.alive);
-    this.readers.length = 0;
-    this.readers.push(...alive);
-    const idle = alive.find((r) => r.inflight === 0);
-    if (idle) return idle;
-    if (alive.length < Math.max(1, this.opts.readers)) {
-      const r = new WorkerClient(`reader:${this.id}`, { native: this.native, killable: true });
-      this.readers.push(r);
-      try {
-        await r.open({
-          t: "open",
-          databaseId: this.id,
-          spec: { ...this.spec, readOnly: true },
-          plugins: [],
-        });
-      } catch (e) {
-        this.readers.splice(this.readers.indexOf(r), 1);
-        r.terminate();
-        throw e;
-      }
-      return r;
-    }
-    return alive.reduce((a, b) => (b.inflight < a.inflight ? b : a));
   }
 
   private checkOpen(): void {

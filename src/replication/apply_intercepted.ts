@@ -26,7 +26,7 @@ import {
   type WireConflict,
   type WireResolution,
 } from "./plugin_api.ts";
-import { checkMessage, type MessageRules } from "./validate.ts";
+import { checkMessage, loadVerifier, type MessageRules } from "./validate.ts";
 
 /** What {@link applyIntercepted} needs. */
 export interface InterceptedApply {
@@ -57,6 +57,7 @@ export async function applyIntercepted(
   batch: ApplyMessage[],
 ): Promise<ApplyResult> {
   const { host, db } = o;
+  if (o.rules?.clusterKey) await loadVerifier();
   const plugin = replicationClient(db);
   const views = new Map<number, ChangeSet>();
   const remote: { at: number; wire: WireChangeSet; cs: ChangeSet }[] = [];

@@ -21,7 +21,7 @@ import {
   decodeValue,
   type WireValue,
 } from "../cdc/mod.ts";
-import { verifyPayload } from "./signature.ts";
+import type { verifyPayload } from "./signature.ts";
 
 /** A message that can never be applied; the reason is recorded with its dead letter. */
 export class InvalidMessage extends Error {
@@ -41,6 +41,17 @@ export class SchemaMisfit extends InvalidMessage {
     super(reason);
     this.name = "SchemaMisfit";
   }
+}
+
+/**
+ * Set by {@link loadVerifier}. node:crypto costs an isolate (the writer's) ~2 MB of heap and
+ * 3 MB of RSS, and only `--cluster-key` needs it.
+ */
+let verify: typeof verifyPayload | null = null;
+
+/** Loads the signature check: before {@link checkMessage} checks messages with a cluster key. */
+export async function loadVerifier(): Promise<void> {
+  verify ??= (await import("./signature.ts")).verifyPayload;
 }
 
 /** What {@link checkMessage} checks against. */
@@ -64,7 +75,9 @@ export function checkMessage(
 ): ChangeSet {
   if (rules.clusterKey !== null) {
     if (!m.sig) throw new InvalidMessage("unsigned changeset (--cluster-key is set)");
-    if (!verifyPayload(rules.clusterKey, m.signed ?? m.data, m.sig)) {
+    // Not an InvalidMessage: the apply stops with the error, nothing is dead-lettered.
+    if (!verify) throw new Error("signature check not loaded (loadVerifier)");
+    if (!verify(rules.clusterKey, m.signed ?? m.data, m.sig)) {
       throw new InvalidMessage("bad signature (not signed with this --cluster-key)");
     }
   }

@@ -24,6 +24,7 @@ import { Hlc } from "../cdc/mod.ts";
 import { Logger } from "../log/mod.ts";
 import { Applier } from "./apply.ts";
 import { BatchApply } from "./apply_batch.ts";
+import { loadVerifier } from "./validate.ts";
 import { Capture } from "./capture_hooks.ts";
 import { CaptureSchema } from "./capture_schema.ts";
 import { ChangeSetBuilder } from "./changeset_builder.ts";
@@ -146,6 +147,9 @@ class ReplicationPlugin implements WriterPlugin {
   }
 }
 
-const factory: PluginFactory = ({ db, databaseId, options }) =>
-  new ReplicationPlugin(db, databaseId, options as ReplicationPluginOptions);
+const factory: PluginFactory = async ({ db, databaseId, options }) => {
+  const o = options as ReplicationPluginOptions;
+  if (o.clusterKey) await loadVerifier();
+  return new ReplicationPlugin(db, databaseId, o);
+};
 export default factory;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ddlRefusal } from "../../src/cdc/mod.ts";
 import { signPayload, verifyPayload } from "../../src/replication/signature.ts";
-import { checkMessage, InvalidMessage } from "../../src/replication/validate.ts";
+import { checkMessage, InvalidMessage, loadVerifier } from "../../src/replication/validate.ts";
 import {
   REPLICATION_PLUGIN,
   replicationClient,
@@ -62,7 +62,8 @@ Deno.test("checkMessage refuses what can never apply, with the reason", () => {
   checkMessage({ data: cs({ ...row, new_values: [1, 2] }, (NOW + 59_000) * 1000) }, rules);
 });
 
-Deno.test("checkMessage with a cluster key: signature over the (original) payload", () => {
+Deno.test("checkMessage with a cluster key: signature over the (original) payload", async () => {
+  await loadVerifier();
   const keyed = { ...rules, clusterKey: "k" };
   const data = cs({ ...row, new_values: [1, 2] });
   assert.throws(() => checkMessage({ data }, keyed), /unsigned/);
