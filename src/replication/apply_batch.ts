@@ -1,9 +1,10 @@
 /**
  * Applies batches of stream messages on the writer connection: one transaction per batch with
  * capture suppressed, a savepoint per changeset only when one fails (see {@link BatchApply.run}),
- * last-writer-wins by (hlc, node) per row (`apply.ts`), and the subject's progress recorded in the same transaction. User triggers fire
- * on the replica and make their side effects there. Invalid messages are dead-lettered; a change
- * that arrives before the DDL it needs is parked and applied after later DDL.
+ * last-writer-wins by (hlc, node) per row (`apply.ts`), and the subject's progress recorded in the
+ * same transaction. User triggers fire on the replica and make their side effects there. Invalid
+ * messages are dead-lettered; a change that arrives before the DDL it needs is parked and applied
+ * after later DDL.
  *
  * @module
  */
