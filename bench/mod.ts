@@ -19,6 +19,7 @@ const ALL: Record<string, string> = {
   "pg-insert": "./pg_insert.ts",
   "nats-hop": "./nats_hop.ts",
   "apply-wait": "./apply_wait.ts",
+  "apply-batch": "./apply_batch.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

@@ -1,9 +1,10 @@
 /**
  * Applies batches of stream messages on the writer connection: one transaction per batch with
- * capture suppressed, a savepoint per changeset, last-writer-wins by (hlc, node) per row
- * (`apply.ts`), and the subject's progress recorded in the same transaction. User triggers fire
- * on the replica and make their side effects there. Invalid messages are dead-lettered; a change
- * that arrives before the DDL it needs is parked and applied after later DDL.
+ * capture suppressed, a savepoint per changeset only when one fails (see {@link BatchApply.run}),
+ * last-writer-wins by (hlc, node) per row (`apply.ts`), and the subject's progress recorded in the
+ * same transaction. User triggers fire on the replica and make their side effects there. Invalid
+ * messages are dead-lettered; a change that arrives before the DDL it needs is parked and applied
+ * after later DDL.
  *
  * @module
  */
@@ -55,6 +56,8 @@ export class BatchApply {
   private readonly replayOwn = new Map<string, { after: number; through: number }>();
   /** Columns of the tables remote changes touched in this apply batch (null: no such table). */
   private readonly knownColumns = new Map<string, Set<string> | null>();
+  /** Whether the current attempt ran a DDL change (to undo its schema state on a redo). */
+  private ranDdl = false;
 
   constructor(private readonly p: BatchApplyParts) {
     this.readReplayOwn();
@@ -86,6 +89,26 @@ export class BatchApply {
    * interceptor's batch): conflict detection and resolutions, see {@link InterceptedBatch}.
    */
   run(batch: ApplyMessage[], opts?: InterceptedBatch): ApplyResult {
+    // Optimistic first: no savepoint per changeset (they cost as much as decoding one). If one
+    // fails, the whole attempt is rolled back and the batch redone with a savepoint each, so
+    // the failing changeset is dead-lettered, parked or reported alone, exactly as before.
+    // Interceptor batches (conflict detection, resolutions) always take the savepoint path.
+    if (!opts) {
+      const r = this.attempt(batch, undefined, false);
+      if (r) return r;
+    }
+    return this.attempt(batch, opts, true)!;
+  }
+
+  /**
+   * One attempt at {@link run}; with `savepoints` false, null when a changeset failed (nothing
+   * of the batch was kept).
+   */
+  private attempt(
+    batch: ApplyMessage[],
+    opts: InterceptedBatch | undefined,
+    savepoints: boolean,
+  ): ApplyResult | null {
     const { db, options: o, capture, schema } = this.p;
     const result: ApplyResult = {
       through: 0,
@@ -96,6 +119,7 @@ export class BatchApply {
     };
     if (opts) result.appliedSeqs = [];
     this.knownColumns.clear();
+    this.ranDdl = false;
     const resolutions = new Map(opts?.resolutions ?? []);
     if (batch.length === 0) return result;
     const subject = batch[0].subject;
@@ -117,7 +141,7 @@ export class BatchApply {
           continue;
         }
         // Prepared once (the statement cache), not parsed per changeset like exec().
-        this.p.stmt("SAVEPOINT ha_apply").run();
+        if (savepoints) this.p.stmt("SAVEPOINT ha_apply").run();
         try {
           const cs = checkMessage(m, {
             clusterKey: o.clusterKey ?? null,
@@ -139,8 +163,9 @@ export class BatchApply {
             if (cs.node !== o.node) remote.push([cs.node, cs.hlc]);
             result.appliedSeqs?.push(m.seq);
           }
-          this.p.stmt("RELEASE ha_apply").run();
+          if (savepoints) this.p.stmt("RELEASE ha_apply").run();
         } catch (e) {
+          if (!savepoints) throw REDO;
           db.exec("ROLLBACK TO ha_apply");
           db.exec("RELEASE ha_apply");
           ddl = true; // its DDL, if any, was rolled back: read the schema again
@@ -165,6 +190,11 @@ export class BatchApply {
       result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
+      if (e === REDO) {
+        // DDL the attempt ran (and the trigger state it changed) was rolled back with it.
+        if (this.ranDdl) schema.reinstall();
+        return null;
+      }
       schema.reinstall();
       throw e;
     } finally {
@@ -209,7 +239,7 @@ export class BatchApply {
       const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
       this.p.clock.observe(hlc);
       if (c.operation === "SQL") {
-        ddl = true;
+        ddl = this.ranDdl = true;
         this.applyDdl(c.command ?? "");
         // Later changes of this changeset may use what the DDL created (a WITHOUT ROWID table).
         this.p.schema.reloadTables();
@@ -270,6 +300,9 @@ export class BatchApply {
     }
   }
 }
+
+/** Thrown out of an optimistic attempt when a changeset failed: redo with savepoints. */
+const REDO = new Error("redo the batch with a savepoint per changeset");
 
 function unquote(id: string): string {
   if (id.startsWith('"')) return id.slice(1, -1).replaceAll('""', '"');

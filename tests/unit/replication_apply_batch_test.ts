@@ -1,0 +1,88 @@
+/**
+ * A batch is applied optimistically (no savepoint per changeset) and redone with a savepoint
+ * each when one changeset fails: the failing changeset must be handled alone (dead-lettered,
+ * parked or reported), with nothing of it kept, and the others applied, in one transaction with
+ * the progress row.
+ */
+import assert from "node:assert/strict";
+import { type ApplyMessage, replicationClient } from "../../src/replication/plugin_api.ts";
+import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+
+let seq = 0;
+
+function msgs(from: TestNode): ApplyMessage[] {
+  return from.out.splice(0).map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
+}
+
+async function pair(): Promise<[TestNode, TestNode]> {
+  const a = await node("a");
+  const b = await node("b");
+  await sql(a, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+  await sql(a, "CREATE TABLE u(id INTEGER PRIMARY KEY)");
+  // b has t (with a CHECK a does not have) but not u.
+  await sql(b, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'bad'))");
+  a.out.splice(0);
+  b.out.splice(0);
+  return [a, b];
+}
+
+Deno.test("a batch with invalid and misfit changesets: the others apply, those go alone", async () => {
+  const [a, b] = await pair();
+  await sql(a, "INSERT INTO t VALUES (1, 'x')");
+  const [ok1] = msgs(a);
+  const garbage: ApplyMessage = { seq: ++seq, subject: "s", data: "not a changeset" };
+  await sql(a, "INSERT INTO t VALUES (2, 'x')");
+  const [ok2] = msgs(a);
+  // One changeset: a row of t (fits) then a row of u (no such table on b): parked whole.
+  await a.engine.defaultDb.execute([
+    { sql: "INSERT INTO t VALUES (9, 'part of a misfit')" },
+    { sql: "INSERT INTO u VALUES (1)" },
+  ]);
+  const [misfit] = msgs(a);
+  await sql(a, "INSERT INTO t VALUES (3, 'x')");
+  const [ok3] = msgs(a);
+  const batch = [ok1, garbage, ok2, misfit, ok3];
+  const r = await replicationClient(b.engine.defaultDb).call("apply", batch);
+  assert.equal(r.error, null);
+  assert.equal(r.applied, 3);
+  assert.equal(r.through, ok3.seq);
+  assert.deepEqual(r.deadLetters!.map((d) => d.seq), [garbage.seq, misfit.seq]);
+  assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["1"],["2"],["3"]]');
+  assert.equal(
+    await rows(b, "SELECT seq, parked FROM _ha_dead_letters ORDER BY seq"),
+    JSON.stringify([[String(garbage.seq), "0"], [String(misfit.seq), "1"]]),
+  );
+  assert.equal(await replicationClient(b.engine.defaultDb).call("progress", "s"), ok3.seq);
+  await close(a, b);
+});
+
+Deno.test("a batch with a failing changeset: the ones before commit, it is reported", async () => {
+  const [a, b] = await pair();
+  await sql(a, "INSERT INTO t VALUES (1, 'x')");
+  await sql(a, "INSERT INTO t VALUES (2, 'bad')");
+  await sql(a, "INSERT INTO t VALUES (3, 'x')");
+  const batch = msgs(a);
+  const r = await replicationClient(b.engine.defaultDb).call("apply", batch);
+  assert.equal(r.error?.seq, batch[1].seq);
+  assert.equal(r.applied, 1);
+  assert.equal(r.through, batch[0].seq);
+  assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["1"]]');
+  assert.equal(await replicationClient(b.engine.defaultDb).call("progress", "s"), batch[0].seq);
+  await close(a, b);
+});
+
+Deno.test("a batch with DDL before a failing changeset: the DDL applies and is captured", async () => {
+  const [a, b] = await pair();
+  await sql(a, "CREATE TABLE w(id INTEGER PRIMARY KEY)");
+  await sql(a, "ALTER TABLE t ADD COLUMN z TEXT");
+  const [create, alter] = msgs(a);
+  const garbage: ApplyMessage = { seq: ++seq, subject: "s", data: "not a changeset" };
+  const r = await replicationClient(b.engine.defaultDb).call("apply", [create, alter, garbage]);
+  assert.equal(r.error, null);
+  assert.equal(r.through, garbage.seq);
+  b.out.splice(0);
+  await sql(b, "INSERT INTO w VALUES (7)");
+  await sql(b, "INSERT INTO t VALUES (7, 'x', 'z')");
+  assert.equal(b.out.length, 2, "b's writes to the new and the altered table are captured");
+  await close(a, b);
+});
