@@ -18,6 +18,7 @@ const ALL: Record<string, string> = {
   "repl-writes": "./repl_writes.ts",
   "pg-insert": "./pg_insert.ts",
   "nats-hop": "./nats_hop.ts",
+  "nats-transport": "./nats_transport.ts",
   "apply-wait": "./apply_wait.ts",
   "apply-batch": "./apply_batch.ts",
 };
