@@ -7,6 +7,7 @@ import { loadConfig } from "./src/config/mod.ts";
 import { HaError } from "./src/errors/mod.ts";
 import { createLogger } from "./src/log/mod.ts";
 import { Node } from "./src/node.ts";
+import { releaseStartGarbage } from "./src/lifecycle/mod.ts";
 import { runSandboxProcess, SANDBOX_FLAG } from "./src/interceptor/child.ts";
 
 async function main(): Promise<number> {
@@ -38,6 +39,11 @@ async function main(): Promise<number> {
     console.error(`ha: ${msg}`);
     return 1;
   }
+  // Once, after start-up: idle RSS (issue 13). Its pause (tens of ms) falls before any load.
+  releaseStartGarbage().then(
+    (h) => logger.debug("start-up garbage released", h),
+    (e) => logger.warn("cannot release start-up garbage", { error: String(e) }),
+  );
   const stopped = new Promise<void>((resolve) => {
     const onSignal = () => resolve();
     Deno.addSignalListener("SIGINT", onSignal);
