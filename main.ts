@@ -7,7 +7,15 @@ import { loadConfig } from "./src/config/mod.ts";
 import { HaError } from "./src/errors/mod.ts";
 import { createLogger } from "./src/log/mod.ts";
 import { Node } from "./src/node.ts";
+import { releaseStartGarbage } from "./src/lifecycle/mod.ts";
 import { runSandboxProcess, SANDBOX_FLAG } from "./src/interceptor/child.ts";
+
+/** Resolves once `node` reports ready, or after 30 s. */
+async function whenReady(node: Node): Promise<void> {
+  for (let i = 0; i < 600 && node.readiness().length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function main(): Promise<number> {
   // The compiled binary re-runs itself as an interceptor sandbox process (see sandbox.ts).
@@ -38,6 +46,12 @@ async function main(): Promise<number> {
     console.error(`ha: ${msg}`);
     return 1;
   }
+  // Once the node is ready (not to delay it) or 30 s on: idle RSS (issue 13). Its pause (tens of
+  // ms) comes before clients usually do.
+  whenReady(node).then(releaseStartGarbage).then(
+    (h) => logger.debug("start-up garbage released", h),
+    (e) => logger.warn("cannot release start-up garbage", { error: String(e) }),
+  );
   const stopped = new Promise<void>((resolve) => {
     const onSignal = () => resolve();
     Deno.addSignalListener("SIGINT", onSignal);

@@ -125,6 +125,8 @@ export class Node {
      * at start it is claimed later, and until then an INSERT that needs an id is refused.
      */
     readonly slotClaimed: Promise<void>,
+    /** What keeps the node from being ready, as `/readyz` reports it (empty = ready). */
+    readonly readiness: () => string[],
   ) {}
 
   /**
@@ -308,6 +310,10 @@ export class Node {
           }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
         }
       }
+      const readiness = () => [
+        ...(replication?.readiness() ?? []),
+        ...(slotPending ? ["no id slot yet (NATS not reached since start)"] : []),
+      ];
       const http = config.port === 0 ? null : new HttpServer({
         engine: opened,
         logger: log,
@@ -319,10 +325,7 @@ export class Node {
         headerTimeoutMs: config.httpHeaderTimeoutMs,
         bodyTimeoutMs: config.httpBodyTimeoutMs,
         idleTimeoutMs: config.httpIdleTimeoutMs,
-        readiness: () => [
-          ...(replication?.readiness() ?? []),
-          ...(slotPending ? ["no id slot yet (NATS not reached since start)"] : []),
-        ],
+        readiness,
         replication,
         snapshots: connecting
           ? {
@@ -374,6 +377,7 @@ export class Node {
         log,
         parts,
         slotClaimed,
+        readiness,
       );
     } catch (e) {
       await parts.stop();

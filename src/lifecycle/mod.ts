@@ -18,4 +18,5 @@
  * @module
  */
 export { type Part, Parts, together } from "./parts.ts";
+export { releaseStartGarbage } from "./release.ts";
 export { Late } from "./late.ts";

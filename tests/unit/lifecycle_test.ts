@@ -1,7 +1,11 @@
-/** Node parts: start in order, stop in reverse, front ends stopped together; the Late holder. */
+/**
+ * Node parts: start in order, stop in reverse, front ends stopped together; the Late holder; the
+ * start-up garbage collection.
+ */
 import assert from "node:assert/strict";
 import { HaError } from "../../src/errors/mod.ts";
-import { Late, type Part, Parts, together } from "../../src/lifecycle/mod.ts";
+import { runInNewContext } from "node:vm";
+import { Late, type Part, Parts, releaseStartGarbage, together } from "../../src/lifecycle/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 
 const logger = createLogger("error");
@@ -78,4 +82,14 @@ Deno.test("Late: unavailable until set, then the value; set once", async () => {
   assert.equal(late.get(), v);
   assert.equal(await ready, v);
   assert.throws(() => late.set({ n: 2 }), /already set/);
+});
+
+Deno.test("releaseStartGarbage: collects the isolate and leaves no gc exposed", async () => {
+  let garbage: unknown[] | null = Array.from({ length: 10_000 }, (_, i) => ({ i }));
+  assert.equal(garbage.length, 10_000);
+  garbage = null;
+  const r = await releaseStartGarbage();
+  assert.ok(r.before > 0 && r.after > 0 && r.ms >= 0);
+  assert.equal(typeof (globalThis as { gc?: unknown }).gc, "undefined");
+  assert.equal(runInNewContext("typeof gc"), "undefined"); // --expose-gc is unset again
 });
