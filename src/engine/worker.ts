@@ -216,6 +216,10 @@ function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): 
   };
   const finish = () => {
     if (!open) return;
+    if (members.length === 0) {
+      open = false;
+      return rollback(c); // nothing joined (opened ahead of a request that ran alone, or failed)
+    }
     scope(groupId, 0); // the COMMIT is ha's: no client's timeout or cancel applies
     try {
       commits.push(commit(c));
@@ -229,6 +233,10 @@ function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): 
   c.holdSchema();
   try {
     for (let i = 0; i < items.length; i++) {
+      // Opened before `groupable` prepares: the schema version it may read is then read inside
+      // the write transaction (outside one, each read starts and ends a WAL read transaction).
+      if (!open) c.control("BEGIN IMMEDIATE");
+      open = true;
       const p = groupable(c, items[i].stmts);
       if (!p) {
         finish();
@@ -236,8 +244,6 @@ function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): 
         c.holdSchema(); // it may have changed the schema
         continue;
       }
-      if (!open) c.control("BEGIN IMMEDIATE");
-      open = true;
       c.control("SAVEPOINT ha_group");
       try {
         const stmt = items[i].stmts[0];

@@ -32,6 +32,8 @@ export class ChangeSetBuilder {
     let marker: Marker = {};
     /** Rows whose first change after the marker was seen (they get `updated_columns`). */
     const seen = new Set<string>();
+    /** Local writes always win locally: their row versions, recorded together at the end. */
+    const stamped: [string, string, boolean][] = [];
     for (const r of rows) {
       if (r.op === "STMT") {
         marker = JSON.parse(r.cmd ?? "{}");
@@ -76,8 +78,9 @@ export class ChangeSetBuilder {
       }
       if (marker.replace && c.operation !== "DELETE") c.on_conflict = "REPLACE";
       changes.push(c);
-      this.recordLocal(c, hlc);
+      this.stamp(c, stamped);
     }
+    this.versions.setAll(stamped, hlc, this.o.node);
     return {
       // The incarnation makes the id (JetStream's Nats-Msg-Id) unique: a memory node restarted
       // with a clock that went back reuses HLCs of its previous run, and within the duplicate
@@ -115,19 +118,18 @@ export class ChangeSetBuilder {
     );
   }
 
-  /** Local writes always win locally: stamp their row versions. */
-  private recordLocal(c: Change, hlc: number): void {
-    const node = this.o.node;
+  /** Adds the row versions a local change stamps (deletes as tombstones) to `out`. */
+  private stamp(c: Change, out: [string, string, boolean][]): void {
     const v = this.versions;
     if (c.operation === "INSERT") {
-      v.set(c.table, v.keyOf(c, "new"), hlc, node, false);
+      out.push([c.table, v.keyOf(c, "new"), false]);
     } else if (c.operation === "DELETE") {
-      v.set(c.table, v.keyOf(c, "old"), hlc, node, true);
+      out.push([c.table, v.keyOf(c, "old"), true]);
     } else {
       const ok = v.keyOf(c, "old");
       const nk = v.keyOf(c, "new");
-      if (ok !== nk) v.set(c.table, ok, hlc, node, true);
-      v.set(c.table, nk, hlc, node, false);
+      if (ok !== nk) out.push([c.table, ok, true]);
+      out.push([c.table, nk, false]);
     }
   }
 }
