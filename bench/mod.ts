@@ -21,6 +21,7 @@ const ALL: Record<string, string> = {
   "nats-transport": "./nats_transport.ts",
   "apply-wait": "./apply_wait.ts",
   "apply-batch": "./apply_batch.ts",
+  "writer-cost": "./writer_cost.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

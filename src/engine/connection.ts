@@ -193,7 +193,7 @@ export class Connection {
 
   /** Makes `run` report each statement's own `last_insert_rowid()` (see `userLastId`). */
   trackLastInsertId(): void {
-    this.exec("CREATE TEMP TABLE IF NOT EXISTS _ha_last_id(x)");
+    this.exec("CREATE TEMP TABLE IF NOT EXISTS _ha_last_id(k INTEGER NOT NULL DEFAULT 0 UNIQUE)");
     this.userLastId = 0n;
   }
 
@@ -201,10 +201,11 @@ export class Connection {
   private restoreLastInsertId(): void {
     const want = this.userLastId;
     if (want === null || this.lastInsertRowid() === want) return;
-    // On the raw connection: ha's own statements, not a client's (`internal_tables.ts`).
-    this.setLastId ??= this.db.prepare("INSERT INTO temp._ha_last_id(rowid) VALUES (?)");
+    // One statement: the row with the wanted rowid replaces the previous one (the UNIQUE column
+    // conflicts), so the table keeps one row. On the raw connection: ha's own statement, not a
+    // client's (`internal_tables.ts`).
+    this.setLastId ??= this.db.prepare("INSERT OR REPLACE INTO temp._ha_last_id(rowid) VALUES (?)");
     this.setLastId.run(want);
-    this.db.exec("DELETE FROM temp._ha_last_id");
   }
 
   private schemaVersion(): bigint {

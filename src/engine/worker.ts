@@ -216,6 +216,10 @@ function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): 
   };
   const finish = () => {
     if (!open) return;
+    if (members.length === 0) {
+      open = false;
+      return rollback(c); // nothing joined (opened ahead of a statement that ran alone, or failed)
+    }
     scope(groupId, 0); // the COMMIT is ha's: no client's timeout or cancel applies
     try {
       commits.push(commit(c));
@@ -229,15 +233,20 @@ function writeGroup(c: Connection, groupId: number, items: GroupRequestItem[]): 
   c.holdSchema();
   try {
     for (let i = 0; i < items.length; i++) {
-      const p = groupable(c, items[i].stmts);
+      const sql = singleStatement(items[i].stmts);
+      // Opened before `groupable` prepares: the schema version it may read is then read inside
+      // the write transaction (outside one, each read starts and ends a WAL read transaction).
+      if (sql !== null && !open) {
+        c.control("BEGIN IMMEDIATE");
+        open = true;
+      }
+      const p = sql === null ? null : groupable(c, sql);
       if (!p) {
         finish();
         alone(i);
         c.holdSchema(); // it may have changed the schema
         continue;
       }
-      if (!open) c.control("BEGIN IMMEDIATE");
-      open = true;
       c.control("SAVEPOINT ha_group");
       try {
         const stmt = items[i].stmts[0];
@@ -285,13 +294,17 @@ function scoped<T>(item: GroupRequestItem, run: () => T): T {
   }
 }
 
-/** The prepared statement of a request that may join a group transaction, else null. */
-function groupable(c: Connection, stmts: Statement[]): Prepared | null {
+/** The SQL of a request of one statement without `;`-separated parts, else null. */
+function singleStatement(stmts: Statement[]): string | null {
   if (stmts.length !== 1 || typeof stmts[0]?.sql !== "string") return null;
   const parts = partsOf(stmts[0].sql);
-  if (parts.length !== 1) return null;
+  return parts.length === 1 ? parts[0] : null;
+}
+
+/** The prepared statement of a single statement that may join a group transaction, else null. */
+function groupable(c: Connection, sql: string): Prepared | null {
   try {
-    const p = c.prepare(parts[0]);
+    const p = c.prepare(sql);
     return p.kind === "write" && GROUPABLE.has(p.command) ? p : null;
   } catch {
     return null; // run alone: it reports its own error

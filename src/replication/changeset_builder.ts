@@ -1,12 +1,13 @@
 /**
- * Turns the log a transaction captured (`capture_hooks.ts`) into its changeset at COMMIT: stamps
- * it with the hybrid logical clock, records per-row versions of the local writes (deletes as
- * tombstones), and refuses a changeset larger than the NATS max payload (it could never be
- * published) before the transaction commits.
+ * Turns the log a transaction captured (`capture_hooks.ts`) into its encoded changeset at COMMIT:
+ * stamps it with the hybrid logical clock, records per-row versions of the local writes (deletes
+ * as tombstones, one statement for the whole transaction), and refuses a changeset larger than the
+ * NATS max payload (it could never be published) before the transaction commits. The JSON is
+ * `encodeChangeSet`'s, written directly: row images are spliced in as `_ha_pack` encoded them.
  *
  * @module
  */
-import { type Change, type ChangeSet, encodeChangeSet, encodeValue, type Hlc } from "../cdc/mod.ts";
+import { type Change, encodeValue, type Hlc } from "../cdc/mod.ts";
 import { HaError } from "../errors/mod.ts";
 import type { TableMeta } from "./capture.ts";
 import type { LogRow, Marker } from "./capture_hooks.ts";
@@ -24,14 +25,23 @@ export class ChangeSetBuilder {
     private readonly versions: Versions,
   ) {}
 
-  /** The changeset of a transaction's log, or undefined when it changed nothing replicated. */
-  build(rows: LogRow[]): ChangeSet | undefined {
+  /** {@link head} by table metadata (replaced on every schema resync) and operation. */
+  private readonly heads = new WeakMap<TableMeta, Map<string, string>>();
+
+  /**
+   * The changeset of a transaction's log, encoded (`encodeChangeSet`'s JSON), or undefined when
+   * it changed nothing replicated; refused (before COMMIT) when NATS would reject its message.
+   */
+  build(rows: LogRow[]): { id: string; data: string } | undefined {
     if (!rows.some((r) => r.op !== "STMT")) return undefined;
     const hlc = this.clock.next();
-    const changes: Change[] = [];
+    /** The changes as JSON: row images are spliced in as `_ha_pack` wrote them, not re-encoded. */
+    const parts: string[] = [];
     let marker: Marker = {};
     /** Rows whose first change after the marker was seen (they get `updated_columns`). */
     const seen = new Set<string>();
+    /** Local writes always win locally: their row versions, recorded together at the end. */
+    const stamped: [string, string, boolean][] = [];
     for (const r of rows) {
       if (r.op === "STMT") {
         marker = JSON.parse(r.cmd ?? "{}");
@@ -39,7 +49,7 @@ export class ChangeSetBuilder {
         continue;
       }
       if (r.op === "SQL") {
-        changes.push({
+        const c: Change = {
           database: "main",
           table: "",
           columns: [],
@@ -47,7 +57,8 @@ export class ChangeSetBuilder {
           operation: "SQL",
           command: r.cmd ?? "",
           hlc,
-        });
+        };
+        parts.push(JSON.stringify(c));
         continue;
       }
       const meta = this.tables.get(r.tbl ?? "");
@@ -60,43 +71,50 @@ export class ChangeSetBuilder {
         operation: r.op as Change["operation"],
         hlc,
       };
+      let json = this.head(meta, c.operation) + hlc;
       if (r.old_v !== null) {
         c.old_rowid = r.old_rowid === null ? null : encodeValue(r.old_rowid);
         c.old_values = JSON.parse(r.old_v);
+        json += `,"old_rowid":${JSON.stringify(c.old_rowid)},"old_values":${r.old_v}`;
       }
       if (r.new_v !== null) {
         c.new_rowid = r.new_rowid === null ? null : encodeValue(r.new_rowid);
         c.new_values = JSON.parse(r.new_v);
+        json += `,"new_rowid":${JSON.stringify(c.new_rowid)},"new_values":${r.new_v}`;
       }
       const set = marker.updated?.[meta.name];
       if (c.operation === "UPDATE" && set) {
         const row = `${meta.name}\u0000${this.versions.keyOf(c, "old")}`;
-        if (!seen.has(row)) c.updated_columns = set;
+        if (!seen.has(row)) json += `,"updated_columns":${JSON.stringify(set)}`;
         seen.add(row);
       }
-      if (marker.replace && c.operation !== "DELETE") c.on_conflict = "REPLACE";
-      changes.push(c);
-      this.recordLocal(c, hlc);
+      if (marker.replace && c.operation !== "DELETE") json += `,"on_conflict":"REPLACE"`;
+      parts.push(json + "}");
+      this.stamp(c, stamped);
     }
-    return {
-      // The incarnation makes the id (JetStream's Nats-Msg-Id) unique: a memory node restarted
-      // with a clock that went back reuses HLCs of its previous run, and within the duplicate
-      // window JetStream would drop such a changeset while acknowledging it.
-      id: `${this.databaseId}:${this.o.node}:${this.o.incarnation}:${hlc}`,
-      node: this.o.node,
-      incarnation: this.o.incarnation,
-      db: this.databaseId,
-      hlc,
-      timestamp_ns: Date.now() * 1e6,
-      changes,
-    };
+    this.versions.setAll(stamped, hlc, this.o.node);
+    // The incarnation makes the id (JetStream's Nats-Msg-Id) unique: a memory node restarted
+    // with a clock that went back reuses HLCs of its previous run, and within the duplicate
+    // window JetStream would drop such a changeset while acknowledging it.
+    const id = `${this.databaseId}:${this.o.node}:${this.o.incarnation}:${hlc}`;
+    const data = `{"id":${JSON.stringify(id)},"node":${JSON.stringify(this.o.node)},` +
+      `"incarnation":${JSON.stringify(this.o.incarnation)},"db":${
+        JSON.stringify(this.databaseId)
+      },"hlc":${hlc},"timestamp_ns":${Date.now() * 1e6},"changes":[${parts.join(",")}]}`;
+    this.checkSize(id, data);
+    return { id, data };
   }
 
-  /** Encodes a changeset; refuses (before COMMIT) one whose message NATS would reject. */
-  encode(cs: ChangeSet): string {
-    const data = encodeChangeSet(cs);
-    this.checkSize(cs.id, data);
-    return data;
+  /** A change's JSON up to its `"hlc":` (per table and operation: it never varies). */
+  private head(meta: TableMeta, op: Change["operation"]): string {
+    let heads = this.heads.get(meta);
+    if (!heads) this.heads.set(meta, heads = new Map());
+    let h = heads.get(op);
+    if (h === undefined) {
+      const c = { database: "main", table: meta.name, columns: meta.columns, pk_columns: meta.pk };
+      heads.set(op, h = `${JSON.stringify({ ...c, operation: op }).slice(0, -1)},"hlc":`);
+    }
+    return h;
   }
 
   private checkSize(id: string, data: string): void {
@@ -115,19 +133,18 @@ export class ChangeSetBuilder {
     );
   }
 
-  /** Local writes always win locally: stamp their row versions. */
-  private recordLocal(c: Change, hlc: number): void {
-    const node = this.o.node;
+  /** Adds the row versions a local change stamps (deletes as tombstones) to `out`. */
+  private stamp(c: Change, out: [string, string, boolean][]): void {
     const v = this.versions;
     if (c.operation === "INSERT") {
-      v.set(c.table, v.keyOf(c, "new"), hlc, node, false);
+      out.push([c.table, v.keyOf(c, "new"), false]);
     } else if (c.operation === "DELETE") {
-      v.set(c.table, v.keyOf(c, "old"), hlc, node, true);
+      out.push([c.table, v.keyOf(c, "old"), true]);
     } else {
       const ok = v.keyOf(c, "old");
       const nk = v.keyOf(c, "new");
-      if (ok !== nk) v.set(c.table, ok, hlc, node, true);
-      v.set(c.table, nk, hlc, node, false);
+      if (ok !== nk) out.push([c.table, ok, true]);
+      out.push([c.table, nk, false]);
     }
   }
 }

@@ -30,16 +30,27 @@ export class Outbox {
       db.exec(`ATTACH DATABASE ${lit(`file:${encodeURI(file)}?vfs=${vfs}`)} AS ha_outbox`);
       db.exec("PRAGMA ha_outbox.journal_mode = WAL");
     }
+    // Appends go through a TEMP view's trigger: an insert made by a trigger leaves
+    // `last_insert_rowid()` as the user's statements left it, so the engine need not restore it
+    // after every commit. AUTOINCREMENT: the id just inserted is the table's sqlite_sequence.
     db.exec(`
       CREATE TABLE IF NOT EXISTS ${this.table}(
         id INTEGER PRIMARY KEY AUTOINCREMENT, csid TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE TEMP VIEW IF NOT EXISTS _ha_outbox_add(csid, data) AS SELECT NULL, NULL WHERE 0;
+      CREATE TEMP TRIGGER IF NOT EXISTS _ha_outbox_add INSTEAD OF INSERT ON _ha_outbox_add BEGIN
+        INSERT INTO ${this.table}(csid, data) VALUES (NEW.csid, NEW.data); END;
     `);
+    this.lastId = `SELECT seq FROM ${dir ? "ha_outbox" : "main"}.sqlite_sequence ` +
+      "WHERE name = '_ha_outbox'";
   }
+
+  /** The outbox's sqlite_sequence read. */
+  private readonly lastId: string;
 
   /** Appends a changeset (inside the committing transaction); returns its outbox id. */
   append(csid: string, data: string): number {
-    const res = this.stmt(`INSERT INTO ${this.table}(csid, data) VALUES (?, ?)`).run(csid, data);
-    return Number(res.lastInsertRowid);
+    this.stmt("INSERT INTO temp._ha_outbox_add(csid, data) VALUES (?, ?)").run(csid, data);
+    return Number((this.stmt(this.lastId).get() as { seq: bigint }).seq);
   }
 
   /** Rows after `after`, in order, at most `limit`. */

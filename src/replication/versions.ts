@@ -35,6 +35,23 @@ export function tombstoneCutoff(nowMs: number, maxAgeMs: number): number | null 
   return (nowMs - maxAgeMs - Math.max(maxAgeMs, MIN_TOMBSTONE_MARGIN_MS)) * 1000;
 }
 
+/** Rows per statement of {@link Versions.setAll}. */
+const SET_CHUNK = 32;
+
+/** {@link setSql} by row count. */
+const SET_SQL: string[] = [];
+
+/** The upsert of `n` row versions: ?1 and ?2 are the shared hlc and node, then 3 per row. */
+function setSql(n: number): string {
+  const values = Array.from(
+    { length: n },
+    (_, i) => `(?${3 * i + 3}, ?${3 * i + 4}, ?1, ?2, ?${3 * i + 5})`,
+  );
+  return `INSERT INTO main._ha_versions(tbl, key, hlc, node, deleted) VALUES ${values.join(", ")}
+    ON CONFLICT(tbl, key) DO UPDATE SET hlc = excluded.hlc, node = excluded.node,
+      deleted = excluded.deleted`;
+}
+
 /** The smallest margin {@link tombstoneCutoff} keeps beyond the stream's max age. */
 const MIN_TOMBSTONE_MARGIN_MS = 60_000;
 
@@ -85,6 +102,19 @@ export class Versions {
        ON CONFLICT(tbl, key) DO UPDATE SET hlc = excluded.hlc, node = excluded.node,
          deleted = excluded.deleted`,
     ).run(tbl, key, BigInt(hlc), node, deleted ? 1n : 0n);
+  }
+
+  /**
+   * Records the versions `(tbl, key, deleted)` of `rows`, all stamped (hlc, node), in order (a
+   * later row for the same key wins): one statement per {@link SET_CHUNK} rows, not one per row.
+   */
+  setAll(rows: [tbl: string, key: string, deleted: boolean][], hlc: number, node: string): void {
+    for (let at = 0; at < rows.length; at += SET_CHUNK) {
+      const chunk = rows.slice(at, at + SET_CHUNK);
+      const args: (string | bigint)[] = [BigInt(hlc), node];
+      for (const [tbl, key, deleted] of chunk) args.push(tbl, key, deleted ? 1n : 0n);
+      this.stmt(SET_SQL[chunk.length] ??= setSql(chunk.length)).run(...args);
+    }
   }
 
   /**

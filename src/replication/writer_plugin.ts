@@ -138,8 +138,7 @@ class ReplicationPlugin implements WriterPlugin {
   beforeCommit(): CommitPayload | undefined {
     const cs = this.builder.build(this.capture.takeLog());
     if (!cs) return undefined;
-    const data = this.builder.encode(cs);
-    return { kind: "changeset", outboxId: this.outbox.append(cs.id, data), id: cs.id, data };
+    return { kind: "changeset", outboxId: this.outbox.append(cs.id, cs.data), ...cs };
   }
 
   close(): void {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { headers } from "@nats-io/transport-node";
 import { HaError } from "../../src/errors/mod.ts";
-import { decodeChangeSet } from "../../src/cdc/mod.ts";
+import { decodeChangeSet, encodeChangeSet } from "../../src/cdc/mod.ts";
 import { Action } from "../../src/engine/mod.ts";
 import { resolvesByReplace, statementScope } from "../../src/replication/capture.ts";
 import { headerBytes, INCARNATION_HEADER, NODE_HEADER } from "../../src/replication/headers.ts";
@@ -334,4 +334,39 @@ Deno.test("header size matches what nats.js sends", () => {
     headerBytes(id, "nöde", h.get(INCARNATION_HEADER)),
     (h as unknown as { encode(): Uint8Array }).encode().length,
   );
+});
+
+Deno.test("the changeset JSON is encodeChangeSet's, row images spliced as captured", async () => {
+  const a = await node("a");
+  try {
+    await sql(a, "CREATE TABLE u(id INTEGER PRIMARY KEY, k TEXT UNIQUE, v)");
+    await a.engine.defaultDb.execute([
+      {
+        sql: `INSERT INTO u VALUES (1, 'a', 9223372036854775807), (2, 'b', x'00ff'), (3, 'c', 1.0)`,
+      },
+      { sql: `UPDATE u SET v = 'é "q" \\ 🌍' WHERE id = 1` },
+      { sql: "UPDATE u SET id = 10 WHERE id = 2" },
+      { sql: `REPLACE INTO u VALUES (4, 'c', -0.5)` },
+      { sql: "DELETE FROM u WHERE id = 10" },
+      { sql: "CREATE INDEX u_v ON u(v)" },
+    ]);
+    const data = a.out.at(-1)!.data;
+    const cs = decodeChangeSet(data);
+    assert.equal(data, encodeChangeSet(cs));
+    assert.deepEqual(cs.changes.map((c) => `${c.operation} ${c.on_conflict ?? ""}`), [
+      "INSERT ",
+      "INSERT ",
+      "INSERT ",
+      "UPDATE ",
+      "UPDATE ",
+      "INSERT REPLACE",
+      "DELETE ", // the row REPLACE removed, logged after its statement
+      "DELETE ",
+      "SQL ",
+    ]);
+    assert.deepEqual(cs.changes[3].updated_columns, ["v"]);
+    assert.deepEqual(cs.changes[0].new_values, [1, "a", { int: "9223372036854775807" }]);
+  } finally {
+    await close(a);
+  }
 });

@@ -160,3 +160,23 @@ Deno.test("an INSERT whose key is here already updates the row, whatever the tab
     await close(a, b);
   }
 });
+
+Deno.test("last_insert_rowid() stays the user's across replicated commits (outbox, markers)", async () => {
+  const a = await node("a");
+  try {
+    await sql(a, "CREATE TABLE t(id INTEGER PRIMARY KEY, a)");
+    assert.equal((await sql(a, "INSERT INTO t(id, a) VALUES (42, 1)"))[0].lastInsertId, 42n);
+    // The commit appended to the outbox; an UPDATE (it logs a statement marker) inserts nothing.
+    const [u] = await sql(a, "UPDATE t SET a = 2 WHERE id = 42");
+    assert.equal(u.lastInsertId, 42n);
+    const [r, s] = await a.engine.defaultDb.execute([
+      { sql: "UPDATE t SET a = 3" },
+      { sql: "SELECT last_insert_rowid()" },
+    ]);
+    assert.equal(r.lastInsertId, 42n);
+    assert.deepEqual(s.rows, [[42n]]);
+    assert.equal(a.out.length, 4); // CREATE TABLE, INSERT, two UPDATEs
+  } finally {
+    await close(a);
+  }
+});
