@@ -72,15 +72,12 @@ export interface ApplyMessage {
   signed?: string;
 }
 
-/** Messages of one subject for the `applyPacked` command (see `packed.ts`). */
+/** Messages of one subject for the `applyPacked` command (layout: see `packed.ts`). */
 export interface PackedMessages {
   subject: string;
-  /** Stream sequence of each message, in order. */
-  seqs: Float64Array;
-  /** Where each message's payload ends in `data`. */
-  ends: Uint32Array;
-  /** The UTF-8 payloads, one after the other. */
-  data: Uint8Array;
+  count: number;
+  /** Sequences, payload ends and UTF-8 payloads (moved to the writer). */
+  buf: ArrayBuffer;
   /** Each message's `Ha-Signature` header (`--cluster-key`). */
   sigs?: (string | undefined)[];
 }

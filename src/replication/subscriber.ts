@@ -553,7 +553,7 @@ export class Subscriber {
           r = await this.plugin.sendNext("applyPacked", () => {
             batch = this.buffer.first(this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
             return pack(this.o.subject, batch, this.sigs(batch));
-          });
+          }, (p) => [p.buf]);
         }
       } catch (e) {
         if (this.stopped) return;
