@@ -4,7 +4,9 @@
  * writes, node2 is started again and its row count polled every 50 ms until it has every row.
  * Measured: rows applied per second from node2's first applied row to its last (process start-up
  * excluded), the same in changesets per second, and rows per second of CPU node2 used meanwhile
- * (on a shared machine wall time swings with the other load; CPU time much less).
+ * (on a shared machine wall time swings with the other load; CPU time much less), and per
+ * second of CPU of node2's main thread alone ("main": the NATS client and the batches sent to
+ * the writer).
  *
  * Two loads: BENCH_ROWS rows (default 200,000) in transactions of 1,000 rows (one changeset
  * each), and BENCH_SINGLE single-row INSERTs (default 20,000), sent one at a time per
@@ -33,11 +35,13 @@ export interface CatchUp {
   changesetsPerSec: number;
   /** Rows per second of CPU node2's process used meanwhile (steadier on a busy machine). */
   rowsPerCpuSec: number;
+  /** The same for node2's main thread alone (NATS client, batches to the writer). */
+  rowsPerMainCpuSec: number;
 }
 
 /** CPU seconds (user + system, all threads) a process used so far (Linux `/proc`). */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+function cpuSeconds(pid: number, tid?: number): number {
+  const stat = Deno.readTextFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`);
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
@@ -87,12 +91,13 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
     const changesets = (await streamSeq(n1)) - seqBefore;
     const denoFlags = PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${kind}`] : [];
     n2 = await start("node2", { natsUrl: n1.natsUrl!, reuse: n2, denoFlags });
-    let first = 0, last = 0, cpuFirst = 0, cpuLast = 0;
+    let first = 0, last = 0, cpuFirst = 0, cpuLast = 0, mainFirst = 0, mainLast = 0;
     await waitFor("node2 caught up", async () => {
       const c = await count(n2);
       const now = performance.now();
-      if (c > 0 && first === 0) [first, cpuFirst] = [now, cpuSeconds(n2.pid)];
-      if (c === rows) [last, cpuLast] = [now, cpuSeconds(n2.pid)];
+      const cpu = () => [cpuSeconds(n2.pid), cpuSeconds(n2.pid, n2.pid)];
+      if (c > 0 && first === 0) [first, cpuFirst, mainFirst] = [now, ...cpu()];
+      if (c === rows) [last, cpuLast, mainLast] = [now, ...cpu()];
       return c === rows;
     }, 600_000);
     const seconds = (last - first) / 1000;
@@ -103,6 +108,7 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
       rowsPerSec: rows / seconds,
       changesetsPerSec: changesets / seconds,
       rowsPerCpuSec: rows / (cpuLast - cpuFirst),
+      rowsPerMainCpuSec: rows / (mainLast - mainFirst),
     };
   } finally {
     await cluster.stop();
@@ -126,7 +132,7 @@ export async function main(): Promise<void> {
   const r = await measureCatchUp();
   console.log("\nCatch-up of a node that was down (2 nodes, file databases, sync replication)");
   table(
-    ["load", "rows", "changesets", "seconds", "rows/s", "changesets/s", "rows/CPU-s"],
+    ["load", "rows", "changesets", "seconds", "rows/s", "changesets/s", "rows/CPU-s", "main"],
     [
       [`${PER_TX}-row transactions`, ...figures(r.multi)],
       ["single-row INSERTs", ...figures(r.single)],
@@ -135,7 +141,15 @@ export async function main(): Promise<void> {
 }
 
 function figures(c: CatchUp): (string | number)[] {
-  return [c.rows, c.changesets, c.seconds, c.rowsPerSec, c.changesetsPerSec, c.rowsPerCpuSec];
+  return [
+    c.rows,
+    c.changesets,
+    c.seconds,
+    c.rowsPerSec,
+    c.changesetsPerSec,
+    c.rowsPerCpuSec,
+    c.rowsPerMainCpuSec,
+  ];
 }
 
 if (import.meta.main) await main();

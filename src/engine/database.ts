@@ -238,12 +238,20 @@ export class Database {
     if (!this.opts.plugins.some((p) => p.name === name)) {
       throw new HaError("internal", `database ${this.id} has no writer plugin ${name}`);
     }
-    const send = (w: WorkerClient): CommandCall<C> => (method, args) =>
-      w.request<C[typeof method]["result"]>({ t: "command", plugin: name, method, args });
+    const send = (w: WorkerClient, transfer?: ArrayBuffer[]): CommandCall<C> => (method, args) =>
+      w.request<C[typeof method]["result"]>(
+        { t: "command", plugin: name, method, args },
+        undefined,
+        transfer,
+      );
     return {
       call: (method, args) => this.withWriter((w) => send(w)(method, args)),
       locked: (f) => this.withWriter((w) => f(send(w))),
-      sendNext: (method, args) => this.sendToWriter((w) => send(w)(method, args())),
+      sendNext: (method, args, transfer) =>
+        this.sendToWriter((w) => {
+          const a = args();
+          return send(w, transfer?.(a))(method, a);
+        }),
     };
   }
 

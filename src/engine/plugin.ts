@@ -93,11 +93,12 @@ export interface PluginClient<C extends PluginCommands> {
    * once its answer is back: the writer runs requests in the order they were sent, so the next
    * holder's request waits inside the writer thread, not for a hand-over through this one.
    * `args` is computed when the command is sent (what arrived while waiting for the writer can
-   * join it).
+   * join it); `transfer`: buffers of it moved to the writer instead of copied.
    */
   sendNext<K extends keyof C & string>(
     method: K,
     args: () => C[K]["args"],
+    transfer?: (args: C[K]["args"]) => ArrayBuffer[],
   ): Promise<C[K]["result"]>;
 }
 

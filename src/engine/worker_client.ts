@@ -71,9 +71,10 @@ export class WorkerClient {
 
   /**
    * Sends a request and resolves with the worker's answer. Aborting `signal` stops its statement
-   * (the worker then answers with a `cancelled` error).
+   * (the worker then answers with a `cancelled` error). `transfer`: buffers of `body` moved, not
+   * copied.
    */
-  request<T>(body: RequestBody, signal?: AbortSignal): Promise<T> {
+  request<T>(body: RequestBody, signal?: AbortSignal, transfer?: ArrayBuffer[]): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     if (signal?.aborted) return Promise.reject(cancelled());
     const id = this.nextId++;
@@ -86,7 +87,7 @@ export class WorkerClient {
         reject,
         client: CLIENT.has(body.t),
       });
-      this.worker.postMessage({ ...body, id });
+      this.worker.postMessage({ ...body, id }, transfer ?? []);
     }).finally(() => signal?.removeEventListener("abort", onAbort));
   }
 

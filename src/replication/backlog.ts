@@ -7,6 +7,16 @@
  * @module
  */
 import type { JsMsg } from "@nats-io/jetstream";
+import type { Payload } from "./packed.ts";
+
+/**
+ * A received message: its stream sequence and payload, read once (`JsMsg.seq` parses the reply
+ * subject into an object, `JsMsg.data` makes a new view on each read), and the message for its
+ * headers, decoded only when needed.
+ */
+export interface Received extends Payload {
+  msg: JsMsg;
+}
 
 /** Default {@link BacklogLimits.bytes}: payload bytes above which the consumer is paused. */
 export const DEFAULT_BACKLOG_BYTES = 64 * 1024 * 1024;
@@ -23,7 +33,7 @@ export interface BacklogLimits {
 
 /** Received changesets waiting to be applied. */
 export class Backlog {
-  private msgs: JsMsg[] = [];
+  private msgs: Received[] = [];
   private size = 0;
 
   constructor(private readonly limits: BacklogLimits) {}
@@ -37,22 +47,22 @@ export class Backlog {
     return this.size;
   }
 
-  at(i: number): JsMsg {
+  at(i: number): Received {
     return this.msgs[i];
   }
 
-  push(m: JsMsg): void {
+  push(m: Received): void {
     this.msgs.push(m);
     this.size += m.data.length;
   }
 
   /** The first `n` (not removed). */
-  first(n: number): JsMsg[] {
+  first(n: number): Received[] {
     return this.msgs.slice(0, n);
   }
 
   /** Removes and returns the first `n`. */
-  shift(n: number): JsMsg[] {
+  shift(n: number): Received[] {
     const out = this.msgs.splice(0, n);
     for (const m of out) this.size -= m.data.length;
     return out;

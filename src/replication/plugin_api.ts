@@ -72,6 +72,16 @@ export interface ApplyMessage {
   signed?: string;
 }
 
+/** Messages of one subject for the `applyPacked` command (layout: see `packed.ts`). */
+export interface PackedMessages {
+  subject: string;
+  count: number;
+  /** Sequences, payload ends and UTF-8 payloads (moved to the writer). */
+  buf: ArrayBuffer;
+  /** Each message's `Ha-Signature` header (`--cluster-key`). */
+  sigs?: (string | undefined)[];
+}
+
 /** Result of the `apply` command. */
 export interface ApplyResult {
   /** Highest sequence committed (applied or skipped); 0 when none. */
@@ -143,6 +153,8 @@ export interface OutboxRow {
 export type ReplicationCommands = {
   /** Applies stream messages in one transaction (last-writer-wins), records progress. */
   apply: { args: ApplyMessage[]; result: ApplyResult };
+  /** `apply` of a packed batch (the subscriber's: one clone of a few buffers). */
+  applyPacked: { args: PackedMessages; result: ApplyResult };
   /** Like `apply`, for batches an interceptor saw: conflict detection and resolutions. */
   applyIntercepted: { args: InterceptedBatch; result: ApplyResult };
   /** The last stream sequence recorded for a subject; null when nothing is recorded yet. */

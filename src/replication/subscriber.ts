@@ -38,7 +38,10 @@ import {
   replicationClient,
 } from "./plugin_api.ts";
 import { applyIntercepted } from "./apply_intercepted.ts";
-import { Backlog, DEFAULT_BACKLOG_BYTES } from "./backlog.ts";
+import { type Delivery, readAckReply } from "./ack_reply.ts";
+import { Backlog, DEFAULT_BACKLOG_BYTES, type Received } from "./backlog.ts";
+import { startOf } from "./consumer_start.ts";
+import { pack } from "./packed.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import type { MessageRules } from "./validate.ts";
@@ -51,10 +54,14 @@ import { Backoff } from "../retry/mod.ts";
  */
 const INTERCEPTED_BATCH = 256;
 
+const decoder = new TextDecoder();
+
 /** Default {@link SubscriberOptions.maxBatch}: changesets applied in one transaction. */
 export const DEFAULT_APPLY_BATCH = 500;
 /** Messages a pull asks for at once (`max_messages` of `consume`). */
 const PULL_MAX_MESSAGES = 1000;
+/** Re-pull when this many are left of what was asked for (one pull request per 750 received). */
+const PULL_THRESHOLD_MESSAGES = 250;
 /**
  * Lifetime of one pull request, ms: short pulls carry heartbeats every half of it (2.5 s), so
  * a lost consumer (its server stopped, deleted by an operator) is noticed within seconds.
@@ -275,9 +282,9 @@ export class Subscriber {
     }
   }
 
-  private isOwn(m: JsMsg): boolean {
-    return m.headers?.get(NODE_HEADER) === this.o.self.node &&
-      m.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
+  private isOwn({ msg }: Received): boolean {
+    return msg.headers?.get(NODE_HEADER) === this.o.self.node &&
+      msg.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
   }
 
   /** Creates consumers and receives from them until stopped. */
@@ -327,10 +334,41 @@ export class Subscriber {
         fromSeq: this.receivedSeq + 1,
       });
     }
-    const messages = await this.o.js.consumers.getConsumerFromInfo(ci).consume({
+    // A callback, not the async iterator: no promise per message (issue 13, catch-up).
+    let ended: string | null = null;
+    let messages: ConsumerMessages | null = null;
+    const end = (why: string) => {
+      ended ??= why;
+      messages?.stop();
+    };
+    let delivered = 0;
+    const d: Delivery = { stream: 0, delivery: 0 };
+    const receive = (m: JsMsg) => {
+      if (ended !== null) return;
+      if (this.stopped) return end("stopped");
+      if (generation !== this.generation) return end("reset by the operator");
+      if (this.restartReason) return end(this.restartReason);
+      // `reply` is public on nats.js's JsMsgImpl, not in the JsMsg interface.
+      readAckReply((m as JsMsg & { reply: string }).reply, d);
+      if (d.delivery !== delivered + 1) {
+        return end(
+          `delivery gap: expected consumer sequence ${delivered + 1}, got ` +
+            `${d.delivery} (stream sequence ${d.stream})`,
+        );
+      }
+      delivered = d.delivery;
+      if (d.stream <= this.receivedSeq) return;
+      this.receivedSeq = d.stream;
+      this.buffer.push({ seq: d.stream, data: m.data, msg: m });
+      this.wake?.();
+      if (this.buffer.full()) end(`paused while ${this.buffer.describe()} wait to be applied`);
+    };
+    messages = await this.o.js.consumers.getConsumerFromInfo(ci).consume({
       max_messages: PULL_MAX_MESSAGES,
+      threshold_messages: PULL_THRESHOLD_MESSAGES,
       expires: PULL_EXPIRES_MS,
       abort_on_missing_resource: true,
+      callback: receive,
     });
     this.messages = messages;
     this.running = true;
@@ -340,24 +378,11 @@ export class Subscriber {
       if (this.stopped) return "stopped";
       if (generation !== this.generation) return "reset by the operator";
       if (this.restartReason) return this.restartReason;
-      let delivered = 0;
-      for await (const m of messages) {
-        if (this.stopped) break;
-        if (generation !== this.generation) return "reset by the operator";
-        if (m.info.deliverySequence !== delivered + 1) {
-          return `delivery gap: expected consumer sequence ${delivered + 1}, got ` +
-            `${m.info.deliverySequence} (stream sequence ${m.seq})`;
-        }
-        delivered = m.info.deliverySequence;
-        if (m.seq <= this.receivedSeq) continue;
-        this.receivedSeq = m.seq;
-        this.buffer.push(m);
-        this.wake?.();
-        if (this.buffer.full()) {
-          return `paused while ${this.buffer.describe()} wait to be applied`;
-        }
+      if (ended === null) {
+        const err = await messages.closed();
+        if (err && ended === null && !this.stopped) throw err;
       }
-      return this.restartReason ?? "consumer ended";
+      return ended ?? this.restartReason ?? "consumer ended";
     } finally {
       this.running = false;
       this.messages = null;
@@ -467,15 +492,19 @@ export class Subscriber {
     for (const r of requests) r.done();
   }
 
-  private toApply(batch: JsMsg[]): ApplyMessage[] {
-    return batch.map((m) => ({
+  /** `Ha-Signature` of each (decoding headers is a large share of a message's cost). */
+  private sigs(batch: Received[]): (string | undefined)[] | undefined {
+    if (this.o.rules?.clusterKey === null) return undefined;
+    return batch.map((m) => m.msg.headers?.get(SIGNATURE_HEADER) || undefined);
+  }
+
+  private toApply(batch: Received[]): ApplyMessage[] {
+    const sigs = this.sigs(batch);
+    return batch.map((m, i) => ({
       seq: m.seq,
       subject: this.o.subject,
-      data: m.string(),
-      // Decoding headers is a large share of a message's cost: the signature only with a key.
-      sig: this.o.rules?.clusterKey !== null
-        ? m.headers?.get(SIGNATURE_HEADER) || undefined
-        : undefined,
+      data: decoder.decode(m.data),
+      sig: sigs?.[i],
     }));
   }
 
@@ -510,7 +539,7 @@ export class Subscriber {
         this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
         continue;
       }
-      let batch: JsMsg[] = [];
+      let batch: Received[] = [];
       let r: ApplyResult;
       try {
         if (this.o.host != null) {
@@ -521,10 +550,10 @@ export class Subscriber {
           // Sent right after what holds the writer (e.g. a local group commit) was sent: it
           // waits in the writer thread, not here. The batch is taken then: what arrived while
           // waiting joins it.
-          r = await this.plugin.sendNext("apply", () => {
+          r = await this.plugin.sendNext("applyPacked", () => {
             batch = this.buffer.first(this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
-            return this.toApply(batch);
-          });
+            return pack(this.o.subject, batch, this.sigs(batch));
+          }, (p) => [p.buf]);
         }
       } catch (e) {
         if (this.stopped) return;
@@ -564,21 +593,5 @@ export class Subscriber {
         backoff.reset();
       }
     }
-  }
-}
-
-/** The start the policy selects, for a consumer of a database without recorded progress. */
-function startOf(policy: ReplicationPolicy): Partial<ConsumerConfig> {
-  switch (policy.kind) {
-    case "all":
-      return { deliver_policy: DeliverPolicy.All };
-    case "last":
-      return { deliver_policy: DeliverPolicy.Last };
-    case "new":
-      return { deliver_policy: DeliverPolicy.New };
-    case "by_start_sequence":
-      return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: policy.seq };
-    case "by_start_time":
-      return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: policy.time.toISOString() };
   }
 }

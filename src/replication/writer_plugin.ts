@@ -32,6 +32,7 @@ import { ConflictResolver } from "./conflict_resolution.ts";
 import { ConflictLog } from "./conflicts.ts";
 import { DeadLetters } from "./dead_letters.ts";
 import { Outbox } from "./outbox.ts";
+import { unpack } from "./packed.ts";
 import type { CommitPayload, ReplicationCommands, ReplicationPluginOptions } from "./plugin_api.ts";
 import { Progress } from "./progress.ts";
 import { Versions } from "./versions.ts";
@@ -103,6 +104,7 @@ class ReplicationPlugin implements WriterPlugin {
 
   readonly commands: CommandHandlers<ReplicationCommands> = {
     apply: (msgs) => this.batches.run(msgs),
+    applyPacked: (packed) => this.batches.run(unpack(packed)),
     applyIntercepted: (batch) => this.batches.run(batch.msgs, batch),
     // null: nothing recorded yet (the replication policy decides where to start).
     progress: (subject) => this.progress.get(subject),
