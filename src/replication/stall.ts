@@ -6,8 +6,8 @@
  * so none of the subscriber's other restart triggers fires and the node silently stops applying.
  *
  * The check runs on a timer, never per message: once nothing new was received for a while, the
- * stream leader is asked for the subject's last sequence; if it is beyond what was received, the
- * consumer is recreated from local progress. A new R1 consumer is placed at random among the
+ * stream leader is asked for the subject's last sequence; if it is beyond what was received at
+ * two checks in a row (not a message on its way), the consumer is recreated from local progress. A new R1 consumer is placed at random among the
  * online peers, so repeated recreation (with a growing wait) escapes a stuck one. An idle subject
  * (the leader's last sequence is the last received) or a slow but progressing delivery never
  * triggers it.
@@ -55,6 +55,8 @@ export class StallWatch {
   readonly #wait = new Backoff({ initialMs: STALL_AFTER_MS, maxMs: STALL_AFTER_MAX_MS });
   #seen = -1;
   #since = 0;
+  /** The leader had more at the last check: recreate if it still has at the next. */
+  #suspect = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #checking: Promise<boolean> | null = null;
 
@@ -85,6 +87,7 @@ export class StallWatch {
       if (seq !== this.#seen) this.#wait.reset();
       this.#seen = seq;
       this.#since = this.#now();
+      this.#suspect = false;
       return false;
     }
     const silentMs = this.#now() - this.#since;
@@ -98,6 +101,12 @@ export class StallWatch {
     }
     // Received meanwhile, or restarted by another trigger: not stalled.
     if (o.received() !== seq || !o.consuming()) return false;
+    if (last > seq && !this.#suspect) {
+      // Confirmed at the next check: a message the leader just stored may be on its way.
+      this.#suspect = true;
+      return false;
+    }
+    this.#suspect = false;
     this.#since = this.#now();
     if (last <= seq) return false;
     this.stalls++;

@@ -50,7 +50,9 @@ Deno.test("a silent consumer behind the stream leader is recreated", async () =>
   t.leader = 25;
   assert.equal(await at(STALL_AFTER_MS - 1), false);
   assert.equal(t.asked, 0, "no request before the silence lasted long enough");
-  assert.equal(await at(1), true);
+  assert.equal(await at(1), false, "suspected: confirmed at the next check");
+  assert.equal(await at(2_500), true);
+  assert.equal(t.asked, 2);
   assert.equal(t.restarts.length, 1);
   assert.match(t.restarts[0], /stalled/);
   assert.equal(watch.stalls, 1);
@@ -87,6 +89,7 @@ Deno.test("no consumer receiving (being created, backlog full): no stall", async
   for (let i = 0; i < 10; i++) assert.equal(await at(STALL_AFTER_MS), false);
   t.consuming = true;
   assert.equal(await at(STALL_AFTER_MS - 1), false, "the silence counts from when it consumes");
+  assert.equal(await at(1), false);
   assert.equal(await at(1), true);
 });
 
@@ -103,6 +106,17 @@ Deno.test("a leader that cannot be asked, or delivery meanwhile: no stall", asyn
   assert.equal(t.restarts.length, 0);
 });
 
+Deno.test("a message on its way when the leader is asked is not a stall", async () => {
+  const { t, at } = setup();
+  await at(0);
+  t.leader = 11;
+  assert.equal(await at(STALL_AFTER_MS), false);
+  t.received = 11;
+  assert.equal(await at(1), false);
+  for (let i = 0; i < 10; i++) assert.equal(await at(STALL_AFTER_MS), false);
+  assert.equal(t.restarts.length, 0);
+});
+
 Deno.test("repeated stalls wait longer each time; progress starts over", async () => {
   const { t, at } = setup();
   await at(0);
@@ -113,16 +127,17 @@ Deno.test("repeated stalls wait longer each time; progress starts over", async (
     while (!(await at(1_000))) waited += 1_000;
     waits.push(waited + 1_000);
   }
+  // Each: the silence, then one more check to confirm.
   assert.deepEqual(waits, [
-    STALL_AFTER_MS,
-    2 * STALL_AFTER_MS,
-    4 * STALL_AFTER_MS,
-    STALL_AFTER_MAX_MS,
-    STALL_AFTER_MAX_MS,
+    STALL_AFTER_MS + 1_000,
+    2 * STALL_AFTER_MS + 1_000,
+    4 * STALL_AFTER_MS + 1_000,
+    STALL_AFTER_MAX_MS + 1_000,
+    STALL_AFTER_MAX_MS + 1_000,
   ]);
   t.received = 20;
   await at(1_000);
   let waited = 0;
   while (!(await at(1_000))) waited += 1_000;
-  assert.equal(waited + 1_000, STALL_AFTER_MS);
+  assert.equal(waited + 1_000, STALL_AFTER_MS + 1_000);
 });
