@@ -13,7 +13,7 @@ import { type Buckets, Counter, Gauge, Histogram, Registry, type Value } from ".
 export interface ReplicationCounts {
   database: string;
   publisher: { published: number; pending: number };
-  subscriber: { applied: number; failing: unknown; deadLettered: number } | null;
+  subscriber: { applied: number; failing: unknown; deadLettered: number; stalls: number } | null;
 }
 
 /** What a node's parts expose for the scrape (each optional: a standalone node has no NATS). */
@@ -92,6 +92,13 @@ export class HaMetrics {
     new Counter(
       "ha_replication_dead_letters_total",
       "Invalid changesets refused since start (kept in _ha_dead_letters)",
+      ["database"],
+    ),
+  );
+  readonly #stalls = this.registry.add(
+    new Counter(
+      "ha_replication_consumer_stalls_total",
+      "Replication consumers recreated because they delivered nothing while the stream had more",
       ["database"],
     ),
   );
@@ -175,6 +182,7 @@ export class HaMetrics {
           if (!r.subscriber) continue;
           this.#applied.labels(r.database).set(r.subscriber.applied);
           this.#deadLetters.labels(r.database).set(r.subscriber.deadLettered);
+          this.#stalls.labels(r.database).set(r.subscriber.stalls);
         }
       });
     }

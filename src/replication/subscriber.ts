@@ -47,6 +47,7 @@ import { SIGNATURE_HEADER } from "./signature.ts";
 import type { MessageRules } from "./validate.ts";
 import { isNotFound } from "../nats/mod.ts";
 import { Backoff } from "../retry/mod.ts";
+import { StallWatch } from "./stall.ts";
 
 /**
  * Largest batch applied through an interceptor: its hook calls share one sandbox round trip and
@@ -148,6 +149,8 @@ export interface SubscriberStatus {
   /** How many times the consumer was (re)created from local progress, and the last reason. */
   restarts: number;
   lastRestart: { reason: string; at: string } | null;
+  /** Of those, how many because the consumer stalled (see `stall.ts`). */
+  stalls: number;
 }
 
 /** One database's subscriber. */
@@ -180,10 +183,17 @@ export class Subscriber {
   private lastRestart: { reason: string; at: string } | null = null;
 
   private readonly plugin: ReplicationClient;
+  private readonly stall: StallWatch;
 
   constructor(private readonly o: SubscriberOptions) {
     this.plugin = replicationClient(o.db);
     this.buffer = new Backlog({ bytes: o.backlogBytes ?? DEFAULT_BACKLOG_BYTES });
+    this.stall = new StallWatch({
+      ...o,
+      received: () => this.receivedSeq,
+      consuming: () => this.running,
+      restart: (reason) => this.restart(reason),
+    });
   }
 
   /** Reads the local progress and starts consuming from it. */
@@ -193,6 +203,7 @@ export class Subscriber {
     this.appliedSeq = this.receivedSeq = progress ?? 0;
     this.unlisten = this.o.onReconnect(() => this.restart("NATS connection re-established"));
     this.loops = Promise.all([this.consumeLoop(), this.applyLoop()]);
+    this.stall.start();
   }
 
   /** The current state. */
@@ -213,6 +224,7 @@ export class Subscriber {
       lastDeadLetter: this.lastDeadLetter,
       restarts: this.restarts,
       lastRestart: this.lastRestart,
+      stalls: this.stall.stalls,
     };
   }
 
@@ -253,7 +265,7 @@ export class Subscriber {
     this.interruptPauses();
     for (const r of this.resetRequests.splice(0)) r.done();
     this.messages?.stop();
-    await this.loops;
+    await Promise.all([this.loops, this.stall.stop()]);
   }
 
   private async progress(): Promise<number | null> {

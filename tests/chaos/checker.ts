@@ -18,7 +18,7 @@
  * @module
  */
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { compareVersion, decodeChangeSet, type WireValue } from "../../src/cdc/mod.ts";
 import type { HaNode } from "../integration/helpers/cluster.ts";
 import type { Op } from "./history.ts";
@@ -219,6 +219,13 @@ export async function dumpNode(node: HaNode): Promise<NodeDump> {
 }
 
 /**
+ * Empty fetches in a row after which the stream read gives up. An ordered consumer is R1 on one
+ * peer; after a server restart that peer's replica can stay stuck behind and the consumer then
+ * delivers nothing: each retry creates a new consumer (from the next sequence), placed at random.
+ */
+const STREAM_READ_RETRIES = 6;
+
+/**
  * The value of each hot key that last-writer-wins by (hlc, node) gives over every change to
  * `hot` in the stream (null = deleted).
  */
@@ -231,8 +238,10 @@ export async function readHotFromStream(
     const last = (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
     const best = new Map<string, { hlc: number; node: string; value: string | null }>();
     if (last === 0) return new Map();
-    const c = await jetstream(nc).consumers.get(stream);
+    const js = jetstream(nc);
+    let c = await js.consumers.get(stream);
     let seq = 0;
+    let empty = 0;
     while (seq < last) {
       const batch = await c.fetch({ max_messages: 1_000, expires: 5_000 });
       let got = 0;
@@ -241,7 +250,17 @@ export async function readHotFromStream(
         seq = m.seq;
         foldHot(best, m.data);
       }
-      if (got === 0) throw new Error(`stream read stalled at ${seq} of ${last}`);
+      if (got > 0) {
+        empty = 0;
+        continue;
+      }
+      if (++empty > STREAM_READ_RETRIES) {
+        throw new Error(`stream read stalled at ${seq} of ${last} (${empty} consumers tried)`);
+      }
+      c = await js.consumers.get(stream, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: seq + 1,
+      });
     }
     return new Map([...best].map(([k, v]) => [k, v.value]));
   } finally {

@@ -14,7 +14,7 @@
  * @module
  */
 import { findNatsServer } from "../../src/nats/mod.ts";
-import { freePort, pidAlive, waitFor } from "../integration/helpers/cluster.ts";
+import { freePort, logTo, pidAlive, waitFor } from "../integration/helpers/cluster.ts";
 
 /** One nats-server the suite runs. */
 export interface NatsServer {
@@ -66,13 +66,7 @@ export class NatsServers {
       stderr: "piped",
       stdin: "null",
     }).spawn();
-    const out = log.writable.getWriter();
-    const copy = async (r: ReadableStream<Uint8Array>) => {
-      for await (const chunk of r) await out.write(chunk).catch(() => {});
-    };
-    Promise.all([copy(child.stdout), copy(child.stderr)]).finally(() =>
-      out.close().catch(() => {})
-    );
+    logTo(log, child);
     s.child = child;
     await waitFor(`${s.name} listening`, async () => {
       if (!pidAlive(child.pid)) throw new Error(`${s.name} exited; see ${s.logFile}`);

@@ -266,7 +266,8 @@ async function writeHistory(
       ops: history.ops,
     }),
   );
-  if (report.violations.length > 0) {
+  // CHAOS_KEEP_LOGS=1 keeps them for a passing run too (to look for recoveries, e.g. stalls).
+  if (report.violations.length > 0 || Deno.env.get("CHAOS_KEEP_LOGS") === "1") {
     // Keep the node logs next to the history: the cluster directory is removed.
     const logs = file.replace(/\.json$/, "-logs");
     await Deno.mkdir(logs, { recursive: true });

@@ -74,6 +74,22 @@ export function descendants(pid: number): number[] {
 }
 
 /** Alive = exists and is not a zombie. */
+/**
+ * Appends a child's stdout and stderr to `file` as they come; closes it when both end. Not
+ * through `file.writable`, which holds up to 64 KiB: a running process's log would lack its
+ * latest lines, the ones a failure report needs.
+ */
+export function logTo(file: Deno.FsFile, child: Deno.ChildProcess): void {
+  const copy = async (s: ReadableStream<Uint8Array>) => {
+    for await (let chunk of s) {
+      while (chunk.length > 0) {
+        chunk = chunk.subarray(await file.write(chunk).catch(() => chunk.length));
+      }
+    }
+  };
+  Promise.all([copy(child.stdout), copy(child.stderr)]).finally(() => file.close());
+}
+
 export function pidAlive(pid: number): boolean {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -283,13 +299,7 @@ export class Cluster {
       stderr: "piped",
       stdin: "null",
     }).spawn();
-    const out = file.writable.getWriter();
-    const copy = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s) await out.write(chunk).catch(() => {});
-    };
-    Promise.all([copy(child.stdout), copy(child.stderr)]).finally(() =>
-      out.close().catch(() => {})
-    );
+    logTo(file, child);
     const node = new HaNode(name, port, natsPort, dir, child, logPath, o);
     this.nodes.push(node);
     await waitFor(`${name} /healthz`, async () => {
