@@ -16,16 +16,10 @@ import {
   type NatsClient,
   type NatsServerStatus,
 } from "../../src/nats/mod.ts";
+import { freePort } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../../", import.meta.url);
-
-function freePort(): number {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Alive = exists and is not a zombie (Linux `/proc`). */
 function pidAlive(pid: number): boolean {

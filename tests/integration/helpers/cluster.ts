@@ -24,11 +24,26 @@ const ROOT = new URL("../../../", import.meta.url);
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): number {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  // Below Linux's ephemeral range (32768–60999): a port the kernel hands out for `port: 0` is also
+  // what it gives outgoing connections as their local port, so one could take it between this
+  // check and the child's listen (EADDRINUSE under a busy parallel suite). Random, so parallel
+  // test processes rarely pick the same; never the same twice from this process.
+  for (;;) {
+    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN));
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ port, hostname: "127.0.0.1" }).close();
+    } catch {
+      continue;
+    }
+    handedOut.add(port);
+    return port;
+  }
 }
+
+const PORT_MIN = 10_000;
+const PORT_MAX = 32_000;
+const handedOut = new Set<number>();
 
 /** Waits until `cond` holds, polling; throws with `what` after `ms`. */
 export async function waitFor(

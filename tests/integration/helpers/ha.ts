@@ -4,15 +4,11 @@
  * pid (never by name).
  */
 
-const ROOT = new URL("../../../", import.meta.url).pathname;
+import { freePort } from "./cluster.ts";
 
-/** A free TCP port on 127.0.0.1 (bound then released). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort };
+
+const ROOT = new URL("../../../", import.meta.url).pathname;
 
 /** A running ha process. */
 export interface HaProcess {
