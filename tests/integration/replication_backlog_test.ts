@@ -5,12 +5,11 @@
  * here: they are not changesets) after the paused consumer resumes.
  */
 import assert from "node:assert/strict";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
 import { createLogger } from "../../src/log/mod.ts";
 import { Subscriber } from "../../src/replication/subscriber.ts";
-import { node } from "../unit/helpers/replication_plugin_nodes.ts";
-import { Cluster, freePort, waitFor } from "./helpers/cluster.ts";
+import { waitFor } from "./helpers/cluster.ts";
+import { subscriberRig } from "./helpers/subscriber_rig.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const SIZE = 100_000;
@@ -18,15 +17,8 @@ const COUNT = 40;
 const LIMIT = 1_000_000;
 
 Deno.test("subscriber pauses on the bytes of its backlog", opts, async () => {
-  const cluster = new Cluster();
-  const port = freePort();
-  const nats = await cluster.natsServer("backlog", port);
-  await nats.start();
-  const nc = await connect({ servers: [`127.0.0.1:${port}`] });
-  const b = await node("b");
-  const db = b.engine.defaultDb;
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "S", subjects: ["S.>"] });
+  const rig = await subscriberRig("backlog");
+  const { nc, jsm, db } = rig;
   const sub = new Subscriber({
     js: jetstream(nc),
     jsm,
@@ -65,9 +57,6 @@ Deno.test("subscriber pauses on the bytes of its backlog", opts, async () => {
   } finally {
     release();
     await sub.stop();
-    await b.engine.close();
-    await nc.close();
-    await nats.stop();
-    await cluster.stop();
+    await rig.close();
   }
 });

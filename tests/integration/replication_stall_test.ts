@@ -5,32 +5,18 @@
  * in for the subscriber's first consumer: its heartbeats keep every other restart trigger quiet.
  */
 import assert from "node:assert/strict";
-import {
-  AckPolicy,
-  type ConsumerInfo,
-  jetstream,
-  type JetStreamClient,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { AckPolicy, type ConsumerInfo, jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { createLogger } from "../../src/log/mod.ts";
 import { Subscriber } from "../../src/replication/subscriber.ts";
-import { node } from "../unit/helpers/replication_plugin_nodes.ts";
-import { Cluster, freePort, waitFor } from "./helpers/cluster.ts";
+import { waitFor } from "./helpers/cluster.ts";
+import { subscriberRig } from "./helpers/subscriber_rig.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const COUNT = 20;
 
 Deno.test("a silent consumer is recreated by the stall watch", opts, async () => {
-  const cluster = new Cluster();
-  const port = freePort();
-  const nats = await cluster.natsServer("stall", port);
-  await nats.start();
-  const nc = await connect({ servers: [`127.0.0.1:${port}`] });
-  const b = await node("b");
-  const db = b.engine.defaultDb;
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "S", subjects: ["S.>"] });
+  const rig = await subscriberRig("stall");
+  const { nc, jsm, db } = rig;
   const silent = await jsm.consumers.add("S", {
     name: "silent",
     filter_subject: "S.nothing",
@@ -73,9 +59,6 @@ Deno.test("a silent consumer is recreated by the stall watch", opts, async () =>
     assert.ok(lines.some((l) => l.includes("replication consumer stalled; recreating it")));
   } finally {
     await sub.stop();
-    await b.engine.close();
-    await nc.close();
-    await nats.stop();
-    await cluster.stop();
+    await rig.close();
   }
 });
