@@ -73,6 +73,7 @@ async function laterModules() {
     PgServer: pg.PgServer,
     Snapshotter: snapshot.Snapshotter,
     claimSlot: ids.claimSlot,
+    claimSlotUntil: ids.claimSlotUntil,
     idClient: ids.idClient,
     idPlugin: ids.idPlugin,
     HaMetrics: metrics.HaMetrics,
@@ -221,8 +222,16 @@ export class Node {
         const ownServer = embedded && config.replicationUrl.length === 0;
         if (ownServer || config.fromLatestSnapshot) nats.set(await connecting);
       }
-      const { HttpServer, PgServer, Snapshotter, claimSlot, idClient, idPlugin, HaMetrics } =
-        await later;
+      const {
+        HttpServer,
+        PgServer,
+        Snapshotter,
+        claimSlot,
+        claimSlotUntil,
+        idClient,
+        idPlugin,
+        HaMetrics,
+      } = await later;
       const metrics = new HaMetrics();
       const snapshotter = (client: NatsClient) =>
         new Snapshotter({
@@ -251,9 +260,21 @@ export class Node {
       }
       const maxPayload = client?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
       // A read-only follower inserts nothing: it claims no id slot.
-      const ids = connecting && !config.readOnly
-        ? idPlugin(config, client ? await claimSlot(config, client.nc) : null)
-        : null;
+      const wantsSlot = connecting !== null && !config.readOnly;
+      let slot: number | null = null;
+      let claimLater = wantsSlot && !client;
+      if (wantsSlot && client) {
+        try {
+          slot = await claimSlot(config, client.nc);
+        } catch (e) {
+          // JetStream not answering yet (a restarted cluster member waiting for a metadata
+          // leader): serve meanwhile, as when NATS is not reached at start.
+          if (!(e instanceof HaError) || e.code !== "unavailable") throw e;
+          log.warn("no id slot yet; claiming it in the background", { error: e.message });
+          claimLater = true;
+        }
+      }
+      const ids = wantsSlot ? idPlugin(config, slot) : null;
       engine = await openEngine({
         dsns,
         memory: config.memory,
@@ -297,22 +318,36 @@ export class Node {
             await snapshots.current()?.stop();
           },
         });
-        if (ids && !client) {
-          // Claimed once NATS is first reached.
+        if (ids && claimLater) {
+          // Claimed once NATS is first reached and JetStream answers, however long that takes.
           slotPending = true;
+          const abort = new AbortController();
           slotClaimed = nats.whenReady().then(async (client) => {
-            const slot = await claimSlot(config, client.nc);
+            const slot = await claimSlotUntil(
+              config,
+              client.nc,
+              abort.signal,
+              (e, ms) =>
+                log.warn("cannot claim an id slot yet; retrying", {
+                  error: e.message,
+                  retryInMs: ms,
+                }),
+            );
+            if (slot === undefined) return; // stopping
             // null: --id-scheme sqlite, no id plugin (`ids` is null then)
             if (slot !== null) {
               for (const db of opened.databases()) await idClient(db).call("setSlot", slot);
             }
             slotPending = false;
-          }).catch((e) => log.error("cannot claim an id slot", { error: String(e) }));
+          }).catch((e) => {
+            if (!abort.signal.aborted) log.error("cannot claim an id slot", { error: String(e) });
+          });
+          await parts.start("id slot claim", { stop: () => Promise.resolve(abort.abort()) });
         }
       }
       const readiness = () => [
         ...(replication?.readiness() ?? []),
-        ...(slotPending ? ["no id slot yet (NATS not reached since start)"] : []),
+        ...(slotPending ? ["no id slot yet (JetStream not reached since start)"] : []),
       ];
       const http = config.port === 0 ? null : new HttpServer({
         engine: opened,

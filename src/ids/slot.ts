@@ -26,6 +26,8 @@ export interface ClaimOptions {
   /** Number of slots of the id scheme. */
   slots: number;
   replicas: number;
+  /** Ends the retries (the node stops). */
+  signal?: AbortSignal;
 }
 
 /** The stream that holds the claims. */
@@ -51,7 +53,7 @@ export async function claimIdSlot(nc: NatsConnection, o: ClaimOptions): Promise<
       return await claim(nc, o);
     } catch (e) {
       if (e instanceof HaError) throw e;
-      if (attempt >= CLAIM_RETRIES) {
+      if (attempt >= CLAIM_RETRIES || o.signal?.aborted) {
         throw new HaError(
           "unavailable",
           `cannot claim an id slot in stream ${slotStreamOf(o.stream)}: ${(e as Error).message}`,
