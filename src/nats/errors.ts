@@ -14,7 +14,7 @@
  * @module
  */
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { InvalidArgumentError } from "@nats-io/transport-node";
+import { errors, InvalidArgumentError } from "@nats-io/transport-node";
 
 /**
  * `JSStreamNameExistErr`: "stream name already in use with a different configuration" (a stream
@@ -32,6 +32,11 @@ export function isNotFound(e: unknown): boolean {
   return code === JetStreamApiCodes.StreamNotFound ||
     code === JetStreamApiCodes.ConsumerNotFound ||
     code === JetStreamApiCodes.NoMessageFound;
+}
+
+/** A request got no answer in time (nats.js's `TimeoutError`). */
+export function isTimeout(e: unknown): boolean {
+  return e instanceof errors.TimeoutError;
 }
 
 /** A stream of that name exists already (another node created it first). */

@@ -47,6 +47,7 @@ export {
   isNotFound,
   isPayloadTooLarge,
   isStreamNameInUse,
+  isTimeout,
   isWrongLastSequence,
   STREAM_NAME_IN_USE,
 } from "./errors.ts";

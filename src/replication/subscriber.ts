@@ -38,7 +38,7 @@ import { startOf } from "./consumer_start.ts";
 import { pack } from "./packed.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
-import { isNotFound } from "../nats/mod.ts";
+import { isNotFound, isTimeout } from "../nats/mod.ts";
 import { Backoff } from "../retry/mod.ts";
 import { StallWatch } from "./stall.ts";
 import type { ApplyFailure, SubscriberOptions, SubscriberStatus } from "./subscriber_types.ts";
@@ -267,6 +267,7 @@ export class Subscriber {
         consumer: this.o.consumer,
         reason: why,
         fromSeq: this.receivedSeq + 1,
+        server: ci.cluster?.leader,
       });
     }
     // A callback, not the async iterator: no promise per message (issue 13, catch-up).
@@ -353,7 +354,13 @@ export class Subscriber {
     try {
       await jsm.consumers.delete(stream, consumer);
     } catch (e) {
-      if (!isNotFound(e)) throw e;
+      // Unanswered: most likely a consumer on a server that is down (the metadata leader removes
+      // it, but only its own server answers). Creating goes on: were it still there, `add` would
+      // refuse the new start or return it with its deliveries (checked below), and a pull it
+      // still holds would show as a delivery gap; the loop then retries.
+      if (!isNotFound(e) && !isTimeout(e)) {
+        throw new Error(`deleting consumer: ${(e as Error).message}`);
+      }
     }
     const cfg: Partial<ConsumerConfig> = {
       name: consumer,
@@ -367,7 +374,9 @@ export class Subscriber {
         opt_start_seq: this.receivedSeq + 1,
       }),
     };
-    const ci = await jsm.consumers.add(stream, cfg);
+    const ci = await jsm.consumers.add(stream, cfg).catch((e: Error) => {
+      throw new Error(`creating consumer: ${e.message}`);
+    });
     if (ci.delivered.consumer_seq !== 0) {
       // Not ours: an older one of that name (its deletion not applied yet in a NATS cluster).
       throw new Error(
