@@ -364,10 +364,44 @@ export class Cluster {
         last.push(parts.join(","));
       }
       return last.every((x) => x === last[0] && !x.includes("missing"));
-    }, ms).catch((e) => {
-      throw new Error(`${(e as Error).message}; checksums: ${JSON.stringify(last)}`);
+    }, ms).catch(async (e) => {
+      const states = await Promise.all(nodes.map((n) => replicationState(n)));
+      throw new Error(
+        `${(e as Error).message}; checksums: ${JSON.stringify(last)}; replication: ` +
+          JSON.stringify(Object.fromEntries(nodes.map((n, i) => [n.name, states[i]]))),
+      );
     });
     return last;
+  }
+}
+
+/**
+ * What a convergence failure report needs of a node's replication (`GET /replications`): per
+ * database, the publisher's backlog and error and the subscriber's positions and restarts.
+ */
+async function replicationState(n: HaNode): Promise<unknown> {
+  try {
+    const { body } = await n.get("/replications");
+    const status = (body as { status?: Record<string, unknown>[] } | null)?.status ?? [];
+    return status.map((s) => {
+      const p = s.publisher as Record<string, unknown> | undefined;
+      const sub = s.subscriber as Record<string, unknown> | null | undefined;
+      return {
+        db: s.database,
+        publisher: p && { pending: p.pending, lastError: p.lastError },
+        subscriber: sub && {
+          running: sub.running,
+          receivedSeq: sub.receivedSeq,
+          appliedSeq: sub.appliedSeq,
+          restarts: sub.restarts,
+          lastRestart: sub.lastRestart,
+          stalls: sub.stalls,
+          failing: sub.failing,
+        },
+      };
+    });
+  } catch (e) {
+    return String(e);
   }
 }
 
