@@ -52,6 +52,14 @@ const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
 /** Tombstones are purged every `--replication-max-age`, within these bounds. */
 const PURGE_INTERVAL_MIN_MS = 1_000;
 const PURGE_INTERVAL_MAX_MS = 3_600_000;
+/**
+ * Request timeout of the delete that precedes a consumer's recreation, ms. It is answered by the
+ * consumer's own server once the removal is applied, in milliseconds, and never when that server
+ * is down (nats-server 2.9): creating then goes on anyway (`subscriber.ts`). Not shorter: a
+ * create that reaches the metadata leader before it applied the removal reuses the old
+ * consumer's placement (the server that is down) and times out.
+ */
+const CONSUMER_DELETE_TIMEOUT_MS = 2_000;
 /** At stop, the longest wait for JetStream to confirm queued changesets. */
 const STOP_PUBLISH_WAIT_MAX_MS = 10_000;
 
@@ -215,6 +223,10 @@ export class Replication {
     const js = jetstream(nats.nc);
     const jsm = await jetstreamManager(nats.nc);
     await this.ensureStream(jsm);
+    const jsmDelete = await jetstreamManager(nats.nc, {
+      timeout: CONSUMER_DELETE_TIMEOUT_MS,
+      checkAPI: false,
+    });
     if (this.stopping) return;
     this.jsm = jsm;
     // One ack subscription per connection, kept across start retries.
@@ -222,7 +234,7 @@ export class Replication {
     for (const db of engine.databases()) {
       // A read-only follower publishes nothing (an outbox left by an earlier run stays there).
       if (publish) this.publishers.get(db.id)!.attach(publish);
-      await this.startSubscriber(js, jsm, db.id);
+      await this.startSubscriber(js, jsm, jsmDelete, db.id);
     }
     this.waiting = null;
     this.log.info("replication started", {
@@ -235,6 +247,7 @@ export class Replication {
   private async startSubscriber(
     js: JetStreamClient,
     jsm: JetStreamManager,
+    jsmDelete: JetStreamManager,
     id: string,
   ): Promise<void> {
     if (this.subscribers.has(id) || this.stopping) return;
@@ -242,6 +255,7 @@ export class Replication {
     const sub = new Subscriber({
       js,
       jsm,
+      jsmDelete,
       stream: config.replicationStream,
       subject: subjectOf(config.replicationStream, id),
       consumer: consumerOf(id, config.name),

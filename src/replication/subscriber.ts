@@ -352,7 +352,7 @@ export class Subscriber {
   private async createConsumer(): Promise<ConsumerInfo> {
     const { jsm, stream, consumer } = this.o;
     try {
-      await jsm.consumers.delete(stream, consumer);
+      await (this.o.jsmDelete ?? jsm).consumers.delete(stream, consumer);
     } catch (e) {
       // Unanswered: most likely a consumer on a server that is down (the metadata leader removes
       // it, but only its own server answers). Creating goes on: were it still there, `add` would

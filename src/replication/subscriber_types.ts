@@ -13,6 +13,12 @@ import type { MessageRules } from "./validate.ts";
 export interface SubscriberOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /**
+   * Deletes the old consumer before a new one is created: a manager with a short request
+   * timeout (an unanswered delete is the common case when the consumer's server is down, and it
+   * does not stop the creation). Default {@link jsm}.
+   */
+  jsmDelete?: JetStreamManager;
   stream: string;
   subject: string;
   /** The consumer's name: `<db>_<node>` (see `naming.ts`). */
