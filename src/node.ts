@@ -29,7 +29,7 @@ import {
   subjectOf,
 } from "./replication/mod.ts";
 import type { Snapshotter, StartRestore } from "./snapshot/mod.ts";
-import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
+import type { InterceptorHost } from "./interceptor/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
 
 /**
@@ -156,7 +156,10 @@ export class Node {
     let slotClaimed: Promise<void> = Promise.resolve();
     let slotPending = false;
     // Load the interceptor first: a broken resolver stops the node before anything opens.
-    const interceptor = config.interceptor === null ? null : await loadInterceptor(
+    // Its modules load only with --interceptor (a node's idle memory, issue 13).
+    const interceptor = config.interceptor === null ? null : await (
+      await import("./interceptor/load.ts")
+    ).loadInterceptor(
       config.interceptor,
       {
         timeoutMs: config.interceptorTimeoutMs,
