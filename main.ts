@@ -8,7 +8,7 @@ import { HaError } from "./src/errors/mod.ts";
 import { createLogger } from "./src/log/mod.ts";
 import { Node } from "./src/node.ts";
 import { releaseStartGarbage } from "./src/lifecycle/mod.ts";
-import { runSandboxProcess, SANDBOX_FLAG } from "./src/interceptor/child.ts";
+import { SANDBOX_FLAG } from "./src/interceptor/flag.ts";
 
 /** Resolves once `node` reports ready, or after 30 s. */
 async function whenReady(node: Node): Promise<void> {
@@ -18,8 +18,11 @@ async function whenReady(node: Node): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  // The compiled binary re-runs itself as an interceptor sandbox process (see sandbox.ts).
-  if (Deno.args[0] === SANDBOX_FLAG) return await runSandboxProcess();
+  // The compiled binary re-runs itself as an interceptor sandbox process (see sandbox.ts). Its
+  // modules load only then (a node's idle memory, issue 13).
+  if (Deno.args[0] === SANDBOX_FLAG) {
+    return await (await import("./src/interceptor/child.ts")).runSandboxProcess();
+  }
   let outcome;
   try {
     outcome = loadConfig(Deno.args);

@@ -29,7 +29,7 @@ import {
   subjectOf,
 } from "./replication/mod.ts";
 import type { Snapshotter, StartRestore } from "./snapshot/mod.ts";
-import { type InterceptorHost, loadInterceptor } from "./interceptor/mod.ts";
+import type { InterceptorHost } from "./interceptor/mod.ts";
 import { Late, type Part, Parts, together } from "./lifecycle/mod.ts";
 
 /**
@@ -58,20 +58,20 @@ function natsTlsOptions(config: Config): { caFile: string } | undefined {
 
 /**
  * The modules a node needs only once NATS is reached: imported while the embedded NATS server (a
- * separate process) starts, so that loading them overlaps its start-up.
+ * separate process) starts, so that loading them overlaps its start-up. The snapshot modules
+ * (with the NATS object store client) are not among them: they load when snapshots are first
+ * used (a node's idle memory, issue 13).
  */
 async function laterModules() {
-  const [http, pg, snapshot, ids, metrics] = await Promise.all([
+  const [http, pg, ids, metrics] = await Promise.all([
     import("./http/mod.ts"),
     import("./pgwire/mod.ts"),
-    import("./snapshot/mod.ts"),
     import("./ids/mod.ts"),
     import("./metrics/mod.ts"),
   ]);
   return {
     HttpServer: http.HttpServer,
     PgServer: pg.PgServer,
-    Snapshotter: snapshot.Snapshotter,
     claimSlot: ids.claimSlot,
     claimSlotUntil: ids.claimSlotUntil,
     idClient: ids.idClient,
@@ -157,7 +157,10 @@ export class Node {
     let slotClaimed: Promise<void> = Promise.resolve();
     let slotPending = false;
     // Load the interceptor first: a broken resolver stops the node before anything opens.
-    const interceptor = config.interceptor === null ? null : await loadInterceptor(
+    // Its modules load only with --interceptor (a node's idle memory, issue 13).
+    const interceptor = config.interceptor === null ? null : await (
+      await import("./interceptor/load.ts")
+    ).loadInterceptor(
       config.interceptor,
       {
         timeoutMs: config.interceptorTimeoutMs,
@@ -222,19 +225,11 @@ export class Node {
         const ownServer = embedded && config.replicationUrl.length === 0;
         if (ownServer || config.fromLatestSnapshot) nats.set(await connecting);
       }
-      const {
-        HttpServer,
-        PgServer,
-        Snapshotter,
-        claimSlot,
-        claimSlotUntil,
-        idClient,
-        idPlugin,
-        HaMetrics,
-      } = await later;
+      const { HttpServer, PgServer, claimSlot, claimSlotUntil, idClient, idPlugin, HaMetrics } =
+        await later;
       const metrics = new HaMetrics();
-      const snapshotter = (client: NatsClient) =>
-        new Snapshotter({
+      const snapshotter = async (client: NatsClient) =>
+        new (await import("./snapshot/mod.ts")).Snapshotter({
           nc: client.nc,
           stream: config.replicationStream,
           replicas: config.replicas,
@@ -245,14 +240,23 @@ export class Node {
           seqOf: (id) =>
             replication?.status().find((s) => s.database === id)?.subscriber?.appliedSeq ?? 0,
         });
+      // The snapshotter is made (its modules loaded) on first use: the restore at start, the
+      // interval, or the first snapshot request; a node without them never loads it (issue 13).
+      const snapshotsNow = async (): Promise<Snapshotter> => {
+        const client = snapshots.current() ? null : nats.current();
+        if (client) {
+          const made = await snapshotter(client);
+          if (!snapshots.current()) snapshots.set(made);
+        }
+        return snapshots.get();
+      };
       let dsns = [...config.dsns];
       let restored: StartRestore | null = null;
       const client = nats.current();
       if (client) {
         // Nothing of it runs before the "snapshots" part starts but this restore, awaited here.
-        snapshots.set(snapshotter(client));
         if (config.fromLatestSnapshot) {
-          restored = await snapshots.get().restoreAtStart(dsns, config.memory);
+          restored = await (await snapshotsNow()).restoreAtStart(dsns, config.memory);
           dsns = restored.dsns;
         }
       } else if (!connecting && (config.fromLatestSnapshot || config.snapshotIntervalMs > 0)) {
@@ -306,11 +310,11 @@ export class Node {
         let stopped = false;
         await parts.start("snapshots", {
           start: () => {
-            nats.whenReady().then((client) => {
-              if (stopped) return;
-              if (!snapshots.current()) snapshots.set(snapshotter(client));
-              snapshots.get().startInterval(opened, config.snapshotIntervalMs);
-            });
+            nats.whenReady().then(async () => {
+              if (stopped || config.snapshotIntervalMs <= 0) return;
+              const made = await snapshotsNow();
+              if (!stopped) made.startInterval(opened, config.snapshotIntervalMs);
+            }).catch((e) => log.warn("cannot start snapshots", { error: String(e) }));
             return Promise.resolve();
           },
           stop: async () => {
@@ -364,9 +368,9 @@ export class Node {
         replication,
         snapshots: connecting
           ? {
-            take: (db) => snapshots.get().take(db),
-            open: (id) => snapshots.get().open(id),
-            latest: (id) => snapshots.get().latest(id),
+            take: async (db) => (await snapshotsNow()).take(db),
+            open: async (id) => (await snapshotsNow()).open(id),
+            latest: async (id) => (await snapshotsNow()).latest(id),
           }
           : null,
         metrics,

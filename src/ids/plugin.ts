@@ -7,15 +7,17 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import {
-  Action,
-  type CommandHandlers,
-  deferFunctionError,
-  type PluginFactory,
-  type StatementInfo,
-  tokenize,
-  type WriterPlugin,
-} from "../engine/mod.ts";
+// From the engine's own files, not engine/mod.ts: this runs in the writer's isolate, which need
+// not load the main thread's engine modules (a node's idle memory, issue 13).
+import { Action } from "../engine/authorizer.ts";
+import { deferFunctionError } from "../engine/function_errors.ts";
+import { tokenize } from "../engine/lexer.ts";
+import type {
+  CommandHandlers,
+  PluginFactory,
+  StatementInfo,
+  WriterPlugin,
+} from "../engine/plugin.ts";
 import { HaError } from "../errors/mod.ts";
 import { type IdTable, rewriteInsert } from "./rewrite.ts";
 import type { IdScheme } from "../config/mod.ts";

@@ -20,7 +20,7 @@
  * ```
  * @module
  */
-import { type Token, tokenize } from "../engine/mod.ts";
+import { type Token, tokenize } from "../engine/lexer.ts";
 
 /** What the rewrite needs to know about the table an INSERT writes. */
 export interface IdTable {

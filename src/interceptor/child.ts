@@ -12,8 +12,7 @@ import { sandboxMain, type SandboxScope } from "./bootstrap.ts";
 import type { SandboxInit } from "./protocol.ts";
 import { decodeWire, encodeWire, frame, LogBudget, rawChunks, readFrames } from "./wire.ts";
 
-/** First argument that makes the compiled `ha` binary run as a sandbox process. */
-export const SANDBOX_FLAG = "--ha-interceptor-sandbox";
+export { SANDBOX_FLAG } from "./flag.ts";
 
 const PONG = encodeWire({ type: "pong" });
 

@@ -9,7 +9,7 @@
  * @module
  */
 import type { QueryResult } from "../../interceptors/types.ts";
-import { SANDBOX_FLAG } from "./child.ts";
+import { SANDBOX_FLAG } from "./flag.ts";
 import { leaseCpu, limitDataSegment } from "./limits.ts";
 import type {
   CallHook,

@@ -16,7 +16,7 @@ import { SERVER_VERSION, type Settings } from "./settings.ts";
 import { PgError } from "./errors.ts";
 import { isBlank, type Shape, shapeOf, type Token, tokenize } from "./sql.ts";
 import { OID } from "./types.ts";
-import { isCatalogQuery } from "./pg_catalog/mod.ts";
+import { isCatalogQuery } from "./pg_catalog/detect.ts";
 import { mapDdl, mayMapDdl } from "./ddl_map.ts";
 import { type CopyCommand, parseCopy } from "./copy.ts";
 import { valuesDefaultTarget } from "./insert_defaults.ts";

@@ -20,7 +20,7 @@ import { abortedTransaction, PgError } from "./errors.ts";
 import type { PreparedStore } from "./prepared.ts";
 import { type Outcome, outcomeOf } from "./results.ts";
 import { TxControl } from "./transaction.ts";
-import { type CatalogEnv, type CatalogField, PgCatalog } from "./pg_catalog/mod.ts";
+import type { CatalogEnv, CatalogField, PgCatalog } from "./pg_catalog/mod.ts";
 import { copyIn, copyOut } from "./copy_session.ts";
 import type { CopyCommand } from "./copy.ts";
 import { fillValuesDefaults } from "./insert_defaults.ts";
@@ -54,11 +54,13 @@ export class Executor {
   private db: PgDatabase;
   private session: Session | null;
   private running: AbortController | null = null;
-  /** pg_catalog / information_schema of this connection, built on its first catalog query. */
-  private readonly catalog: PgCatalog;
+  /**
+   * pg_catalog / information_schema of this connection, made on its first catalog query (its
+   * modules load then: a node's idle memory, issue 13).
+   */
+  private catalog: PgCatalog | null = null;
 
   constructor(private readonly opts: ExecutorOptions) {
-    this.catalog = new PgCatalog(opts.engine.interrupt ?? null);
     this.db = opts.db;
     this.session = opts.db.session();
     this.tx = new TxControl(opts.wire, () => this.session);
@@ -81,7 +83,7 @@ export class Executor {
 
   /** Closes the engine session. */
   async close(): Promise<void> {
-    this.catalog.close();
+    this.catalog?.close();
     const s = this.session;
     this.session = null;
     if (!s) return;
@@ -118,9 +120,18 @@ export class Executor {
       return { fields: c.fields.length ? c.fields : null, rows: r.rows, tag: r.tag };
     }
     if (c.kind === "tx") return { fields: null, rows: [], tag: await this.tx.control(c) };
-    if (c.kind === "catalog") return await this.catalog.run(c.sql, params, this.catalogEnv());
+    if (c.kind === "catalog") {
+      return await (await this.pgCatalog()).run(c.sql, params, this.catalogEnv());
+    }
     if (c.kind === "copy") return await this.copy(c.copy);
     return outcomeOf(await this.runSql(await this.sqlOf(c), params));
+  }
+
+  /** The connection's catalog, made (and its modules loaded) on first use. */
+  private async pgCatalog(): Promise<PgCatalog> {
+    if (this.catalog) return this.catalog;
+    const { PgCatalog } = await import("./pg_catalog/mod.ts");
+    return this.catalog ??= new PgCatalog(this.opts.engine.interrupt ?? null);
   }
 
   /** The SQL of a statement for SQLite: `VALUES (DEFAULT, …)` filled with the columns' defaults. */
@@ -138,7 +149,7 @@ export class Executor {
   /** The result columns and parameter count of a catalog query (Describe S). */
   async describeCatalog(sql: string): Promise<{ fields: CatalogField[]; paramCount: number }> {
     if (this.tx.failed) throw abortedTransaction();
-    return await this.catalog.describe(sql, this.catalogEnv());
+    return await (await this.pgCatalog()).describe(sql, this.catalogEnv());
   }
 
   /** COPY FROM STDIN / TO STDOUT: rows go through runSql; FROM runs in one transaction. */

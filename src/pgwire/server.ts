@@ -19,7 +19,7 @@ import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { AUTH_METHODS, type AuthMethod, Credentials } from "./auth.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./messages.ts";
-import { Connection } from "./connection.ts";
+import type { Connection } from "./connection.ts";
 import type { Cancellable, CancelRegistry, PgEngine } from "./contracts.ts";
 
 /** Options of a {@link PgServer}. */
@@ -68,6 +68,12 @@ export class PgServer {
   private readonly log: Logger;
   private stopping: Promise<void> | null = null;
   private boundPort = 0;
+  /**
+   * The connection class: its modules (the protocol, the executor, COPY, the catalog's
+   * classifier) load on the first client connection, not at start (a node's idle memory, issue 13).
+   */
+  private connectionClass: Promise<typeof Connection> | null = null;
+  private ConnectionClass: typeof Connection | null = null;
 
   constructor(private readonly opts: PgServerOptions) {
     const method = opts.authMethod ?? "scram-sha-256";
@@ -208,6 +214,20 @@ export class PgServer {
   }
 
   private serve(conn: Deno.Conn, tls: boolean): void {
+    const Conn = this.ConnectionClass;
+    if (Conn === null) {
+      this.connectionClass ??= import("./connection.ts").then((m) => m.Connection);
+      this.track(this.connectionClass.then((C) => {
+        this.ConnectionClass = C;
+        this.serve(conn, tls);
+      }, (e) => {
+        this.log.error("pg connection module cannot load", { error: e });
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }));
+      return;
+    }
     const max = this.opts.maxConnections ?? 500;
     // Past the limit, connections get 53300 after their start-up packet (as PostgreSQL does);
     // far past it, they are closed at once so that a flood cannot hold sockets.
@@ -217,7 +237,7 @@ export class PgServer {
       } catch { /* closed */ }
       return;
     }
-    const c = new Connection(conn, {
+    const c = new Conn(conn, {
       engine: this.opts.engine,
       credentials: this.credentials,
       authMethod: this.opts.authMethod ?? "scram-sha-256",

@@ -16,7 +16,8 @@ import {
   type WireValue,
 } from "../cdc/mod.ts";
 import type { Database } from "../engine/mod.ts";
-import { type InterceptorHost, toHookChangeSet, toWireChangeSet } from "../interceptor/mod.ts";
+import type { InterceptorHost } from "../interceptor/mod.ts";
+import { toHookChangeSet, toWireChangeSet } from "../interceptor/convert.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type ApplyMessage,

@@ -28,60 +28,17 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlit
 import { InterruptLib } from "../../engine/mod.ts";
 import type { SqlValue } from "../../engine/types.ts";
 import { PgError } from "../errors.ts";
-import type { Token } from "../sql.ts";
 import { columnOid, describedOid } from "../types.ts";
 import { type FunctionEnv, registerFunctions } from "./functions.ts";
 import { booleanItems, rewriteCatalogSql } from "./rewrite.ts";
 import { OID } from "../types.ts";
 import { parseSchema, SCHEMA_FINGERPRINT_SQL, SCHEMA_SQL } from "./schema.ts";
-import { CATALOG_RELATIONS, createCatalog, INFO_RELATIONS } from "./tables.ts";
+import { createCatalog, INFO_RELATIONS } from "./tables.ts";
 import { type CatalogOids, fillCatalog } from "./fill.ts";
 
+export { isCatalogQuery } from "./detect.ts";
 export { rewriteCatalogSql } from "./rewrite.ts";
 export { SCHEMA_SQL } from "./schema.ts";
-
-/** Functions that only make sense against the catalog (a call marks a catalog query). */
-const CATALOG_FUNCTIONS = new Set([
-  "FORMAT_TYPE",
-  "PG_GET_USERBYID",
-  "PG_TABLE_IS_VISIBLE",
-  "PG_GET_INDEXDEF",
-  "PG_GET_CONSTRAINTDEF",
-  "PG_GET_EXPR",
-  "PG_GET_VIEWDEF",
-  "OBJ_DESCRIPTION",
-  "COL_DESCRIPTION",
-  "SHOBJ_DESCRIPTION",
-  "CURRENT_SCHEMAS",
-  "TO_REGCLASS",
-  "HAS_TABLE_PRIVILEGE",
-  "HAS_SCHEMA_PRIVILEGE",
-  "HAS_DATABASE_PRIVILEGE",
-  "PG_ENCODING_TO_CHAR",
-  "PG_GET_SERIAL_SEQUENCE",
-]);
-/** Cast targets that only exist in PostgreSQL's catalog. */
-const CATALOG_CASTS = new Set(["REGCLASS", "REGTYPE", "REGPROC", "REGNAMESPACE", "REGROLE"]);
-
-/**
- * True when a statement reads the PostgreSQL catalog: it names `pg_catalog`,
- * `information_schema`, a catalog relation (`pg_class`, `pg_type`, …), calls a catalog
- * function, or casts to `regclass`-like types.
- */
-export function isCatalogQuery(ts: Token[]): boolean {
-  const first = ts[0]?.text;
-  if (first !== "SELECT" && first !== "WITH" && first !== "(") return false;
-  for (let i = 0; i < ts.length; i++) {
-    const t = ts[i];
-    if (t.kind !== "word") continue;
-    const w = t.text;
-    if (w === "PG_CATALOG" || w === "INFORMATION_SCHEMA") return true;
-    if (w.startsWith("PG_") && CATALOG_RELATIONS.has(w) && ts[i + 1]?.text !== "(") return true;
-    if (CATALOG_FUNCTIONS.has(w) && ts[i + 1]?.text === "(") return true;
-    if (CATALOG_CASTS.has(w) && ts[i - 1]?.text === "::") return true;
-  }
-  return false;
-}
 
 /** What a catalog query needs from its connection. */
 export interface CatalogEnv extends FunctionEnv {
