@@ -54,7 +54,17 @@ export class Applier {
     const v = this.versions;
     // The version of the row the change starts from, read once (conflict check and LWW).
     const key = v.keyOf(c, c.operation === "INSERT" ? "new" : "old");
-    const stored = touched.has(`${c.table}\u0000${key}`) ? undefined : v.get(c.table, key) ?? null;
+    const id = `${c.table}\u0000${key}`;
+    const seen = touched.has(id);
+    // An INSERT of a row with no version here (a catch-up's every row): its version is recorded
+    // first, in one statement that also tells there was none (no conflict then, and it wins);
+    // then the row is written as below. Otherwise the version is read.
+    if (!seen && c.operation === "INSERT" && v.claim(c.table, key, hlc, node, false)) {
+      touched.add(id);
+      this.writeNew(c);
+      return;
+    }
+    const stored = seen ? undefined : v.get(c.table, key) ?? null;
     if (this.conflicts && stored) {
       const conflict = this.conflictOf(c, hlc, node, key, stored);
       if (conflict) this.conflicts.record(conflict);
