@@ -37,7 +37,13 @@ const SQL_CACHE_SIZE = 256;
 export class Applier {
   private readonly insertSql = new Map<string, string>();
   /** The last INSERT's shape and text: consecutive changes of one table skip the key string. */
-  private lastInsert?: { or: string; rowid: boolean; table: string; columns: string[]; sql: string };
+  private lastInsert?: {
+    or: string;
+    rowid: boolean;
+    table: string;
+    columns: string[];
+    sql: string;
+  };
 
   constructor(
     private readonly stmt: (sql: string) => StatementSync,
