@@ -53,8 +53,9 @@ function cpuByThread(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
-      const name = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim()
-        .replace(/\d+$/, "");
+      // Deno workers one by one (worker-N: the writer, the readers), V8's helpers together.
+      const comm = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim();
+      const name = comm.startsWith("worker-") ? comm : comm.replace(/\d+$/, "");
       out.set(name, (out.get(name) ?? 0) + cpuSeconds(pid, Number(t.name)));
     } catch {
       // the thread ended meanwhile
