@@ -25,6 +25,8 @@ const PER_TX = 1_000;
 const CONNS = 4;
 /** PROF_DIR=dir: node2's restarted process runs under `--cpu-prof` (profiles in dir/<load>). */
 const PROF = Deno.env.get("PROF_DIR");
+/** BENCH_THREADS=1: also print node2's CPU during the catch-up by thread name. */
+const THREADS = Deno.env.get("BENCH_THREADS") === "1";
 
 /** What one catch-up measured. */
 export interface CatchUp {
@@ -44,6 +46,22 @@ function cpuSeconds(pid: number, tid?: number): number {
   const stat = Deno.readTextFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`);
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** CPU seconds per thread name of a process so far (`/proc/<pid>/task/<tid>/comm`). */
+function cpuByThread(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      // Deno workers one by one (worker-N: the writer, the readers), V8's helpers together.
+      const comm = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim();
+      const name = comm.startsWith("worker-") ? comm : comm.replace(/\d+$/, "");
+      out.set(name, (out.get(name) ?? 0) + cpuSeconds(pid, Number(t.name)));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 async function count(n: HaNode): Promise<number> {
@@ -92,15 +110,26 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
     const denoFlags = PROF ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${kind}`] : [];
     n2 = await start("node2", { natsUrl: n1.natsUrl!, reuse: n2, denoFlags });
     let first = 0, last = 0, cpuFirst = 0, cpuLast = 0, mainFirst = 0, mainLast = 0;
+    let threadsFirst = new Map<string, number>(), threadsLast = new Map<string, number>();
     await waitFor("node2 caught up", async () => {
       const c = await count(n2);
       const now = performance.now();
       const cpu = () => [cpuSeconds(n2.pid), cpuSeconds(n2.pid, n2.pid)];
-      if (c > 0 && first === 0) [first, cpuFirst, mainFirst] = [now, ...cpu()];
-      if (c === rows) [last, cpuLast, mainLast] = [now, ...cpu()];
+      if (c > 0 && first === 0) {
+        [first, cpuFirst, mainFirst] = [now, ...cpu()];
+        threadsFirst = cpuByThread(n2.pid);
+      }
+      if (c === rows) {
+        [last, cpuLast, mainLast] = [now, ...cpu()];
+        threadsLast = cpuByThread(n2.pid);
+      }
       return c === rows;
     }, 600_000);
     const seconds = (last - first) / 1000;
+    // node2's CPU-s during the catch-up by thread name (BENCH_THREADS=1)
+    const threads = [...threadsLast].map(([k, v]) => [k, v - (threadsFirst.get(k) ?? 0)] as const)
+      .filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+    if (THREADS) console.log(`node2 CPU-s by thread (${kind}): ${JSON.stringify(threads)}`);
     return {
       rows,
       changesets,

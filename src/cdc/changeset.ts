@@ -71,6 +71,8 @@ export function encodeChangeSet(cs: ChangeSet): string {
   return JSON.stringify(cs);
 }
 
+const utf8 = new TextDecoder();
+
 /**
  * Parses and validates a changeset; throws `TypeError` with a reason on malformed input.
  *
@@ -80,7 +82,7 @@ export function encodeChangeSet(cs: ChangeSet): string {
  * ```
  */
 export function decodeChangeSet(text: string | Uint8Array): ChangeSet {
-  const raw = typeof text === "string" ? text : new TextDecoder().decode(text);
+  const raw = typeof text === "string" ? text : utf8.decode(text);
   const v = JSON.parse(raw) as Record<string, unknown>;
   if (v === null || typeof v !== "object") throw new TypeError("changeset: not an object");
   for (const k of ["id", "node", "db"]) {

@@ -36,6 +36,14 @@ const SQL_CACHE_SIZE = 256;
 /** Applies row changes; one instance per writer plugin. */
 export class Applier {
   private readonly insertSql = new Map<string, string>();
+  /** The last INSERT's shape and text: consecutive changes of one table skip the key string. */
+  private lastInsert?: {
+    or: string;
+    rowid: boolean;
+    table: string;
+    columns: string[];
+    sql: string;
+  };
 
   constructor(
     private readonly stmt: (sql: string) => StatementSync,
@@ -54,7 +62,17 @@ export class Applier {
     const v = this.versions;
     // The version of the row the change starts from, read once (conflict check and LWW).
     const key = v.keyOf(c, c.operation === "INSERT" ? "new" : "old");
-    const stored = touched.has(`${c.table}\u0000${key}`) ? undefined : v.get(c.table, key) ?? null;
+    const id = `${c.table}\u0000${key}`;
+    const seen = touched.has(id);
+    // An INSERT of a row with no version here (a catch-up's every row): its version is recorded
+    // first, in one statement that also tells there was none (no conflict then, and it wins);
+    // then the row is written as below. Otherwise the version is read.
+    if (!seen && c.operation === "INSERT" && v.claim(c.table, key, hlc, node, false)) {
+      touched.add(id);
+      this.writeNew(c);
+      return;
+    }
+    const stored = seen ? undefined : v.get(c.table, key) ?? null;
     if (this.conflicts && stored) {
       const conflict = this.conflictOf(c, hlc, node, key, stored);
       if (conflict) this.conflicts.record(conflict);
@@ -266,6 +284,14 @@ export class Applier {
     const rowid = this.versions.byRowid(c, "new");
     if (rowid) args.push(decodeValue(c.new_rowid as WireValue));
     const or = c.on_conflict === "REPLACE" ? " OR REPLACE" : abort ? " OR ABORT" : "";
+    const last = this.lastInsert;
+    if (
+      last && last.or === or && last.rowid === rowid && last.table === c.table &&
+      sameNames(last.columns, c.columns)
+    ) {
+      this.stmt(last.sql).run(...args);
+      return;
+    }
     const shape = `${or}\u0000${rowid}\u0000${c.table}\u0000${c.columns.join("\u0000")}`;
     let sql = this.insertSql.get(shape);
     if (sql === undefined) {
@@ -276,6 +302,7 @@ export class Applier {
       if (this.insertSql.size >= SQL_CACHE_SIZE) this.insertSql.clear();
       this.insertSql.set(shape, sql);
     }
+    this.lastInsert = { or, rowid, table: c.table, columns: [...c.columns], sql };
     this.stmt(sql).run(...args);
   }
 }
@@ -286,4 +313,11 @@ function same(v: CdcValue | undefined, w: WireValue | undefined): boolean {
   // NULL and text encode as themselves: no JSON text needed to compare them.
   if (w === null || typeof w === "string") return v === w;
   return JSON.stringify(encodeValue(v)) === JSON.stringify(w);
+}
+
+/** Same column names in the same order. */
+function sameNames(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -126,6 +126,10 @@ export class BatchApply {
     let done = this.p.progress.get(subject) ?? 0;
     let ddl = false;
     const remote: [string, number][] = [];
+    const rules = {
+      clusterKey: o.clusterKey ?? null,
+      maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+    };
     capture.capturing = false;
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -143,10 +147,7 @@ export class BatchApply {
         // Prepared once (the statement cache), not parsed per changeset like exec().
         if (savepoints) this.p.stmt("SAVEPOINT ha_apply").run();
         try {
-          const cs = checkMessage(m, {
-            clusterKey: o.clusterKey ?? null,
-            maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
-          });
+          const cs = checkMessage(m, rules);
           if (this.isOwn(cs, subject, m.seq)) result.skipped++;
           else {
             const resolved = opts?.resolvedSeq === m.seq;
@@ -235,7 +236,8 @@ export class BatchApply {
   private applyChangeSet(cs: ChangeSet, resolutions?: Map<number, WireResolution>): boolean {
     let ddl = false;
     const touched = new Set<string>();
-    for (const [i, c] of cs.changes.entries()) {
+    for (let i = 0; i < cs.changes.length; i++) {
+      const c = cs.changes[i];
       const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
       this.p.clock.observe(hlc);
       if (c.operation === "SQL") {

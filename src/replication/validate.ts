@@ -90,8 +90,9 @@ export function checkMessage(
   if (cs.node === "") throw new InvalidMessage(`changeset: "node" is empty`);
   const maxHlc = ((rules.now ?? Date.now)() + rules.maxClockSkewMs) * 1000;
   checkHlc(() => "changeset", cs.hlc, maxHlc);
-  // Consecutive row changes of one table share their column lists: those are checked once.
-  let shape: { columns: string[]; pk: string[] } | null = null;
+  // Consecutive row changes of one table share their column lists: those are checked once (and
+  // once for consecutive changesets: a catch-up's single-row changesets of one table).
+  let shape = checkedShape;
   for (let i = 0; i < cs.changes.length; i++) {
     const c = cs.changes[i];
     const at = () => `change ${i}`;
@@ -104,7 +105,7 @@ export function checkMessage(
     if (c.table === "") throw new InvalidMessage(`${at()}: "table" is empty`);
     if (!shape || !sameList(c.columns, shape.columns) || !sameList(c.pk_columns, shape.pk)) {
       checkColumns(at, c.columns, c.pk_columns);
-      shape = { columns: c.columns, pk: c.pk_columns };
+      shape = checkedShape = { columns: [...c.columns], pk: [...c.pk_columns] };
     }
     checkValues(at, "old_values", c.old_values, c.columns.length);
     checkValues(at, "new_values", c.new_values, c.columns.length);
@@ -113,6 +114,9 @@ export function checkMessage(
   }
   return cs;
 }
+
+/** Copies of the column lists {@link checkColumns} accepted last. */
+let checkedShape: { columns: string[]; pk: string[] } | null = null;
 
 /** `at` names the change in an error message (built only then). */
 type At = () => string;

@@ -105,6 +105,21 @@ export class Versions {
   }
 
   /**
+   * Records the version of a row that has none yet, in one statement instead of a read and a
+   * write: true when it was recorded (no version was stored: the change wins and nothing more is
+   * to record), false when the row has a version (nothing written: read it and go the general
+   * way). Same transaction and statement order as a read then a write, so SQL reading
+   * `_ha_versions` later sees what {@link set} would have left.
+   */
+  claim(tbl: string, key: string, hlc: number, node: string, deleted: boolean): boolean {
+    const r = this.stmt(
+      `INSERT INTO main._ha_versions(tbl, key, hlc, node, deleted) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(tbl, key) DO NOTHING`,
+    ).run(tbl, key, BigInt(hlc), node, deleted ? 1n : 0n);
+    return Number(r.changes) === 1;
+  }
+
+  /**
    * Records the versions `(tbl, key, deleted)` of `rows`, all stamped (hlc, node), in order (a
    * later row for the same key wins): one statement per {@link SET_CHUNK} rows, not one per row.
    */

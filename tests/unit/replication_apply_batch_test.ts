@@ -86,3 +86,37 @@ Deno.test("a batch with DDL before a failing changeset: the DDL applies and is c
   assert.equal(b.out.length, 2, "b's writes to the new and the altered table are captured");
   await close(a, b);
 });
+
+Deno.test("an INSERT of a row with no version records it; one with a version goes by LWW", async () => {
+  const [a, b] = await pair();
+  await sql(a, "INSERT INTO t VALUES (1, 'from a')");
+  const [older] = msgs(a);
+  await sql(b, "INSERT INTO t VALUES (1, 'local on b')"); // newer than a's row 1
+  await sql(a, "INSERT INTO t VALUES (2, 'from a')");
+  const [fresh] = msgs(a);
+  const client = replicationClient(b.engine.defaultDb);
+  const r = await client.call("apply", [older, fresh]);
+  assert.equal(r.error, null);
+  assert.equal(r.applied, 2);
+  assert.equal(
+    await rows(b, "SELECT id, v FROM t ORDER BY id"),
+    '[["1","local on b"],["2","from a"]]',
+  );
+  const hlcOf = (m: ApplyMessage) => String(JSON.parse(m.data).hlc);
+  assert.equal(
+    await rows(b, "SELECT key, node, deleted FROM _ha_versions WHERE tbl = 't' ORDER BY key"),
+    '[["[1]","b","0"],["[2]","a","0"]]',
+  );
+  assert.equal(
+    await rows(b, "SELECT hlc FROM _ha_versions WHERE tbl = 't' AND key = '[2]'"),
+    JSON.stringify([[hlcOf(fresh)]]),
+  );
+  // The older remote INSERT lost to b's row: logged as a conflict; the fresh one is not.
+  assert.equal(await rows(b, "SELECT key FROM _ha_conflicts WHERE tbl = 't'"), '[["[1]"]]');
+  // Redelivered under a new sequence: the version is its own, nothing applies again.
+  await sql(b, "UPDATE t SET v = 'changed on b' WHERE id = 2");
+  const again = await client.call("apply", [{ ...fresh, seq: ++seq }]);
+  assert.equal(again.error, null);
+  assert.equal(await rows(b, "SELECT v FROM t WHERE id = 2"), '[["changed on b"]]');
+  await close(a, b);
+});
