@@ -86,10 +86,9 @@ function unquote(t: Token): string {
 /** Tokens without a trailing semicolon. */
 function significant(sql: string): Token[] {
   const ts = tokenize(sql);
-  while (ts.length && ts[ts.length - 1].kind === "punct" && ts[ts.length - 1].text === ";") {
-    ts.pop();
-  }
-  return ts;
+  let n = ts.length;
+  while (n && ts[n - 1].kind === "punct" && ts[n - 1].text === ";") n--;
+  return n === ts.length ? ts : ts.slice(0, n);
 }
 
 function isWord(t: Token | undefined, ...w: string[]): boolean {
