@@ -365,6 +365,7 @@ function functionSelect(ts: Token[]): Classified | null {
 
 /** postgres.js asks for array types at connect (fetch_types); there are none. */
 function catalogProbe(ts: Token[]): Classified | null {
+  if (!ts.some((t) => t.kind === "word" && t.text === "PG_TYPE")) return null;
   const ws = new Set(ts.filter((t) => t.kind === "word").map((t) => t.text));
   if (ws.has("PG_TYPE") && ws.has("TYPARRAY") && ws.has("TYPCATEGORY")) {
     return local(
