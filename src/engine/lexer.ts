@@ -25,8 +25,32 @@ function isIdentChar(c: string): boolean {
     n === 36 || n >= 0x80;
 }
 
-/** Splits SQL into tokens (strings, quoted identifiers, words, parameters, punctuation). */
+/** Texts up to this length keep their tokens in a small cache of {@link RECENT} entries. */
+const CACHE_CHARS = 4096;
+const RECENT = 4;
+const recentSql: string[] = [];
+const recentTokens: Token[][] = [];
+let nextSlot = 0;
+
+/**
+ * Splits SQL into tokens (strings, quoted identifiers, words, parameters, punctuation). The
+ * array is frozen and may be shared: one statement's text is lexed by the splitter, the
+ * classifier, the binder and the router in turn (a new text per query in PostgreSQL's simple
+ * protocol), so the last few texts' tokens are kept.
+ */
 export function tokenize(sql: string): Token[] {
+  if (sql.length > CACHE_CHARS) return lex(sql);
+  for (let k = 0; k < recentSql.length; k++) {
+    if (recentSql[k] === sql) return recentTokens[k];
+  }
+  const out = Object.freeze(lex(sql)) as Token[];
+  recentSql[nextSlot] = sql;
+  recentTokens[nextSlot] = out;
+  nextSlot = (nextSlot + 1) % RECENT;
+  return out;
+}
+
+function lex(sql: string): Token[] {
   const out: Token[] = [];
   const n = sql.length;
   let i = 0;

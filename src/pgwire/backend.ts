@@ -13,6 +13,8 @@ import { AuthRequest, Backend, ErrorField } from "./codes.ts";
 import type { ErrorFields } from "./errors.ts";
 
 const encoder = new TextEncoder();
+/** A lent buffer up to this size is kept for the next {@link MessageWriter.lend}. */
+const SPARE_MAX = 64 * 1024;
 
 /** A column of a RowDescription. */
 export interface FieldDescription {
@@ -32,6 +34,7 @@ export class MessageWriter {
   private view = new DataView(this.buf.buffer);
   private pos = 0;
   private msgStart = -1;
+  private spare: Uint8Array<ArrayBuffer> | null = null;
 
   /** Bytes waiting to be written. */
   get length(): number {
@@ -43,6 +46,26 @@ export class MessageWriter {
     const out = this.buf.slice(0, this.pos);
     this.pos = 0;
     return out;
+  }
+
+  /**
+   * Returns the accumulated bytes without copying them (one write per query: `take`'s copy was
+   * an allocation each) and moves the writer to another buffer; hand the bytes back with
+   * {@link MessageWriter.release} once written, so two buffers take turns.
+   */
+  lend(): Uint8Array<ArrayBuffer> {
+    const out = this.buf.subarray(0, this.pos);
+    const next = this.spare ?? new Uint8Array(8192);
+    this.spare = null;
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+    this.pos = 0;
+    return out;
+  }
+
+  /** Takes back bytes from {@link MessageWriter.lend} once nothing reads them any more. */
+  release(bytes: Uint8Array<ArrayBuffer>): void {
+    if (bytes.buffer.byteLength <= SPARE_MAX) this.spare = new Uint8Array(bytes.buffer);
   }
 
   private ensure(n: number): void {

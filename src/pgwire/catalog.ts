@@ -86,10 +86,9 @@ function unquote(t: Token): string {
 /** Tokens without a trailing semicolon. */
 function significant(sql: string): Token[] {
   const ts = tokenize(sql);
-  while (ts.length && ts[ts.length - 1].kind === "punct" && ts[ts.length - 1].text === ";") {
-    ts.pop();
-  }
-  return ts;
+  let n = ts.length;
+  while (n && ts[n - 1].kind === "punct" && ts[n - 1].text === ";") n--;
+  return n === ts.length ? ts : ts.slice(0, n);
 }
 
 function isWord(t: Token | undefined, ...w: string[]): boolean {
@@ -366,6 +365,7 @@ function functionSelect(ts: Token[]): Classified | null {
 
 /** postgres.js asks for array types at connect (fetch_types); there are none. */
 function catalogProbe(ts: Token[]): Classified | null {
+  if (!ts.some((t) => t.kind === "word" && t.text === "PG_TYPE")) return null;
   const ws = new Set(ts.filter((t) => t.kind === "word").map((t) => t.text));
   if (ws.has("PG_TYPE") && ws.has("TYPARRAY") && ws.has("TYPCATEGORY")) {
     return local(

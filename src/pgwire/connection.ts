@@ -113,9 +113,12 @@ export class Connection implements Wire, Cancellable {
 
   async flush(): Promise<void> {
     if (this.out.length === 0) return;
-    const bytes = this.out.take();
+    const bytes = this.out.lend();
     try {
-      for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+      for (let off = 0; off < bytes.length;) {
+        off += await this.conn.write(off === 0 ? bytes : bytes.subarray(off));
+      }
+      this.out.release(bytes);
     } catch {
       this.abort();
     }

@@ -28,14 +28,35 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Up to this many bytes, ASCII is decoded in JavaScript (TextDecoder is an op call). */
+const SHORT_ASCII = 64;
+
 /** Decodes UTF-8, turning invalid bytes into a protocol-level error (22021). */
 export function utf8(bytes: Uint8Array): string {
+  const n = bytes.length;
+  if (n <= SHORT_ASCII) {
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (bytes[i] > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    // Statement and portal names, parameter values: mostly short ASCII, where the op call of
+    // TextDecoder (with its argument checks) costs several times the decoding itself.
+    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
   try {
     return decoder.decode(bytes);
   } catch {
     throw new PgError("22021", 'invalid byte sequence for encoding "UTF8"');
   }
 }
+
+/** Bodies up to this size are copied into a slab of {@link SLAB_BYTES}. */
+const SLAB_PIECE = 512;
+const SLAB_BYTES = 8192;
+const EMPTY = new Uint8Array(0);
 
 /** Anything bytes can be read from (a `Deno.Conn`). */
 export interface ByteSource {
@@ -63,6 +84,8 @@ export class FrameReader {
   private watching = false;
   private drained: (() => void) | null = null;
   private closeHandlers: (() => void)[] = [];
+  private slab = EMPTY;
+  private slabUsed = SLAB_BYTES; // full: the first body allocates a slab
 
   constructor(
     private readonly conn: ByteSource,
@@ -148,7 +171,7 @@ export class FrameReader {
       if (this.eof) return this.endOfStream();
       await this.readMore(len + 1);
     }
-    const body = this.buf.slice(this.start + 5, this.start + 1 + len);
+    const body = this.copy(this.start + 5, this.start + 1 + len);
     this.consume(len + 1);
     return { type, body };
   }
@@ -158,6 +181,24 @@ export class FrameReader {
     const rest = this.buf.slice(this.start, this.end);
     this.start = this.end = 0;
     return rest;
+  }
+
+  /**
+   * A copy of `buf[from, to)`: small bodies are carved out of a shared slab (a view, no backing
+   * store of its own: several messages per query each allocated one with `slice`); a slab is
+   * never written twice, so a body stays valid for as long as it is referenced.
+   */
+  private copy(from: number, to: number): Uint8Array {
+    const n = to - from;
+    if (n > SLAB_PIECE) return this.buf.slice(from, to);
+    if (this.slabUsed + n > SLAB_BYTES) {
+      this.slab = new Uint8Array(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const at = this.slabUsed;
+    this.slab.set(this.buf.subarray(from, to), at);
+    this.slabUsed += n;
+    return this.slab.subarray(at, at + n);
   }
 
   private endOfStream(): null {

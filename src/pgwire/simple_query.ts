@@ -10,6 +10,8 @@
  * ```
  */
 import { splitStatements } from "../engine/mod.ts";
+import type { SqlValue } from "../engine/types.ts";
+import { autoParameterize } from "./auto_param.ts";
 import { classify } from "./catalog.ts";
 import type { Wire } from "./contracts.ts";
 import { toPgError } from "./errors.ts";
@@ -49,7 +51,14 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
         await exec.tx.exec("BEGIN");
         begun = true;
       }
-      const r = await exec.run(c, [], implicit);
+      // A lone point select's literals become parameters: one prepared statement for all.
+      let stmt = c;
+      let params: SqlValue[] = [];
+      if (parts.length === 1 && c.kind === "sql" && c.valuesDefault === undefined) {
+        const ap = autoParameterize(c.sql);
+        if (ap) [stmt, params] = [{ ...c, sql: ap.sql }, ap.params];
+      }
+      const r = await exec.run(stmt, params, implicit);
       if (r.empty) {
         out.emptyQuery();
         continue;

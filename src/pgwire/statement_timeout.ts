@@ -53,9 +53,18 @@ export function formatTimeout(ms: number): string {
   return `${ms}ms`;
 }
 
+/** The last value {@link sessionTimeoutMs} parsed (read per query; settings change rarely). */
+let lastValue: string | undefined;
+let lastMs = 0;
+
 /** A session's `statement_timeout` in ms (0 = the node's `--statement-timeout`). */
 export function sessionTimeoutMs(settings: { get(name: string): string | undefined }): number {
-  return parseTimeout(settings.get(STATEMENT_TIMEOUT) ?? "0");
+  const value = settings.get(STATEMENT_TIMEOUT) ?? "0";
+  if (value !== lastValue) {
+    lastMs = parseTimeout(value); // throws before the cache changes
+    lastValue = value;
+  }
+  return lastMs;
 }
 
 /**

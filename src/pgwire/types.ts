@@ -104,6 +104,19 @@ const DECLARED: Record<string, number> = {
  */
 export function declaredOid(declType: string | null): number | null {
   if (!declType) return null;
+  // Asked per result column of every query; a schema has few distinct declared types.
+  let oid = declaredOids.get(declType);
+  if (oid === undefined) {
+    oid = oidOfDeclared(declType);
+    if (declaredOids.size >= 256) declaredOids.clear();
+    declaredOids.set(declType, oid);
+  }
+  return oid;
+}
+
+const declaredOids = new Map<string, number | null>();
+
+function oidOfDeclared(declType: string): number | null {
   const t = declType.toUpperCase().replace(/\(.*$/s, "").trim().replace(/\s+/g, " ");
   if (t in DECLARED) return DECLARED[t];
   if (t.includes("INT")) return OID.int8;
