@@ -32,6 +32,8 @@ import { footprintRows } from "./footprint.ts";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
 const CLIENTS = Number(Deno.env.get("BENCH_CLIENTS") ?? 8);
+/** BENCH_ONLY=pgbench,lag runs only the sections whose name contains one of these. */
+const ONLY = Deno.env.get("BENCH_ONLY")?.split(",").filter((s) => s !== "");
 const MODEL = "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))";
 
 /** One row of the final table: ha beside its anchor. */
@@ -292,6 +294,7 @@ export async function main(): Promise<void> {
   ];
   try {
     for (const [i, [what, run]] of sections.entries()) {
+      if (ONLY && !ONLY.some((o) => what.includes(o))) continue;
       await Deno.mkdir(`${dir}/${i}`);
       await run(`${dir}/${i}`, rows).catch((e) => {
         console.error(`compare: ${what} failed: ${(e as Error).message}`);
