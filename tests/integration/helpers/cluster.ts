@@ -322,7 +322,11 @@ export class Cluster {
       const r = await fetch(`${node.url}/healthz`).catch(() => null);
       await r?.body?.cancel();
       return r?.ok ?? false;
-    }, 40_000);
+    }, 40_000).catch((e) => {
+      if (!pidAlive(child.pid)) throw e; // its log is in the message already
+      // A start that never became healthy is diagnosed by what the node logged meanwhile.
+      throw new Error(`${(e as Error).message}\n${name}'s log:\n${node.log().slice(-4000)}`);
+    });
     return node;
   }
 
