@@ -6,8 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
-import { createLogger } from "../../src/log/mod.ts";
-import { Subscriber } from "../../src/replication/subscriber.ts";
 import { waitFor } from "./helpers/cluster.ts";
 import { subscriberRig } from "./helpers/subscriber_rig.ts";
 
@@ -18,20 +16,8 @@ const LIMIT = 1_000_000;
 
 Deno.test("subscriber pauses on the bytes of its backlog", opts, async () => {
   const rig = await subscriberRig("backlog");
-  const { nc, jsm, db } = rig;
-  const sub = new Subscriber({
-    js: jetstream(nc),
-    jsm,
-    stream: "S",
-    subject: "S.db",
-    consumer: "db_b",
-    db,
-    policy: { kind: "all" },
-    logger: createLogger("error"),
-    self: { node: "b", incarnation: "i" },
-    onReconnect: () => () => {},
-    backlogBytes: LIMIT,
-  });
+  const { nc, db } = rig;
+  const sub = rig.subscriber({ backlogBytes: LIMIT });
   let release = () => {};
   try {
     await sub.start();

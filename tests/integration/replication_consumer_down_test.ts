@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { errors } from "@nats-io/transport-node";
 import { createLogger } from "../../src/log/mod.ts";
-import { Subscriber } from "../../src/replication/subscriber.ts";
 import { waitFor } from "./helpers/cluster.ts";
 import { subscriberRig } from "./helpers/subscriber_rig.ts";
 
@@ -17,7 +16,7 @@ const COUNT = 10;
 
 Deno.test("a consumer whose delete is unanswered is recreated at once", opts, async () => {
   const rig = await subscriberRig("consumer-down");
-  const { nc, db } = rig;
+  const { nc } = rig;
   let unanswered = 0;
   const real = rig.jsm;
   const jsm = {
@@ -33,18 +32,7 @@ Deno.test("a consumer whose delete is unanswered is recreated at once", opts, as
     },
   } as unknown as JetStreamManager;
   const lines: string[] = [];
-  const sub = new Subscriber({
-    js: jetstream(nc),
-    jsm,
-    stream: "S",
-    subject: "S.db",
-    consumer: "db_b",
-    db,
-    policy: { kind: "all" },
-    logger: createLogger("info", (l) => lines.push(l)),
-    self: { node: "b", incarnation: "i" },
-    onReconnect: () => () => {},
-  });
+  const sub = rig.subscriber({ jsm, logger: createLogger("info", (l) => lines.push(l)) });
   const js = jetstream(nc);
   try {
     await sub.start();

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { AckPolicy, type ConsumerInfo, jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { createLogger } from "../../src/log/mod.ts";
-import { Subscriber } from "../../src/replication/subscriber.ts";
 import { waitFor } from "./helpers/cluster.ts";
 import { subscriberRig } from "./helpers/subscriber_rig.ts";
 
@@ -16,7 +15,7 @@ const COUNT = 20;
 
 Deno.test("a silent consumer is recreated by the stall watch", opts, async () => {
   const rig = await subscriberRig("stall");
-  const { nc, jsm, db } = rig;
+  const { nc, jsm } = rig;
   const silent = await jsm.consumers.add("S", {
     name: "silent",
     filter_subject: "S.nothing",
@@ -31,18 +30,7 @@ Deno.test("a silent consumer is recreated by the stall watch", opts, async () =>
     },
   } as unknown as JetStreamClient;
   const lines: string[] = [];
-  const sub = new Subscriber({
-    js,
-    jsm,
-    stream: "S",
-    subject: "S.db",
-    consumer: "db_b",
-    db,
-    policy: { kind: "all" },
-    logger: createLogger("warn", (l) => lines.push(l)),
-    self: { node: "b", incarnation: "i" },
-    onReconnect: () => () => {},
-  });
+  const sub = rig.subscriber({ js, jsm, logger: createLogger("warn", (l) => lines.push(l)) });
   try {
     await sub.start();
     await waitFor("consumer running", () => Promise.resolve(sub.status().running), 30_000);

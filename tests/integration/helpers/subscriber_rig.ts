@@ -4,8 +4,10 @@
  * writer plugin on a memory engine) whose database the subscriber applies to.
  * @module
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { createLogger } from "../../../src/log/mod.ts";
+import { Subscriber, type SubscriberOptions } from "../../../src/replication/subscriber.ts";
 import { node } from "../../unit/helpers/replication_plugin_nodes.ts";
 import { Cluster, freePort } from "./cluster.ts";
 
@@ -19,10 +21,27 @@ export async function subscriberRig(name: string) {
   const b = await node("b");
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "S", subjects: ["S.>"] });
+  const db = b.engine.defaultDb;
   return {
     nc,
     jsm,
-    db: b.engine.defaultDb,
+    db,
+    /** A subscriber of `S.db` as consumer `db_b` applying to `db`; `o` replaces any option. */
+    subscriber(o: Partial<SubscriberOptions> = {}): Subscriber {
+      return new Subscriber({
+        js: jetstream(nc),
+        jsm,
+        stream: "S",
+        subject: "S.db",
+        consumer: "db_b",
+        db,
+        policy: { kind: "all" },
+        logger: createLogger("error"),
+        self: { node: "b", incarnation: "i" },
+        onReconnect: () => () => {},
+        ...o,
+      });
+    },
     async close(): Promise<void> {
       await b.engine.close();
       await nc.close();
