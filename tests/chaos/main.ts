@@ -17,18 +17,35 @@ function fail(msg: string): never {
   Deno.exit(2);
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    duration: { type: "string", default: "60s" },
-    seed: { type: "string" },
-    nodes: { type: "string", default: "3" },
-    topology: { type: "string" },
-    out: { type: "string" },
-    converge: { type: "string", default: "120s" },
-    faults: { type: "string" },
-  },
-});
+const USAGE = "usage: deno task chaos [--duration 10m] [--seed N] [--nodes 3..5] " +
+  `[--topology ${TOPOLOGIES.join("|")}] [--faults ${FAULT_KINDS.join(",")}] ` +
+  "[--converge 120s] [--out FILE]";
+
+function options() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        duration: { type: "string", default: "60s" },
+        seed: { type: "string" },
+        nodes: { type: "string", default: "3" },
+        topology: { type: "string" },
+        out: { type: "string" },
+        converge: { type: "string", default: "120s" },
+        faults: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    fail(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
+const values = options();
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 if (!Number.isSafeInteger(seed) || seed < 0) fail(`--seed must be a non-negative integer`);
