@@ -149,6 +149,21 @@ export class FrameReader {
     return this.buffered >= 5 && this.buf[this.start] === Frontend.Sync;
   }
 
+  /**
+   * The next typed message if it is buffered whole, without a promise (a client's Bind,
+   * Describe, Execute and Sync come in one packet); undefined otherwise, and for anything
+   * {@link FrameReader.read} would refuse (it reports why).
+   */
+  tryRead(): Frame | undefined {
+    if (this.buffered < 5) return undefined;
+    const len = this.int32At(this.start + 1);
+    if (len < 4 || len > this.maxMessageBytes || this.buffered < len + 1) return undefined;
+    const type = this.buf[this.start];
+    const body = this.copy(this.start + 5, this.start + 1 + len);
+    this.consume(len + 1);
+    return { type, body };
+  }
+
   /** The next typed message, or null at end of stream; `limit` lowers the size limit. */
   async read(limit = this.maxMessageBytes): Promise<Frame | null> {
     while (this.buffered < 5) {
