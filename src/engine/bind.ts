@@ -44,16 +44,39 @@ export function parameterSlots(sql: string): (string | undefined)[] {
   return slots;
 }
 
-const slotCache = new Map<string, (string | undefined)[]>();
+/** What binding needs of a statement's placeholders, worked out once per text. */
+interface SlotPlan {
+  slots: (string | undefined)[];
+  /** Placeholders (slots named). */
+  count: number;
+  /** Each placeholder and the index of its value (by slot, or by its `$N`), in slot order. */
+  checks: { slot: string; index: number }[];
+  /** A `$N` placeholder: values bind by name. */
+  dollar: boolean;
+}
 
-function cachedSlots(sql: string): (string | undefined)[] {
-  let slots = slotCache.get(sql);
-  if (!slots) {
-    slots = parameterSlots(sql);
-    slotCache.set(sql, slots);
-    if (slotCache.size > 512) slotCache.delete(slotCache.keys().next().value!);
+const planCache = new Map<string, SlotPlan>();
+
+function planOf(sql: string): SlotPlan {
+  let plan = planCache.get(sql);
+  if (!plan) {
+    const slots = parameterSlots(sql);
+    const checks: SlotPlan["checks"] = [];
+    for (const [i, slot] of slots.entries()) {
+      if (slot === undefined) continue;
+      const dollar = /^\$(\d+)$/.exec(slot);
+      checks.push({ slot, index: dollar ? Number(dollar[1]) - 1 : i });
+    }
+    plan = {
+      slots,
+      count: checks.length,
+      checks,
+      dollar: slots.some((s) => s !== undefined && DOLLAR_NUMBER.test(s)),
+    };
+    planCache.set(sql, plan);
+    if (planCache.size > 512) planCache.delete(planCache.keys().next().value!);
   }
-  return slots;
+  return plan;
 }
 
 /** Unbound parameters would silently be NULL: name the first one instead. */
@@ -65,24 +88,19 @@ function missing(slot: string, count: number): HaError {
 }
 
 /** Checks that `values` (by slot, or by `$N` name) fill every placeholder of `sql`. */
-function checkPositional(sql: string, values: SqlValue[]): void {
-  const slots = cachedSlots(sql);
-  const count = slots.filter((s) => s !== undefined).length;
-  for (const [i, slot] of slots.entries()) {
-    if (slot === undefined) continue;
-    const dollar = /^\$(\d+)$/.exec(slot);
-    const index = dollar ? Number(dollar[1]) - 1 : i;
-    if (values[index] === undefined) throw missing(slot, count);
+function checkPositional(plan: SlotPlan, values: SqlValue[]): void {
+  for (const c of plan.checks) {
+    if (values[c.index] === undefined) throw missing(c.slot, plan.count);
   }
 }
 
 /** Checks that `named` (bare names) fills every placeholder of `sql`. */
-function checkNamed(sql: string, named: Record<string, SqlValue>): void {
-  const slots = cachedSlots(sql);
-  const count = slots.filter((s) => s !== undefined).length;
-  for (const slot of slots) {
+function checkNamed(plan: SlotPlan, named: Record<string, SqlValue>): void {
+  for (const slot of plan.slots) {
     if (slot === undefined) continue;
-    if (slot.startsWith("?") || !Object.hasOwn(named, slot.slice(1))) throw missing(slot, count);
+    if (slot.startsWith("?") || !Object.hasOwn(named, slot.slice(1))) {
+      throw missing(slot, plan.count);
+    }
   }
 }
 
@@ -91,14 +109,22 @@ function checkNamed(sql: string, named: Record<string, SqlValue>): void {
  * first placeholder no parameter fills.
  */
 export function bindArgs(sql: string, params: Params | undefined): BindArgs {
+  const plan = planOf(sql);
   if (params === undefined || params === null) {
-    checkPositional(sql, []);
+    checkPositional(plan, []);
     return [];
   }
   if (Array.isArray(params)) {
-    const values = params.map((v, i) => toBindValue(v, `${i + 1}`));
-    checkPositional(sql, values);
-    return positional(sql, values);
+    const values: SqlValue[] = [];
+    for (let i = 0; i < params.length; i++) {
+      const v = params[i];
+      // The common values as they are; the position is named only when one cannot be bound.
+      if (v === null || typeof v === "string" || typeof v === "bigint") values[i] = v;
+      else if (v !== undefined || i in params) values[i] = toBindValue(v, `${i + 1}`);
+      else values.length = i + 1; // a hole stays one (checkPositional names it)
+    }
+    checkPositional(plan, values);
+    return positional(plan, values);
   }
   if (typeof params !== "object") {
     throw new HaError("bad_request", "params must be an array or an object");
@@ -111,9 +137,9 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
       if (idx < 1) throw new HaError("bad_request", `invalid positional parameter "${k}"`);
       values[idx - 1] = toBindValue(params[k], k);
     }
-    checkPositional(sql, values);
+    checkPositional(plan, values);
     for (let i = 0; i < values.length; i++) if (values[i] === undefined) values[i] = null;
-    return positional(sql, values);
+    return positional(plan, values);
   }
   const named: Record<string, SqlValue> = {};
   for (const k of keys) {
@@ -123,14 +149,14 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
     }
     named[bare] = toBindValue(params[k], k);
   }
-  checkNamed(sql, named);
+  checkNamed(plan, named);
   return [named];
 }
 
-function positional(sql: string, values: SqlValue[]): BindArgs {
-  // `$1`-style placeholders are names to SQLite. From the cached slots: lexing the text on
+function positional(plan: SlotPlan, values: SqlValue[]): BindArgs {
+  // `$1`-style placeholders are names to SQLite. From the cached plan: lexing the text on
   // every execution cost ~3 % of the main thread on point selects.
-  if (!cachedSlots(sql).some((s) => s !== undefined && DOLLAR_NUMBER.test(s))) return values;
+  if (!plan.dollar) return values;
   const named: Record<string, SqlValue> = {};
   values.forEach((v, i) => named[`$${i + 1}`] = v);
   return [named];

@@ -55,6 +55,10 @@ export interface Prepared {
   schemaVersion?: bigint;
   /** Its result columns, kept while the schema is pinned (see `Connection.pinSchema`). */
   columns?: ColumnInfo[];
+  /** `stmt.sourceSQL`, read once (a native getter: a string made on every call). */
+  sourceSql?: string;
+  /** Whether it ATTACHes (`actions` has one), worked out once. */
+  attaches?: boolean;
 }
 
 const READ_ACTIONS = new Set<number>([
@@ -257,10 +261,11 @@ export class Connection {
 
   /** Runs a prepared statement with `params`. */
   run(p: Prepared, params: Params | undefined): StatementResult {
-    const args = bindArgs(p.stmt.sourceSQL, params);
+    const args = bindArgs(p.sourceSql ??= p.stmt.sourceSQL, params);
     // An allowed ATTACH (inside --attach-dir) lasts for its statement only: SQLite refuses
     // ATTACH inside a transaction, so nothing later in the request could use it anyway.
-    const before = p.actions.some((a) => a.code === Action.ATTACH) ? this.schemas() : null;
+    p.attaches ??= p.actions.some((a) => a.code === Action.ATTACH);
+    const before = p.attaches ? this.schemas() : null;
     takeFunctionError(); // nothing left over from a statement that did not run through run()
     try {
       this.restoreLastInsertId();

@@ -182,11 +182,10 @@ export class Database {
       let r: ExecReply | null = null;
       if (route !== "write" && this.inline?.accepts(stmts, route === "read")) {
         if (opts.signal?.aborted) throw cancelled();
-        const started = performance.now();
         r = this.inline.run(stmts, timeoutMs, route === "read");
         // Stopped by the main thread's budget: a worker runs it again in the time left.
         if (r === null && timeoutMs > 0) {
-          timeoutMs = Math.max(1, timeoutMs - Math.ceil(performance.now() - started));
+          timeoutMs = Math.max(1, timeoutMs - Math.ceil(performance.now() - this.inline.started));
         }
       }
       if (r === null && (route === "read" || route === "unknown")) {
@@ -441,7 +440,9 @@ export class Database {
   }
 
   private remember(kinds: Record<string, StatementKind>): void {
-    for (const [sql, k] of Object.entries(kinds)) {
+    for (const sql in kinds) {
+      const k = kinds[sql];
+      if (this.kinds.get(sql) === k) continue; // known already (every point select after its first)
       if (this.kinds.size >= KIND_CACHE_SIZE) this.kinds.delete(this.kinds.keys().next().value!);
       this.kinds.set(sql, k);
     }

@@ -50,6 +50,23 @@ export function tokenize(sql: string): Token[] {
   return out;
 }
 
+/**
+ * Keeps `tokens` as the tokens of `sql` (a statement cut out of a text just lexed: the simple
+ * query protocol's one statement without its `;` would otherwise be lexed again).
+ */
+export function rememberTokens(sql: string, tokens: readonly Token[]): void {
+  if (sql.length > CACHE_CHARS) return;
+  for (let k = 0; k < recentSql.length; k++) if (recentSql[k] === sql) return;
+  recentSql[nextSlot] = sql;
+  recentTokens[nextSlot] = Object.freeze(tokens) as Token[];
+  nextSlot = (nextSlot + 1) % RECENT;
+}
+
+/** The tokens of `sql`, lexed afresh (not from the cache): for tests. */
+export function lexUncached(sql: string): Token[] {
+  return lex(sql);
+}
+
 function lex(sql: string): Token[] {
   const out: Token[] = [];
   const n = sql.length;

@@ -8,7 +8,7 @@
  * splitStatements("INSERT INTO t VALUES (1); SELECT ';' -- x"); // ["INSERT INTO t VALUES (1)", "SELECT ';' -- x"]
  * ```
  */
-import { tokenize } from "./lexer.ts";
+import { rememberTokens, type Token, tokenize } from "./lexer.ts";
 
 /** Tokens of `sql` for the splitter: `;` as its own kind, words upper-cased. */
 function tokens(
@@ -32,22 +32,37 @@ function tokens(
  * bodies do not split.
  */
 export function splitStatements(sql: string): string[] {
+  const ts = tokenize(sql);
   const out: string[] = [];
   let stmtStart = 0;
+  let segFirst = 0; // index of the current statement's first token
   let words: string[] = [];
   let depth = 0; // BEGIN/CASE … END nesting inside CREATE TRIGGER
   let significant = false;
-  const push = (end: number) => {
-    if (significant) out.push(sql.slice(stmtStart, end).trim());
+  // The last statement kept: its text, where it starts in `sql`, its tokens' index range.
+  let part = "";
+  let partStart = 0;
+  let partFrom = 0;
+  let partTo = 0;
+  const push = (end: number, tokenEnd: number) => {
+    if (significant) {
+      const raw = sql.slice(stmtStart, end);
+      part = raw.trim();
+      partStart = stmtStart + raw.length - raw.trimStart().length;
+      [partFrom, partTo] = [segFirst, tokenEnd];
+      out.push(part);
+    }
     words = [];
     depth = 0;
     significant = false;
   };
-  for (const t of tokens(sql)) {
-    if (t.kind === "semi") {
+  for (let k = 0; k < ts.length; k++) {
+    const t = ts[k];
+    if (t.kind === "punct" && t.text === ";") {
       if (depth > 0) continue;
-      push(t.start);
+      push(t.start, k);
       stmtStart = t.end;
+      segFirst = k + 1;
       continue;
     }
     significant = true;
@@ -59,8 +74,24 @@ export function splitStatements(sql: string): string[] {
       else if (w === "END" && depth > 0) depth--;
     }
   }
-  push(sql.length);
+  push(sql.length, ts.length);
+  if (out.length === 1 && part !== sql) seedTokens(part, partStart, ts.slice(partFrom, partTo));
   return out;
+}
+
+/**
+ * Lets the one statement of `sql` keep the tokens just lexed (shifted to its own offsets): the
+ * classifier and binder lex it next, and each simple-protocol query is new text. Not when
+ * trimming cut into a token (a character JavaScript's `trim` drops but the lexer keeps).
+ */
+function seedTokens(part: string, at: number, ts: Token[]): void {
+  if (ts.length === 0 || ts[0].start < at || ts[ts.length - 1].end > at + part.length) return;
+  rememberTokens(
+    part,
+    at === 0
+      ? ts
+      : ts.map((t) => ({ kind: t.kind, text: t.text, start: t.start - at, end: t.end - at })),
+  );
 }
 
 function isTrigger(words: string[]): boolean {

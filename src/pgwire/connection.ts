@@ -183,7 +183,7 @@ export class Connection implements Wire, Cancellable {
     this.reader.watch();
     for (;;) {
       this.idle = true;
-      const frame = await this.reader.read();
+      const frame = this.reader.tryRead() ?? await this.reader.read();
       this.idle = false;
       if (frame === null || this.closing) return;
       const { type, body } = frame;
@@ -212,10 +212,12 @@ export class Connection implements Wire, Cancellable {
           case Frontend.Close:
             extended.close(body);
             break;
-          case Frontend.Sync:
-            await extended.sync();
+          case Frontend.Sync: {
+            const ending = extended.sync();
+            if (ending) await ending;
             await ready();
             break;
+          }
           case Frontend.Flush:
             await this.flush();
             break;

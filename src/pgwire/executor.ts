@@ -124,7 +124,9 @@ export class Executor {
       return await (await this.pgCatalog()).run(c.sql, params, this.catalogEnv());
     }
     if (c.kind === "copy") return await this.copy(c.copy);
-    return outcomeOf(await this.runSql(await this.sqlOf(c), params));
+    // `sqlOf` only when there are defaults to fill: an await less per statement otherwise.
+    const sql = c.valuesDefault === undefined ? c.sql : await this.sqlOf(c);
+    return outcomeOf(await this.runSql(sql, params));
   }
 
   /** The connection's catalog, made (and its modules loaded) on first use. */
@@ -199,25 +201,22 @@ export class Executor {
     return await (viaSession ? session!.describe!(sql) : this.db.describe(sql));
   }
 
-  /** Executes one SQL statement in the session (or autocommit through the database). */
-  private runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
+  /**
+   * Executes one SQL statement in the session (or autocommit through the database), with an
+   * AbortController that {@link Executor.cancel} reaches. One async function: a closure and a
+   * promise less per statement than a wrapper taking a callback.
+   */
+  private async runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
     const timeoutMs = sessionTimeoutMs(this.opts.settings);
     this.opts.onQuery?.();
-    return this.cancellable(async (signal) => {
-      const opts = { signal, timeoutMs };
-      if (this.session?.inTransaction) return await this.session.execute(stmt, opts);
-      return (await this.db.execute([stmt], opts))[0];
-    });
-  }
-
-  /** Runs `fn` with an AbortController that {@link Executor.cancel} reaches. */
-  private async cancellable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const ac = new AbortController();
     this.running = ac;
     if (this.opts.gone()) ac.abort();
     try {
-      return await fn(ac.signal);
+      const opts = { signal: ac.signal, timeoutMs };
+      if (this.session?.inTransaction) return await this.session.execute(stmt, opts);
+      return (await this.db.execute([stmt], opts))[0];
     } finally {
       this.running = null;
     }

@@ -14,7 +14,14 @@ import type { Executor } from "./executor.ts";
 import { PgError } from "./errors.ts";
 import { parseBind, parseExecute, parseParse, parseTarget } from "./messages.ts";
 import type { Portal, PreparedStore } from "./prepared.ts";
-import { describeField, type Field, type Outcome, resultFormats, writeRows } from "./results.ts";
+import {
+  describeField,
+  type Field,
+  type Outcome,
+  resultFormats,
+  writeRowDescription,
+  writeRows,
+} from "./results.ts";
 import { decodeParam } from "./params.ts";
 import { describedOid, OID } from "./types.ts";
 
@@ -86,8 +93,7 @@ export class ExtendedProtocol {
       out.noData();
       return;
     }
-    const formats = resultFormats(portal.resultFormats, fields.length);
-    out.rowDescription(fields.map((f, i) => describeField(f, formats[i])));
+    writeRowDescription(out, fields, resultFormats(portal.resultFormats, fields.length));
   }
 
   async execute(body: Uint8Array): Promise<void> {
@@ -131,10 +137,18 @@ export class ExtendedProtocol {
     this.wire.out.closeComplete();
   }
 
-  /** Sync: ends the implicit transaction (rolled back after an error) and the skipping. */
-  async sync(): Promise<void> {
-    await this.exec.tx.endImplicit(this.skipping);
-    this.skipping = false;
+  /**
+   * Sync: ends the implicit transaction (rolled back after an error) and the skipping. A promise
+   * only when there is a transaction to end (most Syncs end none).
+   */
+  sync(): Promise<void> | undefined {
+    if (!this.exec.tx.inImplicit) {
+      this.skipping = false;
+      return undefined;
+    }
+    return this.exec.tx.endImplicit(this.skipping).then(() => {
+      this.skipping = false;
+    });
   }
 
   /**
@@ -163,7 +177,8 @@ export class ExtendedProtocol {
 
   private async executePortal(portal: Portal): Promise<Outcome> {
     if (!portal.result) {
-      await this.exec.tx.beginImplicit(portal.stmt.classified);
+      const c = portal.stmt.classified;
+      if (this.exec.tx.opensImplicit(c)) await this.exec.tx.beginImplicit(c);
       const r = await this.exec.run(portal.stmt.classified, portal.params);
       // Types promised earlier (Describe) win over value-derived ones.
       const promised = portal.fields ?? portal.stmt.fields;

@@ -149,6 +149,21 @@ export class FrameReader {
     return this.buffered >= 5 && this.buf[this.start] === Frontend.Sync;
   }
 
+  /**
+   * The next typed message if it is buffered whole, without a promise (a client's Bind,
+   * Describe, Execute and Sync come in one packet); undefined otherwise, and for anything
+   * {@link FrameReader.read} would refuse (it reports why).
+   */
+  tryRead(): Frame | undefined {
+    if (this.buffered < 5) return undefined;
+    const len = this.int32At(this.start + 1);
+    if (len < 4 || len > this.maxMessageBytes || this.buffered < len + 1) return undefined;
+    const type = this.buf[this.start];
+    const body = this.copy(this.start + 5, this.start + 1 + len);
+    this.consume(len + 1);
+    return { type, body };
+  }
+
   /** The next typed message, or null at end of stream; `limit` lowers the size limit. */
   async read(limit = this.maxMessageBytes): Promise<Frame | null> {
     while (this.buffered < 5) {
@@ -287,11 +302,9 @@ export class FrameReader {
 /** Reads fields from a message body, raising 08P01 on truncation. */
 export class BodyReader {
   private pos = 0;
-  private readonly view: DataView;
 
-  constructor(private readonly body: Uint8Array) {
-    this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  }
+  /** Reads integers byte by byte: a DataView per message cost ~2 % of the main thread. */
+  constructor(private readonly body: Uint8Array) {}
 
   /** Bytes left. */
   get remaining(): number {
@@ -311,16 +324,18 @@ export class BodyReader {
 
   int16(): number {
     this.need(2);
-    const v = this.view.getInt16(this.pos);
+    const b = this.body;
+    const p = this.pos;
     this.pos += 2;
-    return v;
+    return ((b[p] << 24) | (b[p + 1] << 16)) >> 16;
   }
 
   int32(): number {
     this.need(4);
-    const v = this.view.getInt32(this.pos);
+    const b = this.body;
+    const p = this.pos;
     this.pos += 4;
-    return v;
+    return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
   }
 
   bytes(n: number): Uint8Array {

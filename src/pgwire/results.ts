@@ -75,10 +75,22 @@ function fieldsOf(columns: ColumnInfo[], rows: SqlValue[][]): Field[] {
   return columns.map((c, i) => ({ name: c.name, oid: columnOid(c.declType, rows, i) }));
 }
 
-/** Result format codes per column (Bind: none = text, one = all, else one per column). */
+/** Shared all-text / all-binary format arrays by column count (read only). */
+const SAME_FORMATS: number[][][] = [[], []];
+
+/** `n` times format `code` (0 or 1): one shared frozen array per count up to 64. */
+function sameFormats(code: number, n: number): number[] {
+  if (n > 64 || (code !== 0 && code !== 1)) return new Array(n).fill(code);
+  return SAME_FORMATS[code][n] ??= Object.freeze(new Array(n).fill(code)) as number[];
+}
+
+/**
+ * Result format codes per column (Bind: none = text, one = all, else one per column). The array
+ * may be shared: read it, do not change it.
+ */
 export function resultFormats(codes: number[], n: number): number[] {
-  if (codes.length === 0) return new Array(n).fill(0);
-  if (codes.length === 1) return new Array(n).fill(codes[0]);
+  if (codes.length === 0) return sameFormats(0, n);
+  if (codes.length === 1) return sameFormats(codes[0], n);
   if (codes.length !== n) {
     throw new PgError(
       "08P01",
@@ -91,6 +103,20 @@ export function resultFormats(codes: number[], n: number): number[] {
 /** The RowDescription entry of a column sent in `format`. */
 export function describeField(f: Field | LocalField, format: number): FieldDescription {
   return { name: f.name, oid: f.oid, size: typeSize(f.oid), format };
+}
+
+/**
+ * A RowDescription of `fields`, column `i` sent in `formats[i]` (`describeField` without an
+ * object per column and query).
+ */
+export function writeRowDescription(out: Wire["out"], fields: Field[], formats: number[]): void {
+  out.begin(Backend.RowDescription).int16(fields.length);
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    out.cstring(f.name).int32(0).int16(0).int32(f.oid).int16(typeSize(f.oid)).int32(-1)
+      .int16(formats[i]);
+  }
+  out.end();
 }
 
 /** Writes DataRows `from` up to `to` of `rows`, each column in its format (0 text, 1 binary). */

@@ -16,7 +16,7 @@ import { classify } from "./catalog.ts";
 import type { Wire } from "./contracts.ts";
 import { toPgError } from "./errors.ts";
 import type { Executor } from "./executor.ts";
-import { describeField, writeRows } from "./results.ts";
+import { resultFormats, writeRowDescription, writeRows } from "./results.ts";
 import { isBlank } from "./sql.ts";
 
 /** What a simple query runs with. */
@@ -65,8 +65,9 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
       }
       if (r.fields) {
         const fields = r.fields;
-        out.rowDescription(fields.map((f) => describeField(f, 0)));
-        await writeRows(wire, r.rows, fields, fields.map(() => 0), 0, r.rows.length);
+        const text = resultFormats([], fields.length);
+        writeRowDescription(out, fields, text);
+        await writeRows(wire, r.rows, fields, text, 0, r.rows.length);
       }
       out.commandComplete(r.tag);
     }

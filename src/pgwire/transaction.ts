@@ -147,10 +147,23 @@ export class TxControl {
    * less); reads before the first write need no transaction.
    */
   async beginImplicit(c: Classified): Promise<void> {
-    if (c.kind !== "sql" || this.implicit || this.status() !== "I") return;
-    if (c.shape === "query" || this.wire.reader.nextIsSync()) return;
+    if (!this.opensImplicit(c)) return;
     await this.exec("BEGIN");
     this.state = "implicit";
+  }
+
+  /**
+   * Whether {@link TxControl.beginImplicit} would open a transaction for `c` (callers skip the
+   * call, and its promise, for the reads that need none).
+   */
+  opensImplicit(c: Classified): boolean {
+    if (c.kind !== "sql" || this.implicit || this.status() !== "I") return false;
+    return c.shape !== "query" && !this.wire.reader.nextIsSync();
+  }
+
+  /** Whether an implicit transaction is open (Sync has something to end). */
+  get inImplicit(): boolean {
+    return this.implicit;
   }
 
   /** At Sync: commits the implicit transaction, or rolls it back if anything failed or was skipped. */
