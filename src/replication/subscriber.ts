@@ -584,15 +584,17 @@ export class Subscriber {
   }
 
   /**
-   * Takes the oldest batch's answer. After a failure, the batches sent behind it are awaited
-   * (the writer refused them as stale), then the next attempt waits for the backoff.
+   * Takes the oldest batch's answer. After a failure (or a stale answer), the batches sent behind
+   * it are awaited (the writer refuses them as stale) before anything is sent again, from the
+   * first message not applied; after a failure, once the backoff has passed.
    */
   private async settleOldest(backoff: Backoff): Promise<void> {
     const f = this.inflight[0];
     await f.done;
     this.inflight.shift();
     const r = f.result!;
-    if (!this.account(r)) {
+    const failed = this.account(r);
+    if (!failed && !r.stale) {
       backoff.reset();
       return;
     }
@@ -601,7 +603,7 @@ export class Subscriber {
       await g.done;
       this.account(g.result!);
     }
-    if (!this.stopped) await this.pause(backoff.next());
+    if (failed && !this.stopped) await this.pause(backoff.next());
   }
 
   /** Books one batch's answer; returns whether it failed. */
