@@ -18,8 +18,6 @@
  * @module
  */
 import {
-  AckPolicy,
-  type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
@@ -34,11 +32,10 @@ import {
 import { applyIntercepted } from "./apply_intercepted.ts";
 import { type Delivery, readAckReply } from "./ack_reply.ts";
 import { Backlog, DEFAULT_BACKLOG_BYTES, type Received } from "./backlog.ts";
-import { startOf } from "./consumer_start.ts";
+import { replaceConsumer, startOf } from "./consumer_start.ts";
 import { pack } from "./packed.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
-import { isNotFound, isTimeout } from "../nats/mod.ts";
 import { Backoff } from "../retry/mod.ts";
 import { StallWatch } from "./stall.ts";
 import type { ApplyFailure, SubscriberOptions, SubscriberStatus } from "./subscriber_types.ts";
@@ -64,8 +61,6 @@ const PULL_THRESHOLD_MESSAGES = 250;
  * a lost consumer (its server stopped, deleted by an operator) is noticed within seconds.
  */
 const PULL_EXPIRES_MS = 5_000;
-/** A consumer left by a killed process goes away by itself after this long (ns). */
-const CONSUMER_INACTIVE_THRESHOLD_NS = 60_000_000_000;
 /** A consumer that lived this long ended for a reason: recreate it without waiting. */
 const CONSUMER_HEALTHY_MS = 1_000;
 /** Waits between consumer recreations: first delay, doubling up to the cap. */
@@ -367,39 +362,14 @@ export class Subscriber {
    * policy on the first start, whose resolved position becomes the recorded progress.
    */
   private async createConsumer(): Promise<ConsumerInfo> {
-    const { jsm, stream, consumer } = this.o;
-    try {
-      await (this.o.jsmDelete ?? jsm).consumers.delete(stream, consumer);
-    } catch (e) {
-      // Unanswered: most likely a consumer on a server that is down (the metadata leader removes
-      // it, but only its own server answers). Creating goes on: were it still there, `add` would
-      // refuse the new start or return it with its deliveries (checked below), and a pull it
-      // still holds would show as a delivery gap; the loop then retries.
-      if (!isNotFound(e) && !isTimeout(e)) {
-        throw new Error(`deleting consumer: ${(e as Error).message}`);
-      }
-    }
-    const cfg: Partial<ConsumerConfig> = {
-      name: consumer,
-      filter_subject: this.o.subject,
-      ack_policy: AckPolicy.None,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: CONSUMER_INACTIVE_THRESHOLD_NS,
-      ...(this.policyPending ? startOf(this.o.policy) : {
+    const { consumer } = this.o;
+    const ci = await replaceConsumer(
+      this.o,
+      this.policyPending ? startOf(this.o.policy) : {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.receivedSeq + 1,
-      }),
-    };
-    const ci = await jsm.consumers.add(stream, cfg).catch((e: Error) => {
-      throw new Error(`creating consumer: ${e.message}`);
-    });
-    if (ci.delivered.consumer_seq !== 0) {
-      // Not ours: an older one of that name (its deletion not applied yet in a NATS cluster).
-      throw new Error(
-        `consumer ${consumer} still exists with ${ci.delivered.consumer_seq} deliveries`,
-      );
-    }
+      },
+    );
     if (this.policyPending) {
       // The server resolved the policy's start: record it so it is never evaluated again.
       const before = ci.delivered.stream_seq;
