@@ -17,7 +17,9 @@
  * client's write latency (from when the write was due → 200, i.e. JetStream stored it).
  *
  * Run: `deno task bench lag`. Env: BENCH_SECONDS (default 5), BENCH_RATE (default 1000);
- * BENCH_THREADS=1: also print CPU during the load by process and thread (the nodes, nats-server,
+ * BENCH_WARMUP (default 0): seconds of the same load first, not measured (fresh nodes run their
+ * first writes unoptimized); BENCH_THREADS=1: also print CPU during the load by process and
+ * thread (the nodes, nats-server,
  * this bench's own client), the whole machine's busy share (`/proc/stat`), and CPU per write.
  * @module
  */
@@ -35,6 +37,8 @@ const CONNS = 32;
  * keep-alive client (`raw_http.ts`), which costs the machine a fraction of the CPU per write.
  */
 const FETCH = Deno.env.get("BENCH_CLIENT") === "fetch";
+/** BENCH_WARMUP: seconds of load at RATE before the measured SECONDS (default 0). */
+const WARMUP = Number(Deno.env.get("BENCH_WARMUP") ?? 0);
 /** BENCH_THREADS=1: CPU during the load by process and thread. */
 const THREADS = Deno.env.get("BENCH_THREADS") === "1";
 
@@ -125,12 +129,7 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
       for (const n of ns) if ((await n.checksum("t")) === "missing") return false;
       return true;
     });
-    const before = await Promise.all(ns.map(lagBuckets));
-    const cpu0 = THREADS
-      ? [cpuByThread(ns.map((n) => n.pid)), ownCpu(), machineJiffies()] as const
-      : null;
-    const total = Math.round(seconds * rate);
-    const latencies: number[] = [];
+    let latencies: number[] = [];
     let errors = 0;
     const errorKinds = new Set<string>();
     const inflight: Promise<void>[] = [];
@@ -167,16 +166,41 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
         if (r) errorKinds.add(`${r.status} ${body?.slice(0, 200)}`);
       }
     };
-    const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
-      const due = t0 + i * 1000 / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      inflight.push(write(i, due));
+    /** Sends `count` writes from id `first` on schedule; resolves once all are answered. */
+    const drive = async (first: number, count: number) => {
+      const t0 = performance.now();
+      for (let i = 0; i < count; i++) {
+        const due = t0 + i * 1000 / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        inflight.push(write(first + i, due));
+      }
+      const sent = (performance.now() - t0) / 1000;
+      await Promise.all(inflight.splice(0));
+      return { sentSecs: sent, okSecs: (performance.now() - t0) / 1000 };
+    };
+    // Warm-up (BENCH_WARMUP s, not measured): fresh nodes run their first writes on code not
+    // yet optimized, with V8 compiling on its helper threads.
+    const warm = Math.round(WARMUP * rate);
+    let done = 0;
+    if (warm > 0) {
+      await drive(1_000_000_000, warm);
+      done = latencies.length;
+      await waitFor("warm-up writes on every node", async () => {
+        for (const n of ns) {
+          if (Number((await n.sql("SELECT count(*) FROM t")).rows[0][0]) !== done) return false;
+        }
+        return true;
+      }, 120_000);
+      latencies = [];
+      errors = 0;
     }
-    const sentSecs = (performance.now() - t0) / 1000;
-    await Promise.all(inflight);
-    const okSecs = (performance.now() - t0) / 1000;
+    const before = await Promise.all(ns.map(lagBuckets));
+    const cpu0 = THREADS
+      ? [cpuByThread(ns.map((n) => n.pid)), ownCpu(), machineJiffies()] as const
+      : null;
+    const total = Math.round(seconds * rate);
+    const { sentSecs, okSecs } = await drive(0, total);
     for (const p of pools) p.close();
     if (cpu0) {
       printCpu(
@@ -190,7 +214,7 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
     await waitFor("every write on every node", async () => {
       for (const n of ns) {
         const c = Number((await n.sql("SELECT count(*) FROM t")).rows[0][0]);
-        if (c !== latencies.length) return false;
+        if (c !== done + latencies.length) return false;
       }
       return true;
     }, 120_000);
