@@ -16,16 +16,54 @@
  * one changeset may carry several writes: their lag is their changeset's. Also printed: the
  * client's write latency (from when the write was due → 200, i.e. JetStream stored it).
  *
- * Run: `deno task bench lag`. Env: BENCH_SECONDS (default 5), BENCH_RATE (default 1000).
+ * Run: `deno task bench lag`. Env: BENCH_SECONDS (default 5), BENCH_RATE (default 1000);
+ * BENCH_WARMUP (default 0): seconds of the same load first, not measured (fresh nodes run their
+ * first writes unoptimized); BENCH_THREADS=1: also print CPU during the load by process and
+ * thread (the nodes, nats-server,
+ * this bench's own client), the whole machine's busy share (`/proc/stat`), and CPU per write.
  * @module
  */
 import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
 import { percentile, table } from "./stats.ts";
+import { cpuByThread } from "./repl_writes.ts";
+import { RawHttpPool } from "./raw_http.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const RATE = Number(Deno.env.get("BENCH_RATE") ?? 1000);
 /** Requests in flight per node at most. */
 const CONNS = 32;
+/**
+ * BENCH_CLIENT=fetch: the writes go through `fetch` (as before 2026-12) instead of the raw
+ * keep-alive client (`raw_http.ts`), which costs the machine a fraction of the CPU per write.
+ */
+const FETCH = Deno.env.get("BENCH_CLIENT") === "fetch";
+/** BENCH_WARMUP: seconds of load at RATE before the measured SECONDS (default 0). */
+const WARMUP = Number(Deno.env.get("BENCH_WARMUP") ?? 0);
+/** BENCH_THREADS=1: CPU during the load by process and thread. */
+const THREADS = Deno.env.get("BENCH_THREADS") === "1";
+
+/** Busy and total jiffies of the whole machine (`/proc/stat`'s cpu line). */
+function machineJiffies(): { busy: number; total: number } {
+  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total }; // idle, iowait
+}
+
+/** CPU ms of this process's own threads (the load client), by thread name. */
+function ownCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of Deno.readDirSync(`/proc/${Deno.pid}/task`)) {
+    try {
+      const dir = `/proc/${Deno.pid}/task/${t.name}`;
+      const stat = Deno.readTextFileSync(`${dir}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const key = `client ${Deno.readTextFileSync(`${dir}/comm`).trim().replace(/[0-9]+$/, "")}`;
+      out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+    } catch { /* exited */ }
+  }
+  return out;
+}
 
 /** Cumulative counts of the lag histogram by bucket bound (s), summed over origins. */
 async function lagBuckets(n: HaNode): Promise<Map<number, number>> {
@@ -91,9 +129,7 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
       for (const n of ns) if ((await n.checksum("t")) === "missing") return false;
       return true;
     });
-    const before = await Promise.all(ns.map(lagBuckets));
-    const total = Math.round(seconds * rate);
-    const latencies: number[] = [];
+    let latencies: number[] = [];
     let errors = 0;
     const errorKinds = new Set<string>();
     const inflight: Promise<void>[] = [];
@@ -101,43 +137,84 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
     // write waits for a free connection, its latency counted from when it was due.
     const free = ns.map(() => CONNS);
     const waiting: (() => void)[][] = ns.map(() => []);
+    const pools = ns.map((n) => new RawHttpPool("127.0.0.1", n.port));
+    const post = async (k: number, body: string) => {
+      if (!FETCH) return await pools[k].postJson("/query", body);
+      const r = await fetch(`${ns[k].url}/query`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      return { status: r.status, body: await r.text() };
+    };
     const write = async (i: number, due: number) => {
       const k = i % ns.length;
       if (free[k] === 0) await new Promise<void>((r) => waiting[k].push(r));
       else free[k]--;
-      const r = await fetch(`${ns[k].url}/query`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ sql: "INSERT INTO t(id, v) VALUES (?, ?)", params: [i, `v${i}`] }),
-      }).catch((e) => {
+      const sql = { sql: "INSERT INTO t(id, v) VALUES (?, ?)", params: [i, `v${i}`] };
+      const r = await post(k, JSON.stringify(sql)).catch((e) => {
         errorKinds.add(String(e));
         return null;
       });
-      const body = await r?.text();
+      const body = r?.body;
       const next = waiting[k].shift();
       if (next) next();
       else free[k]++;
-      if (r?.ok) latencies.push(performance.now() - due);
+      if (r?.status === 200) latencies.push(performance.now() - due);
       else {
         errors++;
         if (r) errorKinds.add(`${r.status} ${body?.slice(0, 200)}`);
       }
     };
-    const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
-      const due = t0 + i * 1000 / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      inflight.push(write(i, due));
+    /** Sends `count` writes from id `first` on schedule; resolves once all are answered. */
+    const drive = async (first: number, count: number) => {
+      const t0 = performance.now();
+      for (let i = 0; i < count; i++) {
+        const due = t0 + i * 1000 / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        inflight.push(write(first + i, due));
+      }
+      const sent = (performance.now() - t0) / 1000;
+      await Promise.all(inflight.splice(0));
+      return { sentSecs: sent, okSecs: (performance.now() - t0) / 1000 };
+    };
+    // Warm-up (BENCH_WARMUP s, not measured): fresh nodes run their first writes on code not
+    // yet optimized, with V8 compiling on its helper threads.
+    const warm = Math.round(WARMUP * rate);
+    let done = 0;
+    if (warm > 0) {
+      await drive(1_000_000_000, warm);
+      done = latencies.length;
+      await waitFor("warm-up writes on every node", async () => {
+        for (const n of ns) {
+          if (Number((await n.sql("SELECT count(*) FROM t")).rows[0][0]) !== done) return false;
+        }
+        return true;
+      }, 120_000);
+      latencies = [];
+      errors = 0;
     }
-    const sentSecs = (performance.now() - t0) / 1000;
-    await Promise.all(inflight);
-    const okSecs = (performance.now() - t0) / 1000;
+    const before = await Promise.all(ns.map(lagBuckets));
+    const cpu0 = THREADS
+      ? [cpuByThread(ns.map((n) => n.pid)), ownCpu(), machineJiffies()] as const
+      : null;
+    const total = Math.round(seconds * rate);
+    const { sentSecs, okSecs } = await drive(0, total);
+    for (const p of pools) p.close();
+    if (cpu0) {
+      printCpu(
+        cpu0,
+        [cpuByThread(ns.map((n) => n.pid)), ownCpu(), machineJiffies()],
+        latencies.length,
+        okSecs,
+      );
+    }
     if (errors) console.error(`lag: ${errors} writes failed:`, [...errorKinds].slice(0, 5));
     await waitFor("every write on every node", async () => {
       for (const n of ns) {
         const c = Number((await n.sql("SELECT count(*) FROM t")).rows[0][0]);
-        if (c !== latencies.length) return false;
+        if (c !== done + latencies.length) return false;
       }
       return true;
     }, 120_000);
@@ -171,6 +248,31 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
     };
   } finally {
     await cluster.stop();
+  }
+}
+
+type CpuSnap = readonly [Map<string, number>, Map<string, number>, { busy: number; total: number }];
+
+/** Prints CPU by process and thread between two snapshots (BENCH_THREADS=1). */
+function printCpu(a: CpuSnap, b: CpuSnap, writes: number, secs: number): void {
+  const rows = new Map<string, number>();
+  for (const i of [0, 1] as const) {
+    for (const [k, v] of b[i]) rows.set(k, v - (a[i].get(k) ?? 0));
+  }
+  const busy = (b[2].busy - a[2].busy) / (b[2].total - a[2].total);
+  const byProc = new Map<string, number>();
+  for (const [k, v] of rows) {
+    const p = k.split(" ")[0];
+    byProc.set(p, (byProc.get(p) ?? 0) + v);
+  }
+  const all = [...rows.values()].reduce((x, y) => x + y, 0);
+  console.log(
+    `cpu: machine ${(busy * 100).toFixed(0)} % busy over ${secs.toFixed(1)} s; ` +
+      `${(all / writes * 1000).toFixed(0)} µs per write (all listed); by process: ` +
+      [...byProc].map(([k, v]) => `${k} ${(v / secs / 10).toFixed(0)} %`).join(", "),
+  );
+  for (const [k, v] of [...rows].filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1])) {
+    console.log(`  ${k.padEnd(32)} ${v} ms  ${(v / writes * 1000).toFixed(0)} µs/write`);
   }
 }
 

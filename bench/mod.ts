@@ -22,6 +22,7 @@ const ALL: Record<string, string> = {
   "apply-wait": "./apply_wait.ts",
   "apply-batch": "./apply_batch.ts",
   "writer-cost": "./writer_cost.ts",
+  "wake-cost": "./wake_cost.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

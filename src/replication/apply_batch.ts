@@ -87,8 +87,14 @@ export class BatchApply {
   /**
    * Applies `batch` (messages of one subject, in order) in one transaction. `opts` (an
    * interceptor's batch): conflict detection and resolutions, see {@link InterceptedBatch}.
+   * `after`: only if the subject's progress reached it (the batch before was sent without
+   * waiting for its answer), else nothing is done and the result is `stale`.
    */
-  run(batch: ApplyMessage[], opts?: InterceptedBatch): ApplyResult {
+  run(batch: ApplyMessage[], opts?: InterceptedBatch, after?: number): ApplyResult {
+    if (after !== undefined && batch.length > 0) {
+      const done = this.p.progress.get(batch[0].subject) ?? 0;
+      if (done < after) return { through: 0, applied: 0, skipped: 0, error: null, stale: true };
+    }
     // Optimistic first: no savepoint per changeset (they cost as much as decoding one). If one
     // fails, the whole attempt is rolled back and the batch redone with a savepoint each, so
     // the failing changeset is dead-lettered, parked or reported alone, exactly as before.

@@ -61,6 +61,11 @@ export class Backlog {
     return this.msgs.slice(0, n);
   }
 
+  /** Those from index `from` to `to` (excluded; not removed). */
+  slice(from: number, to: number): Received[] {
+    return this.msgs.slice(from, to);
+  }
+
   /** Removes and returns the first `n`. */
   shift(n: number): Received[] {
     const out = this.msgs.splice(0, n);

@@ -80,6 +80,12 @@ export interface PackedMessages {
   buf: ArrayBuffer;
   /** Each message's `Ha-Signature` header (`--cluster-key`). */
   sigs?: (string | undefined)[];
+  /**
+   * Sent while an earlier batch (ending at this sequence) was still being applied: apply only if
+   * the recorded progress reached it, else answer {@link ApplyResult.stale} and change nothing
+   * (the earlier batch stopped short, e.g. at a failing changeset).
+   */
+  after?: number;
 }
 
 /** Result of the `apply` command. */
@@ -97,6 +103,8 @@ export interface ApplyResult {
   skipped: number;
   /** The first message that failed (nothing after it was applied). */
   error: { seq: number; message: string } | null;
+  /** Not applied: the progress had not reached {@link PackedMessages.after}; nothing changed. */
+  stale?: boolean;
   /** Messages refused as invalid and recorded in `_ha_dead_letters` (replication went on). */
   deadLetters?: { seq: number; reason: string }[];
   /** `applyIntercepted`: the sequences of the changesets applied (not skipped). */

@@ -299,7 +299,9 @@ export class Publisher {
     const upTo = this.deleteUpTo;
     if (upTo <= this.deleted) return;
     try {
-      await replicationClient(this.o.db).call("outboxDelete", upTo);
+      // Freed once sent, like an apply: group commits and applies posted meanwhile queue
+      // behind it in the writer instead of waiting for its answer.
+      await replicationClient(this.o.db).sendNext("outboxDelete", () => upTo);
       this.deleted = upTo;
     } catch (e) {
       this.o.logger.debug("outbox cleanup failed", { error: (e as Error).message });

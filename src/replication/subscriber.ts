@@ -18,8 +18,6 @@
  * @module
  */
 import {
-  AckPolicy,
-  type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
@@ -34,11 +32,10 @@ import {
 import { applyIntercepted } from "./apply_intercepted.ts";
 import { type Delivery, readAckReply } from "./ack_reply.ts";
 import { Backlog, DEFAULT_BACKLOG_BYTES, type Received } from "./backlog.ts";
-import { startOf } from "./consumer_start.ts";
+import { replaceConsumer, startOf } from "./consumer_start.ts";
 import { pack } from "./packed.ts";
 import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
-import { isNotFound, isTimeout } from "../nats/mod.ts";
 import { Backoff } from "../retry/mod.ts";
 import { StallWatch } from "./stall.ts";
 import type { ApplyFailure, SubscriberOptions, SubscriberStatus } from "./subscriber_types.ts";
@@ -64,8 +61,6 @@ const PULL_THRESHOLD_MESSAGES = 250;
  * a lost consumer (its server stopped, deleted by an operator) is noticed within seconds.
  */
 const PULL_EXPIRES_MS = 5_000;
-/** A consumer left by a killed process goes away by itself after this long (ns). */
-const CONSUMER_INACTIVE_THRESHOLD_NS = 60_000_000_000;
 /** A consumer that lived this long ended for a reason: recreate it without waiting. */
 const CONSUMER_HEALTHY_MS = 1_000;
 /** Waits between consumer recreations: first delay, doubling up to the cap. */
@@ -75,7 +70,22 @@ const CONSUMER_RETRY_MAX_MS = 5_000;
 const APPLY_RETRY_INITIAL_MS = 250;
 const APPLY_RETRY_MAX_MS = 30_000;
 
-/** Options of {@link Subscriber}. */
+/**
+ * Apply batches sent to the writer before the answer to the previous one is back: the next waits
+ * in the writer thread, not for the answer's trip through this thread (issue 13, lag).
+ */
+const MAX_IN_FLIGHT = 2;
+
+/** An apply batch sent to the writer. */
+interface InFlight {
+  batch: Received[];
+  /** Its last stream sequence. */
+  last: number;
+  /** Its answer, once {@link InFlight.done} (a failure to send is an answer with an error). */
+  result: ApplyResult | null;
+  done: Promise<void>;
+}
+
 /** One database's subscriber. */
 export class Subscriber {
   private readonly buffer: Backlog;
@@ -104,6 +114,8 @@ export class Subscriber {
   private skipTo = 0;
   private restarts = 0;
   private lastRestart: { reason: string; at: string } | null = null;
+  /** Apply batches sent to the writer, not answered yet, oldest first. */
+  private readonly inflight: InFlight[] = [];
 
   private readonly plugin: ReplicationClient;
   private readonly stall: StallWatch;
@@ -350,39 +362,14 @@ export class Subscriber {
    * policy on the first start, whose resolved position becomes the recorded progress.
    */
   private async createConsumer(): Promise<ConsumerInfo> {
-    const { jsm, stream, consumer } = this.o;
-    try {
-      await (this.o.jsmDelete ?? jsm).consumers.delete(stream, consumer);
-    } catch (e) {
-      // Unanswered: most likely a consumer on a server that is down (the metadata leader removes
-      // it, but only its own server answers). Creating goes on: were it still there, `add` would
-      // refuse the new start or return it with its deliveries (checked below), and a pull it
-      // still holds would show as a delivery gap; the loop then retries.
-      if (!isNotFound(e) && !isTimeout(e)) {
-        throw new Error(`deleting consumer: ${(e as Error).message}`);
-      }
-    }
-    const cfg: Partial<ConsumerConfig> = {
-      name: consumer,
-      filter_subject: this.o.subject,
-      ack_policy: AckPolicy.None,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: CONSUMER_INACTIVE_THRESHOLD_NS,
-      ...(this.policyPending ? startOf(this.o.policy) : {
+    const { consumer } = this.o;
+    const ci = await replaceConsumer(
+      this.o,
+      this.policyPending ? startOf(this.o.policy) : {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.receivedSeq + 1,
-      }),
-    };
-    const ci = await jsm.consumers.add(stream, cfg).catch((e: Error) => {
-      throw new Error(`creating consumer: ${e.message}`);
-    });
-    if (ci.delivered.consumer_seq !== 0) {
-      // Not ours: an older one of that name (its deletion not applied yet in a NATS cluster).
-      throw new Error(
-        `consumer ${consumer} still exists with ${ci.delivered.consumer_seq} deliveries`,
-      );
-    }
+      },
+    );
     if (this.policyPending) {
       // The server resolved the policy's start: record it so it is never evaluated again.
       const before = ci.delivered.stream_seq;
@@ -456,12 +443,17 @@ export class Subscriber {
   private async applyLoop(): Promise<void> {
     const backoff = new Backoff({ initialMs: APPLY_RETRY_INITIAL_MS, maxMs: APPLY_RETRY_MAX_MS });
     while (!this.stopped) {
-      if (this.resetRequests.length > 0) {
-        await this.applyResets();
-        backoff.reset();
-        continue;
-      }
-      if (this.skipTo > 0) {
+      if (this.resetRequests.length > 0 || this.skipTo > 0) {
+        // Between batches: nothing in flight.
+        if (this.inflight.length > 0) {
+          await this.settleOldest(backoff);
+          continue;
+        }
+        if (this.resetRequests.length > 0) {
+          await this.applyResets();
+          backoff.reset();
+          continue;
+        }
         this.appliedSeq = Math.max(this.appliedSeq, this.skipTo);
         this.buffer.dropThrough(this.skipTo);
         this.skipTo = 0;
@@ -469,73 +461,150 @@ export class Subscriber {
         backoff.reset();
       }
       if (this.buffer.low()) this.drained?.();
-      if (this.buffer.length === 0) {
+      const next = this.unsent();
+      const room = this.inflight.length < (this.o.host == null ? MAX_IN_FLIGHT : 1);
+      // A batch behind one in flight starts with a remote changeset (own ones at the head are
+      // skipped here once nothing is in flight: no writer transaction for them).
+      if (
+        room && next < this.buffer.length &&
+        (this.inflight.length === 0 || !this.isOwn(this.buffer.at(next)))
+      ) {
+        if (this.inflight.length === 0) {
+          // Own changesets of this process need no writer transaction.
+          let own = 0;
+          while (own < this.buffer.length && this.isOwn(this.buffer.at(own))) own++;
+          if (own > 0) {
+            const skipped = this.buffer.shift(own);
+            this.skipped += own;
+            this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
+            continue;
+          }
+        }
+        await this.send(next);
+        continue;
+      }
+      if (this.inflight.length === 0) {
         await new Promise<void>((r) => this.wake = r);
         this.wake = null;
         continue;
       }
-      // Own changesets of this process need no writer transaction.
-      let own = 0;
-      while (own < this.buffer.length && this.isOwn(this.buffer.at(own))) own++;
-      if (own > 0) {
-        const skipped = this.buffer.shift(own);
-        this.skipped += own;
-        this.appliedSeq = Math.max(this.appliedSeq, skipped[own - 1].seq);
-        continue;
-      }
-      let batch: Received[] = [];
-      let r: ApplyResult;
-      try {
-        if (this.o.host != null) {
-          // Through an interceptor: smaller batches (its calls are in flight together).
-          batch = this.buffer.first(INTERCEPTED_BATCH);
-          r = await applyIntercepted({ ...this.o, host: this.o.host }, this.toApply(batch));
-        } else {
-          // Sent right after what holds the writer (e.g. a local group commit) was sent: it
-          // waits in the writer thread, not here. The batch is taken then: what arrived while
-          // waiting joins it.
-          r = await this.plugin.sendNext("applyPacked", () => {
-            batch = this.buffer.first(this.o.maxBatch ?? DEFAULT_APPLY_BATCH);
-            return pack(this.o.subject, batch, this.sigs(batch));
-          }, (p) => [p.buf]);
-        }
-      } catch (e) {
-        if (this.stopped) return;
-        r = {
-          through: 0,
-          applied: 0,
-          skipped: 0,
-          error: { seq: (batch[0] ?? this.buffer.at(0)).seq, message: String(e) },
-        };
-      }
-      this.applied += r.applied;
-      this.skipped += r.skipped;
-      this.countDeadLetters(r);
-      if (r.through > 0) {
-        const observe = this.o.observeLag;
-        if (observe) { for (const [origin, s] of r.lags ?? []) observe(origin, s); }
-        this.appliedSeq = Math.max(this.appliedSeq, r.through);
-        this.buffer.dropThrough(r.through);
-      }
-      if (r.error) {
-        const first = this.failing?.seq === r.error.seq ? this.failing : null;
-        this.failing = {
-          seq: r.error.seq,
-          error: r.error.message,
-          attempts: (first?.attempts ?? 0) + 1,
-          since: first?.since ?? new Date().toISOString(),
-        };
-        this.o.logger.error("cannot apply changeset; retrying", {
-          consumer: this.o.consumer,
-          seq: r.error.seq,
-          attempts: this.failing.attempts,
-          error: r.error.message,
-        });
-        await this.pause(backoff.next());
-      } else {
-        this.failing = null;
-        backoff.reset();
-      }
+      // The oldest answer, or (room for another batch) a new message, whichever comes first.
+      const oldest = this.inflight[0];
+      await Promise.race([
+        oldest.done,
+        ...(room ? [new Promise<void>((r) => this.wake = r)] : []),
+      ]);
+      this.wake = null;
+      if (oldest.result) await this.settleOldest(backoff);
     }
+    await Promise.all(this.inflight.map((f) => f.done));
+  }
+
+  /** Index in the backlog of the first message not sent to the writer. */
+  private unsent(): number {
+    if (this.inflight.length === 0) return 0;
+    const sent = this.inflight[this.inflight.length - 1].last;
+    let i = 0;
+    while (i < this.buffer.length && this.buffer.at(i).seq <= sent) i++;
+    return i;
+  }
+
+  /**
+   * Sends the backlog from index `from` (at most one batch) to the writer and returns once it
+   * was posted. The batch is taken when the writer is free to take it (what arrived while
+   * waiting joins it); it waits in the writer thread behind what holds the writer (e.g. a local
+   * group commit), and behind the batch in flight, if any, which it must follow: it is applied
+   * only if that one was applied whole (`after`).
+   */
+  private async send(from: number): Promise<void> {
+    const prev = this.inflight[this.inflight.length - 1];
+    const f: InFlight = { batch: [], last: 0, result: null, done: Promise.resolve() };
+    let posted!: () => void;
+    const sent = new Promise<void>((r) => posted = r);
+    const max = this.o.maxBatch ?? DEFAULT_APPLY_BATCH;
+    const apply = async (): Promise<ApplyResult> => {
+      if (this.o.host != null) {
+        // Through an interceptor: smaller batches (its calls are in flight together).
+        f.batch = this.buffer.first(INTERCEPTED_BATCH);
+        f.last = f.batch[f.batch.length - 1].seq;
+        posted();
+        return await applyIntercepted({ ...this.o, host: this.o.host }, this.toApply(f.batch));
+      }
+      return await this.plugin.sendNext("applyPacked", () => {
+        f.batch = this.buffer.slice(from, from + max);
+        f.last = f.batch[f.batch.length - 1].seq;
+        posted();
+        const p = pack(this.o.subject, f.batch, this.sigs(f.batch));
+        if (prev) p.after = prev.last;
+        return p;
+      }, (p) => [p.buf]);
+    };
+    f.done = apply().then((r) => {
+      f.result = r;
+    }, (e) => {
+      f.result = this.stopped ? { through: 0, applied: 0, skipped: 0, error: null } : {
+        through: 0,
+        applied: 0,
+        skipped: 0,
+        error: { seq: (f.batch[0] ?? this.buffer.at(from)).seq, message: String(e) },
+      };
+    });
+    this.inflight.push(f);
+    await Promise.race([sent, f.done]);
+  }
+
+  /**
+   * Takes the oldest batch's answer. After a failure (or a stale answer), the batches sent behind
+   * it are awaited (the writer refuses them as stale) before anything is sent again, from the
+   * first message not applied; after a failure, once the backoff has passed.
+   */
+  private async settleOldest(backoff: Backoff): Promise<void> {
+    const f = this.inflight[0];
+    await f.done;
+    this.inflight.shift();
+    const r = f.result!;
+    const failed = this.account(r);
+    if (!failed && !r.stale) {
+      backoff.reset();
+      return;
+    }
+    while (this.inflight.length > 0) {
+      const g = this.inflight.shift()!;
+      await g.done;
+      this.account(g.result!);
+    }
+    if (failed && !this.stopped) await this.pause(backoff.next());
+  }
+
+  /** Books one batch's answer; returns whether it failed. */
+  private account(r: ApplyResult): boolean {
+    if (r.stale) return false;
+    this.applied += r.applied;
+    this.skipped += r.skipped;
+    this.countDeadLetters(r);
+    if (r.through > 0) {
+      const observe = this.o.observeLag;
+      if (observe) { for (const [origin, s] of r.lags ?? []) observe(origin, s); }
+      this.appliedSeq = Math.max(this.appliedSeq, r.through);
+      this.buffer.dropThrough(r.through);
+    }
+    if (!r.error) {
+      this.failing = null;
+      return false;
+    }
+    const first = this.failing?.seq === r.error.seq ? this.failing : null;
+    this.failing = {
+      seq: r.error.seq,
+      error: r.error.message,
+      attempts: (first?.attempts ?? 0) + 1,
+      since: first?.since ?? new Date().toISOString(),
+    };
+    this.o.logger.error("cannot apply changeset; retrying", {
+      consumer: this.o.consumer,
+      seq: r.error.seq,
+      attempts: this.failing.attempts,
+      error: r.error.message,
+    });
+    return true;
   }
 }

@@ -104,7 +104,7 @@ class ReplicationPlugin implements WriterPlugin {
 
   readonly commands: CommandHandlers<ReplicationCommands> = {
     apply: (msgs) => this.batches.run(msgs),
-    applyPacked: (packed) => this.batches.run(unpack(packed)),
+    applyPacked: (packed) => this.batches.run(unpack(packed), undefined, packed.after),
     applyIntercepted: (batch) => this.batches.run(batch.msgs, batch),
     // null: nothing recorded yet (the replication policy decides where to start).
     progress: (subject) => this.progress.get(subject),

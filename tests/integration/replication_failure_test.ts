@@ -38,3 +38,44 @@ Deno.test("failing changeset: reported, retried, skippable", opts, async () => {
     await cluster.stop();
   }
 });
+
+Deno.test(
+  "writes keep coming behind a failing changeset: none applied before it, each once after the skip",
+  opts,
+  async () => {
+    const cluster = new Cluster();
+    try {
+      const n1 = await cluster.start("node1", { embeddedNats: true, args: ["--disable-ddl-sync"] });
+      const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+      await n1.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+      await n2.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'bad'))");
+      await n1.sql("INSERT INTO t VALUES (0, 'bad')");
+      // Changesets arrive while the failing one is retried: a batch sent behind one in flight
+      // must not apply when that one failed.
+      let id = 1;
+      const burst = async () => {
+        const writes = [];
+        for (let i = 0; i < 8; i++) writes.push(n1.sql("INSERT INTO t VALUES (?, 'ok')", [id++]));
+        await Promise.all(writes);
+      };
+      const deadline = Date.now() + 1500;
+      while (Date.now() < deadline) await burst();
+      await waitFor("failure reported", async () => (await n2.get("/readyz")).status === 503);
+      assert.equal((await n2.sql("SELECT count(*) FROM t")).rows[0][0], 0, "order kept");
+      const res = await fetch(`${n2.url}/replications/ha_db_node2/skip`, { method: "POST" });
+      assert.equal(res.status, 200);
+      const total = id - 1;
+      await waitFor(
+        "later changesets applied",
+        async () => (await n2.sql("SELECT count(*) FROM t")).rows[0][0] === total,
+      );
+      assert.deepEqual(
+        (await n2.sql("SELECT count(*), min(id), max(id), sum(v = 'ok') FROM t")).rows,
+        [[total, 1, total, total]],
+      );
+      await waitFor("ready again", async () => (await n2.get("/readyz")).status === 200);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type ApplyMessage, replicationClient } from "../../src/replication/plugin_api.ts";
 import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+import { pack } from "../../src/replication/packed.ts";
 
 let seq = 0;
 
@@ -118,5 +119,36 @@ Deno.test("an INSERT of a row with no version records it; one with a version goe
   const again = await client.call("apply", [{ ...fresh, seq: ++seq }]);
   assert.equal(again.error, null);
   assert.equal(await rows(b, "SELECT v FROM t WHERE id = 2"), '[["changed on b"]]');
+  await close(a, b);
+});
+
+Deno.test("a batch sent behind one in flight applies only if that one was applied whole", async () => {
+  const [a, b] = await pair();
+  await sql(a, "INSERT INTO t VALUES (1, 'x')");
+  await sql(a, "INSERT INTO t VALUES (2, 'bad')");
+  await sql(a, "INSERT INTO t VALUES (3, 'x')");
+  await sql(a, "INSERT INTO t VALUES (4, 'x')");
+  const [m1, m2, m3, m4] = msgs(a);
+  const enc = new TextEncoder();
+  const packed = (ms: ApplyMessage[], after?: number) => {
+    const p = pack("s", ms.map((m) => ({ seq: m.seq, data: enc.encode(m.data) })));
+    if (after !== undefined) p.after = after;
+    return p;
+  };
+  const rep = replicationClient(b.engine.defaultDb);
+  // The first batch stops at its failing changeset: the one behind it changes nothing.
+  const first = await rep.call("applyPacked", packed([m1, m2]));
+  assert.equal(first.error?.seq, m2.seq);
+  const behind = await rep.call("applyPacked", packed([m3, m4], m2.seq));
+  assert.equal(behind.stale, true);
+  assert.equal(behind.through, 0);
+  assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["1"]]');
+  assert.equal(await rep.call("progress", "s"), m1.seq);
+  // Once the progress reached `after`, it applies.
+  await rep.call("skip", { subject: "s", seq: m2.seq });
+  const again = await rep.call("applyPacked", packed([m3, m4], m2.seq));
+  assert.equal(again.stale, undefined);
+  assert.equal(again.through, m4.seq);
+  assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["1"],["3"],["4"]]');
   await close(a, b);
 });

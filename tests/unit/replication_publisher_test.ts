@@ -30,6 +30,9 @@ Deno.test("a changeset refused as too large is dropped; later ones are published
         if (method === "outboxDelete") deleted.push(args as number);
         return Promise.resolve([]);
       },
+      sendNext(method: string, args: () => unknown) {
+        return this.call(method, args());
+      },
     }),
   } as unknown as Database;
   const logs: string[] = [];

@@ -1,0 +1,3 @@
+/** Echo worker of `wake_cost.ts`. @module */
+(self as unknown as Worker).onmessage = (e: MessageEvent) =>
+  (self as unknown as Worker).postMessage(e.data);
