@@ -130,7 +130,7 @@ export class BatchApply {
       clusterKey: o.clusterKey ?? null,
       maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     };
-    capture.capturing = false;
+    capture.set(false);
     db.exec("BEGIN IMMEDIATE");
     try {
       for (const m of batch) {
@@ -199,7 +199,7 @@ export class BatchApply {
       schema.reinstall();
       throw e;
     } finally {
-      capture.capturing = true;
+      capture.set(true);
     }
     if (ddl) schema.resync();
     return result;
