@@ -56,7 +56,6 @@ const decoder = new TextDecoder();
 /** Default {@link SubscriberOptions.maxBatch}: changesets applied in one transaction. */
 export const DEFAULT_APPLY_BATCH = 500;
 /** Messages a pull asks for at once (`max_messages` of `consume`). */
-const HACK = Deno.env.get("HA_HACK") === "1";
 const PULL_MAX_MESSAGES = 1000;
 /** Re-pull when this many are left of what was asked for (one pull request per 750 received). */
 const PULL_THRESHOLD_MESSAGES = 250;
@@ -219,7 +218,6 @@ export class Subscriber {
   }
 
   private isOwn({ msg }: Received): boolean {
-    if (!msg) return false;
     return msg.headers?.get(NODE_HEADER) === this.o.self.node &&
       msg.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
   }
@@ -297,8 +295,7 @@ export class Subscriber {
       delivered = d.delivery;
       if (d.stream <= this.receivedSeq) return;
       this.receivedSeq = d.stream;
-      if (HACK) this.buffer.push({ seq: d.stream, data: m.data.slice(), msg: undefined as unknown as JsMsg });
-      else this.buffer.push({ seq: d.stream, data: m.data, msg: m });
+      this.buffer.push({ seq: d.stream, data: m.data, msg: m });
       this.wake?.();
       if (this.buffer.full()) end(`paused while ${this.buffer.describe()} wait to be applied`);
     };
@@ -512,13 +509,6 @@ export class Subscriber {
         };
       }
       this.applied += r.applied;
-      if (Deno.env.get("HA_DBG_BATCH")) {
-        const g = globalThis as unknown as { dbgB?: number[] };
-        (g.dbgB ??= []).push(batch.length);
-        if (g.dbgB.length % 20 === 0) {
-          console.error("DBGBATCH", g.dbgB.length, g.dbgB.slice(-20).join(","));
-        }
-      }
       this.skipped += r.skipped;
       this.countDeadLetters(r);
       if (r.through > 0) {
