@@ -12,6 +12,7 @@
 import process from "node:process";
 import { DatabaseSync } from "node:sqlite";
 import type { PluginFactory } from "../src/engine/mod.ts";
+import { findInterruptExtension } from "../src/engine/native/locate.ts";
 import type { ApplyMessage, ApplyResult } from "../src/replication/plugin_api.ts";
 import { close, node, sql } from "../tests/unit/helpers/replication_plugin_nodes.ts";
 
@@ -20,6 +21,8 @@ const ROWS = Number(Deno.env.get("BENCH_ROWS") ?? 100_000);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 6);
 const BASELINE = Deno.env.get("BENCH_BASELINE");
 const BATCH = 500;
+/** `ha_interrupt.so` loaded into the database as a node does (its capture switch); BENCH_NO_EXT=1: not. */
+const EXT = Deno.env.get("BENCH_NO_EXT") === "1" ? null : await findInterruptExtension();
 
 /** `count` changesets of `per` rows each (the first message creates the table). */
 async function payloads(count: number, per: number): Promise<ApplyMessage[]> {
@@ -40,7 +43,8 @@ async function payloads(count: number, per: number): Promise<ApplyMessage[]> {
 
 /** Rows per CPU-second of one apply of `msgs` into a new database. */
 async function once(factory: PluginFactory, msgs: ApplyMessage[], rows: number): Promise<number> {
-  const db = new DatabaseSync(":memory:");
+  const db = new DatabaseSync(":memory:", { allowExtension: true });
+  if (EXT) db.loadExtension(EXT);
   const options = {
     node: "b",
     incarnation: "i",

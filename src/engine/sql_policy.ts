@@ -101,9 +101,11 @@ export function clientDenial(a: AuthAction, policy: SqlPolicy): string | null {
     case Action.DETACH:
       return "DETACH is not allowed";
     case Action.FUNCTION:
-      return a.arg2?.toLowerCase() === "load_extension"
-        ? "load_extension() is not allowed from SQL (use --extensions)"
-        : null;
+      if (a.arg2?.toLowerCase() === "load_extension") {
+        return "load_extension() is not allowed from SQL (use --extensions)";
+      }
+      // Switches replication capture off for the connection (ha_interrupt.c): ha's own.
+      return a.arg2?.toLowerCase() === "ha_capture" ? "ha_capture() is internal to ha" : null;
     default:
       return null;
   }

@@ -136,7 +136,7 @@ export class BatchApply {
       clusterKey: o.clusterKey ?? null,
       maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     };
-    capture.capturing = false;
+    capture.set(false);
     db.exec("BEGIN IMMEDIATE");
     try {
       for (const m of batch) {
@@ -205,7 +205,7 @@ export class BatchApply {
       schema.reinstall();
       throw e;
     } finally {
-      capture.capturing = true;
+      capture.set(true);
     }
     if (ddl) schema.resync();
     return result;

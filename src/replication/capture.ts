@@ -20,6 +20,7 @@
  * ```
  * @module
  */
+import type { DatabaseSync } from "node:sqlite";
 import { Action } from "../engine/authorizer.ts";
 import type { AuthAction } from "../engine/plugin.ts";
 
@@ -127,17 +128,22 @@ export function triggerNames(table: string): string[] {
  * (`_ha_on(table)`); for tables with unique indexes, BEFORE INSERT/UPDATE triggers note the rows a
  * new row may replace (`_ha_rep(table)`), so that the plugin can log those deleted by REPLACE
  * conflict resolution, for which SQLite fires no delete trigger (`recursive_triggers` is off).
+ * `gated`: the connection has the `ha_interrupt` extension's capture switch, tested first (see
+ * {@link hasCaptureSwitch}).
  */
-export function triggerSql(t: TableMeta): [string, string][] {
+export function triggerSql(t: TableMeta, gated = false): [string, string][] {
   const [ni, nu, nd, nbi, nbu] = triggerNames(t.name);
   const on = `main.${q(t.name)}`;
   const tbl = lit(t.name);
   const pack = (p: string) => `_ha_pack(${t.columns.map((c) => `${p}${q(c)}`).join(", ")})`;
   const rid = (p: "NEW" | "OLD") => t.withoutRowid ? "NULL" : `${p}.rowid`;
   const log = "INSERT INTO temp._ha_log(tbl, op, old_rowid, new_rowid, old_v, new_v)";
+  const gate = gated ? "ha_capturing() AND " : "";
   const after = (name: string, event: string, values: string): [string, string] => [
     name,
-    `CREATE TEMP TRIGGER ${q(name)} AFTER ${event} ON ${on} WHEN _ha_on(${tbl}) BEGIN ${log} ` +
+    `CREATE TEMP TRIGGER ${
+      q(name)
+    } AFTER ${event} ON ${on} WHEN ${gate}_ha_on(${tbl}) BEGIN ${log} ` +
     `VALUES (${tbl}, ${values}); END`,
   ];
   const out = [
@@ -156,10 +162,27 @@ export function triggerSql(t: TableMeta): [string, string][] {
     for (const [name, event] of [[nbi, "INSERT"], [nbu, "UPDATE"]]) {
       out.push([
         name,
-        `CREATE TEMP TRIGGER ${q(name)} BEFORE ${event} ON ${on} WHEN _ha_rep(${tbl}) BEGIN ` +
+        `CREATE TEMP TRIGGER ${
+          q(name)
+        } BEFORE ${event} ON ${on} WHEN ${gate}_ha_rep(${tbl}) BEGIN ` +
         `${note}; END`,
       ]);
     }
   }
   return out;
+}
+
+/**
+ * Whether the connection has the capture switch of the `ha_interrupt` extension: `ha_capturing()`
+ * is evaluated by SQLite itself, so with capture switched off (`ha_capture(0)`, a replication
+ * apply) a capture trigger's WHEN is false without a call into JavaScript per row (issue 13).
+ * Without the extension the triggers call `_ha_on`/`_ha_rep` alone, which say the same.
+ */
+export function hasCaptureSwitch(db: DatabaseSync): boolean {
+  try {
+    db.prepare("SELECT ha_capturing()");
+    return true;
+  } catch {
+    return false;
+  }
 }

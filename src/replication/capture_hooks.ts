@@ -74,8 +74,11 @@ function touchedTables(actions: AuthAction[]): string[] {
 
 /** The capture state of the writer's transaction and its statement hooks. */
 export class Capture {
-  /** Off while replication applies remote changes (they are not captured again). */
-  capturing = true;
+  /** Off while replication applies remote changes (they are not captured again): {@link set}. */
+  private capturing = true;
+  /** What {@link set} last asked of the extension's switch, and whether that was done. */
+  private switchOn = true;
+  private switchSet = true;
   /** Per statement (its authorizer actions): its scope and the tables it may REPLACE rows of. */
   private scopes = new WeakMap<AuthAction[], { scope: StatementScope; replacing: Set<string> }>();
   /** Tables the running statement writes directly (captured). */
@@ -114,12 +117,35 @@ export class Capture {
     `);
   }
 
+  /**
+   * Switches capture on or off (off while replication applies remote changes, which are not
+   * captured again). With the extension's switch (`CaptureSchema.gated`) SQLite tests it in the
+   * triggers' WHEN before any JavaScript call; `_ha_on`/`_ha_rep` say the same either way.
+   */
+  set(on: boolean): void {
+    this.capturing = on;
+    if (!this.schema.gated) return;
+    // Should switching it back on ever fail, the next local statement retries first (it fails
+    // rather than write without capture).
+    this.switchOn = on;
+    this.switchSet = false;
+    this.ensureSwitch();
+  }
+
+  /** The extension's switch may not be as {@link set} last asked (a failed switch). */
+  private ensureSwitch(): void {
+    if (this.switchSet) return;
+    this.stmt("SELECT ha_capture(?)").get(this.switchOn ? 1 : 0);
+    this.switchSet = true;
+  }
+
   /** Forgets the statement scopes (the schema changed). */
   forgetScopes(): void {
     this.scopes = new WeakMap();
   }
 
   beforeStatement(info: StatementInfo): void {
+    if (!this.switchSet) this.ensureSwitch();
     const ddl = ddlActions(info.actions);
     if (ddl.length > 0) {
       for (const t of touchedTables(ddl)) this.schema.dropTriggersOf(t);

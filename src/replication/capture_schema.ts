@@ -7,7 +7,15 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { RowIdentify } from "../config/mod.ts";
-import { lit, q, type TableMeta, triggerNames, triggerSql, type UniqueKey } from "./capture.ts";
+import {
+  hasCaptureSwitch,
+  lit,
+  q,
+  type TableMeta,
+  triggerNames,
+  triggerSql,
+  type UniqueKey,
+} from "./capture.ts";
 
 /** Tables of SQLite and of ha itself: never captured nor applied. */
 export const INTERNAL = /^(sqlite_|_ha_)/i;
@@ -20,13 +28,17 @@ export class CaptureSchema {
   readonly triggerView = new Map<string, string>();
   /** Installed trigger name → its SQL. */
   private readonly installed = new Map<string, string>();
+  /** The triggers test the extension's capture switch first (`capture.ts`). */
+  readonly gated: boolean;
 
   /** `onResync` runs first on every resync: caches of prepared statements and scopes go. */
   constructor(
     private readonly db: DatabaseSync,
     private readonly rowIdentify: RowIdentify,
     private readonly onResync: () => void,
-  ) {}
+  ) {
+    this.gated = hasCaptureSwitch(db);
+  }
 
   /** Reads the schema and (re)installs capture triggers where they differ. */
   resync(): void {
@@ -42,7 +54,7 @@ export class CaptureSchema {
       const meta = this.tableMeta(r.name, r.sql ?? "");
       if (!meta) continue;
       this.tables.set(r.name, meta);
-      for (const [name, sql] of triggerSql(meta)) desired.set(name, sql);
+      for (const [name, sql] of triggerSql(meta, this.gated)) desired.set(name, sql);
     }
     const views = this.db.prepare(
       `SELECT t.name AS name, t.tbl_name AS view FROM main.sqlite_schema t

@@ -16,7 +16,11 @@
  *   (a few of them) until it starts; one for a finished request is dropped.
  * - ha_reason(guard): why the last interruption happened (HA_CANCEL, HA_TIMEOUT, HA_SHUTDOWN).
  *
- * SQL gets one function, ha_guard_id(), the guard's id. Guards are found by id under a mutex, so
+ * SQL gets ha_guard_id(), the guard's id, and the replication capture switch of the connection
+ * (issue 13): ha_capturing() (0 while switched off, else 1) and ha_capture(on), which sets it
+ * (top-level SQL only; clients may not call it, see sql_policy.ts). The capture triggers test
+ * ha_capturing() in their WHEN before calling into JavaScript, so a replication apply, which
+ * switches it off for its transaction, costs no JavaScript call per applied row. Guards are found by id under a mutex, so
  * no pointer crosses threads and a cancel racing with close is harmless. Ids are reused only after
  * every other free id was used.
  */
@@ -41,6 +45,7 @@ typedef struct {
   int pending_reason[PENDING];
   int next_pending;
   int id;
+  int capture_off; /* ha_capture(0) was called last (only the connection's own thread) */
 } Guard;
 
 #define MAX_GUARDS 65536
@@ -80,6 +85,20 @@ static void fn_guard_id(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
   sqlite3_result_int(ctx, ((Guard *)sqlite3_user_data(ctx))->id);
+}
+
+static void fn_capturing(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3_result_int(ctx, !((Guard *)sqlite3_user_data(ctx))->capture_off);
+}
+
+static void fn_capture(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  Guard *g = sqlite3_user_data(ctx);
+  int was = !g->capture_off;
+  g->capture_off = !sqlite3_value_int(argv[0]);
+  sqlite3_result_int(ctx, was);
 }
 
 static void release(void *p) {
@@ -157,7 +176,19 @@ int sqlite3_hainterrupt_init(sqlite3 *db, char **err, const sqlite3_api_routines
   }
   sqlite3_progress_handler(db, 1000, on_progress, g);
   sqlite3_trace_v2(db, SQLITE_TRACE_STMT, on_trace, g);
-  /* The guard lives as long as this function, i.e. the connection. */
+  /* Not deterministic: evaluated on every call, never folded into a prepared statement. */
+  int rc = sqlite3_create_function_v2(db, "ha_capturing", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, g,
+                                      fn_capturing, 0, 0, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "ha_capture", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, g,
+                                    fn_capture, 0, 0, 0);
+  }
+  if (rc != SQLITE_OK) {
+    release(g);
+    return rc;
+  }
+  /* The guard lives as long as this function, i.e. the connection (registered last: it frees
+   * the guard when the connection closes, after the functions above are gone or unused). */
   return sqlite3_create_function_v2(db, "ha_guard_id", 0, SQLITE_UTF8 | SQLITE_DETERMINISTIC, g,
                                     fn_guard_id, 0, 0, release);
 }

@@ -15,6 +15,7 @@
 import assert from "node:assert/strict";
 import { type Engine, openEngine, type StatementResult } from "../../../src/engine/mod.ts";
 import { createLogger } from "../../../src/log/mod.ts";
+import { findInterruptExtension } from "../../../src/engine/native/locate.ts";
 import type { RowIdentify } from "../../../src/config/mod.ts";
 import {
   type ApplyMessage,
@@ -40,6 +41,8 @@ export interface NodeOptions {
   rowIdentify?: RowIdentify;
   /** `maxPayload` of the plugin (0 = no limit). */
   maxPayload?: number;
+  /** Load `ha_interrupt.so` (its capture switch gates the capture triggers). */
+  interrupt?: boolean;
 }
 
 /** Opens a node (memory database, plugin at index 0). */
@@ -59,6 +62,7 @@ export async function node(name: string, o: NodeOptions = {}): Promise<TestNode>
     concurrentQueries: 4,
     plugins: [{ name: REPLICATION_PLUGIN, url: PLUGIN, options }],
     logger,
+    interrupt: o.interrupt ? await findInterruptExtension() : null,
   });
   const out: CommitPayload[] = [];
   engine.defaultDb.onCommit((p) => {
