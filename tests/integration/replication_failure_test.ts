@@ -3,17 +3,23 @@
  * later changesets of that database on that node (order), and the operator can skip it.
  */
 import assert from "node:assert/strict";
-import { Cluster, waitFor } from "./helpers/cluster.ts";
+import { Cluster, type HaNode, waitFor } from "./helpers/cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Two nodes whose table `t` differs: node2 refuses the value 'bad' that node1 accepts. */
+async function checkedPair(cluster: Cluster): Promise<[HaNode, HaNode]> {
+  const n1 = await cluster.start("node1", { embeddedNats: true, args: ["--disable-ddl-sync"] });
+  const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
+  await n1.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+  await n2.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'bad'))");
+  return [n1, n2];
+}
 
 Deno.test("failing changeset: reported, retried, skippable", opts, async () => {
   const cluster = new Cluster();
   try {
-    const n1 = await cluster.start("node1", { embeddedNats: true, args: ["--disable-ddl-sync"] });
-    const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
-    await n1.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
-    await n2.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'bad'))");
+    const [n1, n2] = await checkedPair(cluster);
     await n1.sql("INSERT INTO t VALUES (1, 'bad')");
     await n1.sql("INSERT INTO t VALUES (2, 'ok')");
     await waitFor("failure reported", async () => (await n2.get("/readyz")).status === 503);
@@ -45,10 +51,7 @@ Deno.test(
   async () => {
     const cluster = new Cluster();
     try {
-      const n1 = await cluster.start("node1", { embeddedNats: true, args: ["--disable-ddl-sync"] });
-      const n2 = await cluster.start("node2", { natsUrl: n1.natsUrl! });
-      await n1.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
-      await n2.sql("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'bad'))");
+      const [n1, n2] = await checkedPair(cluster);
       await n1.sql("INSERT INTO t VALUES (0, 'bad')");
       // Changesets arrive while the failing one is retried: a batch sent behind one in flight
       // must not apply when that one failed.
