@@ -38,6 +38,7 @@ async function threadsOf(pid: number): Promise<Map<string, number>> {
     const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    out.set(`${name}.sys`, (out.get(`${name}.sys`) ?? 0) + Number(f[12]) / 100);
   }
   return out;
 }
@@ -115,9 +116,11 @@ async function main(): Promise<void> {
           .filter(([, v]) => v >= 1).map(([k, v]) => `${k} ${v.toFixed(0)}`);
         console.error(`  ${k} threads (us/req): ${per.join(", ")}`);
       }
-      out.push(`${k} ${r.ok.toFixed(0)}/s cpu ${(cpu / n * 1e6).toFixed(1)} us/req (${
-        (cpu / secs * 100).toFixed(0)
-      }% of a core)`);
+      out.push(
+        `${k} ${r.ok.toFixed(0)}/s cpu ${(cpu / n * 1e6).toFixed(1)} us/req (${
+          (cpu / secs * 100).toFixed(0)
+        }% of a core)`,
+      );
     }
     console.log(`${root} ${repl ? "repl " : ""}${out.join(" | ")}`);
   } finally {
