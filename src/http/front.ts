@@ -114,7 +114,7 @@ export class HttpFront {
   async closeAll(): Promise<void> {
     this.closeListener();
     this.stopping = true;
-    for (const s of this.conns) if (s.active === 0) s.close.abort();
+    for (const s of this.conns) if (s.active === 0) closeNow(s);
     while (this.tasks.size) await Promise.allSettled([...this.tasks]);
   }
 
@@ -132,7 +132,7 @@ export class HttpFront {
         this.opts.logger.debug("http connection timed out", {
           reason: s.answered ? "idle (--http-idle-timeout)" : "headers (--http-header-timeout)",
         });
-        s.close.abort();
+        closeNow(s);
       }
     }
   }
@@ -165,7 +165,7 @@ export class HttpFront {
         s.answered++;
         if (--s.active > 0) return;
         s.idleSince = performance.now();
-        if (this.stopping) s.close.abort();
+        if (this.stopping) closeNow(s);
       };
       const handler: FrontHandler = (req, info) => {
         s.active++;
@@ -179,6 +179,26 @@ export class HttpFront {
       this.conns.delete(s);
     }
   }
+}
+
+/**
+ * Closes a served connection at once. Deno's abort listener closes the connection's HTTP
+ * resource, which may be gone already: a client that closed a moment before (its `finished` not
+ * settled yet). That BadResource is raised inside the abort event's dispatch, where it is an
+ * uncaught error that ends the process (seen when a node was stopped right after a load ended);
+ * it only means the connection is closed, so it is swallowed for the length of the call.
+ */
+function closeNow(s: Served): void {
+  globalThis.addEventListener("error", goneAlready);
+  try {
+    s.close.abort();
+  } finally {
+    globalThis.removeEventListener("error", goneAlready);
+  }
+}
+
+function goneAlready(e: ErrorEvent): void {
+  if (e.error instanceof Deno.errors.BadResource) e.preventDefault();
 }
 
 async function refuse(conn: Deno.Conn): Promise<void> {

@@ -4,10 +4,9 @@
  *
  * @module
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { HaError } from "../errors/mod.ts";
-import { stringifyJson } from "./json.ts";
-import { errorResponse } from "./respond.ts";
+import { errorResponse, json } from "./respond.ts";
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -17,39 +16,51 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  */
 export function sameOriginOnly(): MiddlewareHandler {
   return async (c, next) => {
-    const origin = c.req.header("origin");
-    if (origin !== undefined && !SAFE_METHODS.has(c.req.method) && !sameOrigin(origin, c)) {
-      return c.body(stringifyJson({ error: `cross-origin ${c.req.method} refused` }), 403, {
-        "content-type": "application/json",
-      });
-    }
+    const refused = crossOriginRefusal(c.req.raw);
+    if (refused) return refused;
     await next();
   };
+}
+
+/** The 403 for a cross-origin POST/DELETE, else null (see {@link sameOriginOnly}). */
+export function crossOriginRefusal(req: Request): Response | null {
+  const origin = req.headers.get("origin");
+  if (origin !== null && !SAFE_METHODS.has(req.method) && !sameOrigin(origin, req)) {
+    return json({ error: `cross-origin ${req.method} refused` }, 403);
+  }
+  return null;
 }
 
 /** Requires `Authorization: Bearer <token>` (or the bare token), compared in constant time. */
 export function tokenAuth(token: string): MiddlewareHandler {
   return async (c, next) => {
-    const h = c.req.header("authorization") ?? "";
-    const bearer = /^bearer\s+(.*)$/is.exec(h);
-    const given = (bearer ? bearer[1] : h).trim();
-    if (!timingSafeEqual(given, token)) {
-      return errorResponse(
-        c,
-        new HaError(
-          "unauthorized",
-          h ? "invalid token" : "missing token: send Authorization: Bearer <token>",
-        ),
-      );
-    }
+    const refused = tokenRefusal(c.req.raw, token);
+    if (refused) return refused;
     await next();
   };
 }
 
+/** The 401 of a request without `token`, else null (see {@link tokenAuth}). */
+export function tokenRefusal(req: Request, token: string): Response | null {
+  const h = req.headers.get("authorization") ?? "";
+  const bearer = /^bearer\s+(.*)$/is.exec(h);
+  const given = (bearer ? bearer[1] : h).trim();
+  if (!timingSafeEqual(given, token)) {
+    return errorResponse(
+      null,
+      new HaError(
+        "unauthorized",
+        h ? "invalid token" : "missing token: send Authorization: Bearer <token>",
+      ),
+    );
+  }
+  return null;
+}
+
 /** Whether an Origin header names the host the request was sent to. */
-function sameOrigin(origin: string, c: Context): boolean {
+function sameOrigin(origin: string, req: Request): boolean {
   try {
-    return new URL(origin).host === (c.req.header("host") ?? new URL(c.req.url).host);
+    return new URL(origin).host === (req.headers.get("host") ?? new URL(req.url).host);
   } catch {
     return false;
   }

@@ -7,10 +7,10 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { HaError } from "../errors/mod.ts";
-import type { Engine } from "../engine/mod.ts";
+import type { Database, Engine } from "../engine/mod.ts";
 import { BodyTimeout, readBody } from "./body.ts";
 import { decodeQueryRequest, encodeResult, parseJson, stringifyJson } from "./json.ts";
-import { dbOf, jsonResponse } from "./respond.ts";
+import { dbOf, json, jsonResponse } from "./respond.ts";
 
 /** Limits of a query request. */
 export interface QueryLimits {
@@ -20,30 +20,37 @@ export interface QueryLimits {
   bodyTimeoutMs?: number;
 }
 
-/** The query routes over `engine`. */
-export function queryRoutes(engine: Engine, limits: QueryLimits): Hono {
-  const app = new Hono();
-  const query = async (c: Context) => {
-    const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+/**
+ * Answers one query request: `db` names its database (called after the Content-Type check, so
+ * a wrong type is 415 before an unknown database is 404). Errors other than a body timeout are
+ * thrown for the caller's error handler.
+ */
+export type QueryHandler = (req: Request, db: () => Database) => Promise<Response>;
+
+/** The query handler over `limits` (shared by the Hono routes and the fast path of `app.ts`). */
+export function queryHandler(limits: QueryLimits): QueryHandler {
+  const maxBody = limits.maxBodyBytes;
+  const bodyTimeout = limits.bodyTimeoutMs ?? 60_000;
+  return async (raw, dbOf) => {
+    const type = contentTypeOf(raw.headers.get("content-type"));
     if (type !== "application/json") {
       // Only JSON: a web page cannot send it cross-site without a CORS preflight (CSRF).
-      return c.body(
-        stringifyJson({
+      return json(
+        {
           error: `Content-Type must be application/json (got ${type ? `"${type}"` : "none"})`,
-        }),
+        },
         415,
-        { "content-type": "application/json" },
       );
     }
-    const db = dbOf(engine, c);
+    const db = dbOf();
     let text: string;
     try {
-      text = await readBody(c.req.raw, limits.maxBodyBytes, limits.bodyTimeoutMs ?? 60_000);
+      text = await readBody(raw, maxBody, bodyTimeout);
     } catch (e) {
       if (!(e instanceof BodyTimeout)) throw e;
-      return c.body(stringifyJson({ error: e.message }), 408, {
-        "content-type": "application/json",
-        connection: "close",
+      return new Response(stringifyJson({ error: e.message }), {
+        status: 408,
+        headers: { "content-type": "application/json", connection: "close" },
       });
     }
     let body: unknown;
@@ -55,10 +62,23 @@ export function queryRoutes(engine: Engine, limits: QueryLimits): Hono {
     const req = decodeQueryRequest(body);
     // A client that goes away stops its statement (deno.json opts out of Deno's legacy abort of
     // `request.signal` after every response, and of the warning about it).
-    const results = await db.execute(req.statements, { signal: c.req.raw.signal });
-    const encoded = results.map(encodeResult);
-    return jsonResponse(c, req.array ? { results: encoded } : encoded[0]);
+    const results = await db.execute(req.statements, { signal: raw.signal });
+    return json(req.array ? { results: results.map(encodeResult) } : encodeResult(results[0]));
   };
+}
+
+/** The media type of a Content-Type header, lower case, without parameters. */
+function contentTypeOf(h: string | null): string {
+  // The usual exact value skips the split, trim and lower-casing.
+  if (h === "application/json") return h;
+  return (h ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/** The query routes over `engine`. */
+export function queryRoutes(engine: Engine, limits: QueryLimits): Hono {
+  const app = new Hono();
+  const handle = queryHandler(limits);
+  const query = (c: Context) => handle(c.req.raw, () => dbOf(engine, c));
   app.post("/", query);
   app.post("/query", query);
   app.post("/databases/:id", query);

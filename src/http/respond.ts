@@ -10,16 +10,25 @@ import { statusOf } from "./errors.ts";
 import { stringifyJson } from "./json.ts";
 
 /** Sends `{"error": ...}` with the status of the error's code. */
-export function errorResponse(c: Context, e: unknown): Response {
+export function errorResponse(_c: Context | null, e: unknown): Response {
   const h = toHaError(e);
-  return c.body(stringifyJson({ error: h.message }), statusOf(h.code) as 400, {
-    "content-type": "application/json",
-  });
+  return json({ error: h.message }, statusOf(h.code));
 }
 
 /** JSON response with exact values. */
-export function jsonResponse(c: Context, value: unknown, status = 200): Response {
-  return c.body(stringifyJson(value), status as 200, { "content-type": "application/json" });
+export function jsonResponse(_c: Context, value: unknown, status = 200): Response {
+  return json(value, status);
+}
+
+/**
+ * A JSON response with exact values: what Hono's `c.body(text, status, {content-type})` makes
+ * (with no header set on the context before), without a context.
+ */
+export function json(value: unknown, status = 200): Response {
+  return new Response(stringifyJson(value), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
 }
 
 /** The database a route names with `/databases/:id/...`, else the default one. */

@@ -5,7 +5,7 @@
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { HttpFront } from "./front.ts";
-import { type AppOptions, buildApp } from "./app.ts";
+import { type AppOptions, buildFetch } from "./app.ts";
 
 /** Options for {@link HttpServer}. */
 export interface HttpServerOptions extends AppOptions {
@@ -32,7 +32,7 @@ export class HttpServer {
 
   /** Starts listening; rejects with a clear error when the address cannot be bound. */
   start(): Promise<void> {
-    const app = buildApp(this.opts);
+    const fetch = buildFetch(this.opts);
     const hostname = this.opts.hostname ?? "127.0.0.1";
     this.front = new HttpFront({
       hostname,
@@ -40,7 +40,7 @@ export class HttpServer {
       maxConnections: this.opts.maxConnections ?? 500,
       headerTimeoutMs: this.opts.headerTimeoutMs ?? 10_000,
       idleTimeoutMs: this.opts.idleTimeoutMs ?? 60_000,
-      handler: (req) => app.fetch(req),
+      handler: (req) => fetch(req),
       onError: (e) => {
         this.logger.error("http handler error", { error: e });
         return new Response(JSON.stringify({ error: "internal error" }), { status: 500 });

@@ -50,3 +50,37 @@ Deno.test("front: serves keep-alive requests, refuses past the cap, stop waits f
     await front.closeAll();
   }
 });
+
+Deno.test("front: stopping right after clients closed their connections does not crash", async () => {
+  // Deno's abort listener of a connection a client has just closed raised BadResource inside
+  // the abort event's dispatch: an uncaught error that ended the process (this test with it).
+  const req = new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+  let answered = 0;
+  for (let i = 0; i < 100; i++) {
+    const front = new HttpFront({
+      hostname: "127.0.0.1",
+      port: 0,
+      maxConnections: 100,
+      headerTimeoutMs: 10_000,
+      idleTimeoutMs: 10_000,
+      handler: () => new Response("ok"),
+      onError: () => new Response("error", { status: 500 }),
+      logger: createLogger("error"),
+    });
+    const { port } = front.listen();
+    const conns = await Promise.all(
+      Array.from({ length: 8 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
+    );
+    await Promise.all(conns.map(async (c) => {
+      await c.write(req);
+      const buf = new Uint8Array(1024);
+      const n = await c.read(buf);
+      if (new TextDecoder().decode(buf.subarray(0, n ?? 0)).startsWith("HTTP/1.1 200")) answered++;
+    }));
+    for (const c of conns) c.close();
+    // One timer turn: Deno has closed the connections' resources, `finished` has not settled.
+    await new Promise((r) => setTimeout(r, 0));
+    await front.closeAll();
+  }
+  assert.equal(answered, 800);
+});
