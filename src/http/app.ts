@@ -14,7 +14,7 @@ import { crossOriginRefusal, sameOriginOnly, tokenAuth, tokenRefusal } from "./g
 import { countRequests, type MetricsApi, metricsRoute } from "./metrics_route.ts";
 import { queryHandler, type QueryLimits, queryRoutes } from "./query_routes.ts";
 import { type ReplicationApi, replicationRoutes } from "./replication_routes.ts";
-import { errorResponse, jsonResponse } from "./respond.ts";
+import { errorResponse, json } from "./respond.ts";
 import { uiRoutes } from "./ui_routes.ts";
 import { type SnapshotApi, snapshotRoutes } from "./snapshot_routes.ts";
 
@@ -41,16 +41,15 @@ export function buildApp(opts: AppOptions): Hono {
 
   app.onError((err, c) => failed(logger, c.req.path, err));
   app.notFound((c) =>
-    errorResponse(c, new HaError("not_found", `no route for ${c.req.method} ${c.req.path}`))
+    errorResponse(new HaError("not_found", `no route for ${c.req.method} ${c.req.path}`))
   );
 
   if (opts.metrics) app.use("*", countRequests(opts.metrics));
   // Before the guards: probes answer without a token.
-  app.get("/healthz", (c) => jsonResponse(c, { status: "ok" }));
-  app.get("/readyz", async (c) => {
+  app.get("/healthz", () => json({ status: "ok" }));
+  app.get("/readyz", async () => {
     const problems = await opts.readiness();
-    return jsonResponse(
-      c,
+    return json(
       problems.length ? { status: "not ready", problems } : { status: "ready" },
       problems.length ? 503 : 200,
     );
@@ -74,7 +73,7 @@ export function buildApp(opts: AppOptions): Hono {
 function failed(logger: Logger, path: string, err: unknown): Response {
   const h = toHaError(err);
   if (h.code === "internal") logger.error("request failed", { path, error: h.message });
-  return errorResponse(null, h);
+  return errorResponse(h);
 }
 
 /**

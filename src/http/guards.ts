@@ -47,7 +47,6 @@ export function tokenRefusal(req: Request, token: string): Response | null {
   const given = (bearer ? bearer[1] : h).trim();
   if (!timingSafeEqual(given, token)) {
     return errorResponse(
-      null,
       new HaError(
         "unauthorized",
         h ? "invalid token" : "missing token: send Authorization: Bearer <token>",

@@ -14,6 +14,6 @@ export { downloadName } from "./download_route.ts";
 export { type ReplicationApi } from "./replication_routes.ts";
 export { type MetricsApi } from "./metrics_route.ts";
 export { type SnapshotApi, snapshotFileName } from "./snapshot_routes.ts";
-export { errorResponse, jsonResponse } from "./respond.ts";
+export { errorResponse, json } from "./respond.ts";
 export { decodeBase64, encodeBase64, encodeValue, parseJson, stringifyJson } from "./json.ts";
 export { statusOf } from "./errors.ts";

@@ -10,7 +10,7 @@ import { HaError } from "../errors/mod.ts";
 import type { Database, Engine } from "../engine/mod.ts";
 import { BodyTimeout, readBody } from "./body.ts";
 import { decodeQueryRequest, encodeResult, parseJson, stringifyJson } from "./json.ts";
-import { dbOf, json, jsonResponse } from "./respond.ts";
+import { dbOf, json } from "./respond.ts";
 
 /** Limits of a query request. */
 export interface QueryLimits {
@@ -84,6 +84,6 @@ export function queryRoutes(engine: Engine, limits: QueryLimits): Hono {
   app.post("/databases/:id", query);
   app.post("/databases/:id/query", query);
 
-  app.get("/databases", (c) => jsonResponse(c, { databases: engine.ids() }));
+  app.get("/databases", () => json({ databases: engine.ids() }));
   return app;
 }

@@ -9,7 +9,7 @@
  */
 import { Hono } from "hono";
 import { HaError } from "../errors/mod.ts";
-import { jsonResponse } from "./respond.ts";
+import { json } from "./respond.ts";
 
 /**
  * The part of replication these routes use (`Replication` satisfies it). Values are sent as
@@ -36,9 +36,9 @@ export function replicationRoutes(r: ReplicationApi): Hono {
   const app = new Hono();
   // While NATS is down this answers at once from the node's own state: the consumers (stream
   // positions) are null and `nats` says why, instead of waiting for JetStream to time out.
-  app.get("/replications", async (c) => {
+  app.get("/replications", async () => {
     const connected = r.natsConnected();
-    return jsonResponse(c, {
+    return json({
       replications: connected ? await r.consumers() : null,
       status: r.status(),
       conflicts: await r.conflicts(),
@@ -47,7 +47,7 @@ export function replicationRoutes(r: ReplicationApi): Hono {
   });
   app.get("/replications/:name", async (c) => {
     const { info, status } = await r.consumer(c.req.param("name"));
-    return jsonResponse(c, { replications: info, ...(status ? { status } : {}) });
+    return json({ replications: info, ...(status ? { status } : {}) });
   });
   app.delete("/replications/:name", async (c) => {
     await r.deleteConsumer(c.req.param("name"));
@@ -63,7 +63,7 @@ export function replicationRoutes(r: ReplicationApi): Hono {
       }
     }
     const skipped = await r.skip(c.req.param("name"), seq);
-    return jsonResponse(c, { skipped_through: skipped });
+    return json({ skipped_through: skipped });
   });
   return app;
 }

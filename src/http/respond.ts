@@ -10,14 +10,9 @@ import { statusOf } from "./errors.ts";
 import { stringifyJson } from "./json.ts";
 
 /** Sends `{"error": ...}` with the status of the error's code. */
-export function errorResponse(_c: Context | null, e: unknown): Response {
+export function errorResponse(e: unknown): Response {
   const h = toHaError(e);
   return json({ error: h.message }, statusOf(h.code));
-}
-
-/** JSON response with exact values. */
-export function jsonResponse(_c: Context, value: unknown, status = 200): Response {
-  return json(value, status);
 }
 
 /**

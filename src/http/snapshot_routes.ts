@@ -14,7 +14,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { HaError } from "../errors/mod.ts";
 import type { Database, Engine } from "../engine/mod.ts";
-import { dbOf, jsonResponse } from "./respond.ts";
+import { dbOf, json } from "./respond.ts";
 
 /** What the download's headers say of a snapshot. */
 export interface SnapshotHeaders {
@@ -58,7 +58,7 @@ export function snapshotRoutes(engine: Engine, s: SnapshotApi): Hono {
   const take = async (c: Context) => {
     const db = dbOf(engine, c);
     const r = await s.take(db);
-    return jsonResponse(c, {
+    return json({
       database: r.database,
       sequence: r.sequence,
       size: r.size,
