@@ -298,6 +298,7 @@ export class BatchApply {
       cols = rows.length === 0 ? null : new Set(rows.map((r) => r.name));
       this.knownColumns.set(c.table, cols);
     }
+    if (cols !== null && hasAll(cols, c.columns)) return;
     const missing = cols === null
       ? `no table ${JSON.stringify(c.table)}`
       : c.columns.filter((x) => !cols.has(x)).map((x) => `no column ${JSON.stringify(x)}`)
@@ -331,6 +332,12 @@ export class BatchApply {
 
 /** Thrown out of an optimistic attempt when a changeset failed: redo with savepoints. */
 const REDO = new Error("redo the batch with a savepoint per changeset");
+
+/** Whether every name of `names` is in `cols` (no allocation: checked per applied change). */
+function hasAll(cols: Set<string>, names: string[]): boolean {
+  for (let i = 0; i < names.length; i++) if (!cols.has(names[i])) return false;
+  return true;
+}
 
 function unquote(id: string): string {
   if (id.startsWith('"')) return id.slice(1, -1).replaceAll('""', '"');
