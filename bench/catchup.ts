@@ -14,7 +14,7 @@
  * changesets is printed).
  *
  * Run: `deno task bench catchup`. Env: BENCH_ROWS, BENCH_SINGLE, PROF_DIR, BENCH_THREADS,
- * BENCH_REPEAT, BENCH_BASELINE.
+ * BENCH_REPEAT, BENCH_BASELINE, BENCH_V8_FLAGS.
  * @module
  */
 import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
@@ -38,6 +38,8 @@ const REPEAT = Number(Deno.env.get("BENCH_REPEAT") ?? 0);
  * that checkout's code first, then this one's (A/B on the same load and the same node1).
  */
 const BASELINE = Deno.env.get("BENCH_BASELINE");
+/** BENCH_V8_FLAGS (with BENCH_REPEAT): `--v8-flags` for this checkout's node2 only. */
+const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS");
 
 /** What one catch-up measured. */
 export interface CatchUp {
@@ -201,7 +203,10 @@ async function catchUp(kind: "multi" | "single", rows: number): Promise<CatchUp>
         n2 = await start("node2", {
           natsUrl: n1.natsUrl!,
           reuse: n2,
-          denoFlags: profFlags(`${kind}-${name}-${r}`),
+          denoFlags: [
+            ...profFlags(`${kind}-${name}-${r}`),
+            ...(V8_FLAGS && !checkout ? [`--v8-flags=${V8_FLAGS}`] : []),
+          ],
           checkout,
         });
         const c = await measure(n2, kind, rows, changesets);
