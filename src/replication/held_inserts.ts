@@ -56,6 +56,9 @@ interface Held {
   node: string;
 }
 
+/** Instances in this worker: view names never repeat one made by another instance. */
+let instances = 0;
+
 /** Held row INSERTs of one writer connection. */
 export class HeldInserts {
   /** Whether INSERTs may be held now (`BatchApply`'s optimistic attempt). */
@@ -68,6 +71,7 @@ export class HeldInserts {
   private shape?: Shape;
   private held: Held[] = [];
   private args: (CdcValue | bigint)[] = [];
+  private readonly prefix = `_ha_apply_${++instances}_`;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -151,7 +155,7 @@ export class HeldInserts {
     const k = `${rowid}\u0000${c.table}\u0000${c.columns.join("\u0000")}`;
     let s = this.shapes.get(k);
     if (!s) {
-      const view = `_ha_apply_${this.shapes.size + 1}`;
+      const view = `${this.prefix}${this.shapes.size + 1}`;
       const params = c.columns.map((_, i) => `c${i}`);
       if (rowid) params.push("r");
       const cols = c.columns.map(q);
