@@ -66,7 +66,7 @@ export class HeldInserts {
   private readonly shapes = new Map<string, Shape>();
   /** The shape of the last change held (consecutive changes of one table skip the key). */
   private last?: Shape;
-  /** Views created (or known to exist) in the current attempt. */
+  /** Views known to exist (forgotten when a transaction that may have made them rolls back). */
   private readonly ensured = new Set<Shape>();
   private shape?: Shape;
   private held: Held[] = [];
@@ -116,6 +116,8 @@ export class HeldInserts {
       this.stmt(sql).run(...args);
     } catch (e) {
       if (((e as { errcode?: number }).errcode ?? 0) % 256 !== SQLITE_CONSTRAINT) throw e;
+      // A user trigger's RAISE(ROLLBACK) ended the transaction: nothing to apply outside it.
+      if (!this.db.isTransaction) throw e;
       // Nothing of the statement is left: apply each alone, in order, without holding.
       this.enabled = false;
       try {
