@@ -35,6 +35,17 @@ class QuietCloseTransport extends NodeTransport {
     const socket = this.socket;
     return super.close(err).finally(() => socket?.on("error", ignore));
   }
+
+  /**
+   * The socket's chunks as plain `Uint8Array` views of the same bytes: the protocol parser takes
+   * several `subarray`s per message, which on `node:net`'s `Buffer` chunks each make a Node
+   * `FastBuffer` (issue 13: a catching-up replica's main thread).
+   */
+  override async *iterate(): AsyncGenerator<Uint8Array> {
+    for await (const frame of super.iterate()) {
+      yield new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+    }
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ import {
 import type { RowIdentify } from "../config/mod.ts";
 import { q, type TableMeta } from "./capture.ts";
 import type { ConflictLog, ConflictNote } from "./conflicts.ts";
+import type { HeldInserts } from "./held_inserts.ts";
 import type { Versions } from "./versions.ts";
 
 type Row = Record<string, CdcValue>;
@@ -45,6 +46,9 @@ export class Applier {
     sql: string;
   };
 
+  /** Where INSERTs of rows with no version are held, when enabled (`held_inserts.ts`). */
+  held: HeldInserts | null = null;
+
   constructor(
     private readonly stmt: (sql: string) => StatementSync,
     private readonly versions: Versions,
@@ -58,12 +62,29 @@ export class Applier {
    * `touched` is shared by the changes of one changeset (see {@link Versions.wins}).
    */
   apply(c: Change, hlc: number, node: string, touched: Set<string>): void {
-    if (this.rowIdentify === "full") return this.applyFull(c, hlc, node, touched);
+    const held = this.held;
+    if (this.rowIdentify === "full") {
+      held?.flush();
+      return this.applyFull(c, hlc, node, touched);
+    }
     const v = this.versions;
     // The version of the row the change starts from, read once (conflict check and LWW).
     const key = v.keyOf(c, c.operation === "INSERT" ? "new" : "old");
     const id = `${c.table}\u0000${key}`;
     const seen = touched.has(id);
+    if (held) {
+      // An INSERT that would claim its version and insert (below) may be held and written with
+      // others in one statement; anything else writes what is held first.
+      if (
+        held.enabled && !seen && c.operation === "INSERT" && c.on_conflict !== "REPLACE" &&
+        this.insertable(c)
+      ) {
+        touched.add(id);
+        held.hold(c, key, v.byRowid(c, "new"), hlc, node);
+        return;
+      }
+      held.flush();
+    }
     // An INSERT of a row with no version here (a catch-up's every row): its version is recorded
     // first, in one statement that also tells there was none (no conflict then, and it wins);
     // then the row is written as below. Otherwise the version is read.
@@ -232,10 +253,7 @@ export class Applier {
    * NULL, which a primary key of a rowid table does not make unique.
    */
   private tryInsert(c: Change): boolean {
-    if (!this.versions.byRowid(c, "new")) {
-      const values = c.new_values ?? [];
-      if (c.pk_columns.some((p) => values[c.columns.indexOf(p)] === null)) return false;
-    }
+    if (!this.insertable(c)) return false;
     try {
       this.insert(c, true);
       return true;
@@ -243,6 +261,15 @@ export class Applier {
       if (((e as { errcode?: number }).errcode ?? 0) % 256 !== SQLITE_CONSTRAINT) throw e;
       return false;
     }
+  }
+
+  /** Whether {@link tryInsert} may insert `c` at once: its key has no NULL (or is the rowid). */
+  private insertable(c: Change): boolean {
+    if (this.versions.byRowid(c, "new")) return true;
+    const values = c.new_values ?? [];
+    const pk = c.pk_columns;
+    for (let i = 0; i < pk.length; i++) if (values[c.columns.indexOf(pk[i])] === null) return false;
+    return true;
   }
 
   /** A key-changing UPDATE in place, when the old row is here and the new key is free. */

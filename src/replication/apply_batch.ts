@@ -22,6 +22,7 @@ import type { Capture } from "./capture_hooks.ts";
 import { type CaptureSchema, INTERNAL } from "./capture_schema.ts";
 import type { ConflictResolver } from "./conflict_resolution.ts";
 import type { DeadLetters } from "./dead_letters.ts";
+import type { HeldInserts } from "./held_inserts.ts";
 import {
   type ApplyMessage,
   type ApplyResult,
@@ -42,6 +43,7 @@ export interface BatchApplyParts {
   schema: CaptureSchema;
   capture: Capture;
   applier: Applier;
+  held: HeldInserts;
   resolver: ConflictResolver;
   deadLetters: DeadLetters;
   progress: Progress;
@@ -136,8 +138,13 @@ export class BatchApply {
       clusterKey: o.clusterKey ?? null,
       maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     };
+    const held = this.p.held;
+    held.reset(false);
     capture.set(false);
     db.exec("BEGIN IMMEDIATE");
+    // Row INSERTs of rows with no version are held and written several to a statement
+    // (`held_inserts.ts`), only here: a failing changeset makes this attempt redo the batch.
+    held.enabled = !savepoints && !opts;
     try {
       for (const m of batch) {
         if (m.seq <= done) {
@@ -189,6 +196,15 @@ export class BatchApply {
         done = m.seq;
         result.through = m.seq;
       }
+      if (held.enabled) {
+        // What is still held belongs to this optimistic attempt: a failure redoes the batch.
+        try {
+          held.flush();
+        } catch {
+          throw REDO;
+        }
+        held.enabled = false;
+      }
       if (ddl) result.applied += this.applyParked(subject);
       if (result.through > 0) this.p.progress.set(subject, result.through);
       capture.endTransaction();
@@ -196,6 +212,8 @@ export class BatchApply {
       const now = result.committedAt = Date.now();
       result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
+      held.enabled = false;
+      held.reset(true);
       if (db.isTransaction) db.exec("ROLLBACK");
       if (e === REDO) {
         // DDL the attempt ran (and the trigger state it changed) was rolled back with it.
@@ -205,6 +223,7 @@ export class BatchApply {
       schema.reinstall();
       throw e;
     } finally {
+      held.enabled = false;
       capture.set(true);
     }
     if (ddl) schema.resync();
@@ -247,6 +266,7 @@ export class BatchApply {
       const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
       this.p.clock.observe(hlc);
       if (c.operation === "SQL") {
+        this.p.held.flush();
         ddl = this.ranDdl = true;
         this.applyDdl(c.command ?? "");
         // Later changes of this changeset may use what the DDL created (a WITHOUT ROWID table).
@@ -278,6 +298,7 @@ export class BatchApply {
       cols = rows.length === 0 ? null : new Set(rows.map((r) => r.name));
       this.knownColumns.set(c.table, cols);
     }
+    if (cols !== null && hasAll(cols, c.columns)) return;
     const missing = cols === null
       ? `no table ${JSON.stringify(c.table)}`
       : c.columns.filter((x) => !cols.has(x)).map((x) => `no column ${JSON.stringify(x)}`)
@@ -311,6 +332,12 @@ export class BatchApply {
 
 /** Thrown out of an optimistic attempt when a changeset failed: redo with savepoints. */
 const REDO = new Error("redo the batch with a savepoint per changeset");
+
+/** Whether every name of `names` is in `cols` (no allocation: checked per applied change). */
+function hasAll(cols: Set<string>, names: string[]): boolean {
+  for (let i = 0; i < names.length; i++) if (!cols.has(names[i])) return false;
+  return true;
+}
 
 function unquote(id: string): string {
   if (id.startsWith('"')) return id.slice(1, -1).replaceAll('""', '"');

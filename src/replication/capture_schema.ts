@@ -30,6 +30,8 @@ export class CaptureSchema {
   private readonly installed = new Map<string, string>();
   /** The triggers test the extension's capture switch first (`capture.ts`). */
   readonly gated: boolean;
+  /** Runs first in {@link dropTriggersOf} (the apply's TEMP views of the table go too). */
+  beforeAlter: ((table: string) => void) | null = null;
 
   /** `onResync` runs first on every resync: caches of prepared statements and scopes go. */
   constructor(
@@ -107,6 +109,7 @@ export class CaptureSchema {
 
   /** Drops the capture triggers of `table` (before an ALTER or DROP TABLE). */
   dropTriggersOf(table: string): void {
+    this.beforeAlter?.(table);
     for (const name of triggerNames(table)) {
       this.db.exec(`DROP TRIGGER IF EXISTS temp.${q(name)}`);
       this.installed.delete(name);

@@ -53,12 +53,16 @@ export function unpack(p: PackedMessages): ApplyMessage[] {
   const ends = new Uint32Array(p.buf, n * 8, n);
   const data = new Uint8Array(p.buf, n * 12);
   const out: ApplyMessage[] = new Array(n);
+  // One decode for the batch: when every byte became one UTF-16 unit (no multi-byte character,
+  // no BOM), payload i is the same slice of the text as of the bytes; else one decode each.
+  const all = n > 1 ? decoder.decode(data) : "";
+  const sliced = all.length === data.length;
   let start = 0;
   for (let i = 0; i < n; i++) {
     const m: ApplyMessage = {
       seq: seqs[i],
       subject: p.subject,
-      data: decoder.decode(data.subarray(start, ends[i])),
+      data: sliced ? all.slice(start, ends[i]) : decoder.decode(data.subarray(start, ends[i])),
     };
     const sig = p.sigs?.[i];
     if (sig) m.sig = sig;

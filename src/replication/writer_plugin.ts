@@ -32,6 +32,7 @@ import { ConflictResolver } from "./conflict_resolution.ts";
 import { ConflictLog } from "./conflicts.ts";
 import { DeadLetters } from "./dead_letters.ts";
 import { Outbox } from "./outbox.ts";
+import { HeldInserts } from "./held_inserts.ts";
 import { unpack } from "./packed.ts";
 import type { CommitPayload, ReplicationCommands, ReplicationPluginOptions } from "./plugin_api.ts";
 import { Progress } from "./progress.ts";
@@ -74,6 +75,12 @@ class ReplicationPlugin implements WriterPlugin {
     );
     const tables = this.schema.tables;
     const applier = new Applier(stmt, this.versions, tables, o.rowIdentify, conflictLog);
+    const held = applier.held = new HeldInserts(
+      db,
+      stmt,
+      (c, hlc, node) => applier.apply(c, hlc, node, new Set()),
+    );
+    this.schema.beforeAlter = (table) => held.dropViewsOf(table);
     this.capture = new Capture(db, stmt, this.schema, this.versions, applier, o.disableDdlSync);
     this.builder = new ChangeSetBuilder(databaseId, o, clock, tables, this.versions);
     this.batches = new BatchApply({
@@ -84,6 +91,7 @@ class ReplicationPlugin implements WriterPlugin {
       schema: this.schema,
       capture: this.capture,
       applier,
+      held,
       resolver: new ConflictResolver(tables, this.versions, applier, conflictLog, o.node),
       deadLetters: new DeadLetters(exec, stmt),
       progress: this.progress,

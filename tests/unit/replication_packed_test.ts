@@ -19,6 +19,21 @@ Deno.test("a packed batch unpacks to the same messages, UTF-8 and empty payloads
   assert.deepEqual(unpack(pack("s", [])), []);
 });
 
+Deno.test("a batch decoded at once gives what each payload decoded alone gives", () => {
+  const dec = new TextDecoder();
+  const cases: Uint8Array[][] = [
+    ["{}", '{"a":1}', "", "plain ascii"].map((t) => enc.encode(t)),
+    // a BOM opening a later payload, a character split across two payloads, a lone byte
+    [enc.encode("x"), new Uint8Array([0xef, 0xbb, 0xbf, 0x41]), enc.encode("y")],
+    [new Uint8Array([0x41, 0xc3]), new Uint8Array([0xa9, 0x42])],
+    [new Uint8Array([0x80]), enc.encode("z"), new Uint8Array([0xff, 0x41])],
+  ];
+  for (const bytes of cases) {
+    const got = unpack(pack("s", bytes.map((data, i) => ({ seq: i + 1, data }))));
+    assert.deepEqual(got.map((m) => m.data), bytes.map((b) => dec.decode(b)));
+  }
+});
+
 Deno.test("reply subjects give the sequences nats.js parseInfo gives", () => {
   // The token positions of nats.js `parseInfo` (old and new formats).
   const subjects: [string, number, number][] = [

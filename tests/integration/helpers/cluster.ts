@@ -138,6 +138,8 @@ export interface NodeOptions {
   env?: Record<string, string>;
   /** Flags for `deno run` itself (e.g. `--cpu-prof`), before `main.ts`. */
   denoFlags?: string[];
+  /** Checkout whose `main.ts` runs (a bench's baseline); default this one. */
+  checkout?: string;
 }
 
 /** A running `ha` process. */
@@ -308,7 +310,7 @@ export class Cluster {
     const file = await Deno.open(logPath, { write: true, create: true, append: true });
     const child = new Deno.Command(Deno.execPath(), {
       args,
-      cwd: ROOT,
+      cwd: o.checkout ?? ROOT,
       env: o.env,
       stdout: "piped",
       stderr: "piped",
