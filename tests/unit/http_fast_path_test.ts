@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { openEngine } from "../../src/engine/mod.ts";
 import { buildApp, buildFetch } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log/mod.ts";
-import { HaMetrics } from "../../src/metrics/ha.ts";
+import { HaMetrics } from "../../src/metrics/mod.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const URL_ = "http://127.0.0.1:8080";
