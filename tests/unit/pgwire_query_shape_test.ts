@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { splitStatements } from "../../src/engine/mod.ts";
 import { type Classified, classify } from "../../src/pgwire/catalog.ts";
-import { cachedPlan, clearPlans, scanShape } from "../../src/pgwire/query_shape.ts";
+import { cachedPlan, clearPlans, learnPlan, scanShape } from "../../src/pgwire/query_shape.ts";
 import { statementOf } from "../../src/pgwire/simple_query.ts";
 import { isBlank } from "../../src/pgwire/sql.ts";
 
@@ -203,4 +203,32 @@ Deno.test("query shape: random texts, every hit is what the full path makes", ()
     hits += checkShape(sql, rnd, 4);
   }
   assert.ok(hits > 500, `only ${hits} hits`);
+});
+
+Deno.test("query shape: a plan is learnt only when the bound literals are the slots", () => {
+  const sql = "SELECT a FROM t WHERE b = 1 AND c = 2";
+  const stmt = {
+    kind: "sql" as const,
+    sql: "SELECT a FROM t WHERE b = ? AND c = ?",
+    shape: "query" as const,
+  };
+  const learns = (params: bigint[], indices: number[]) => {
+    clearPlans();
+    learnPlan(sql, sql, stmt, { sql: stmt.sql, params, indices });
+    return cachedPlan("SELECT a FROM t WHERE b = 3 AND c = 4") !== null;
+  };
+  assert.equal(learns([1n, 2n], [7, 11]), true);
+  assert.equal(learns([1n], [7]), false); // a slot not bound (as LIMIT's would be)
+  assert.equal(learns([1n, 2n], [7, 10]), false); // another token than the slot
+  assert.equal(learns([2n, 1n], [7, 11]), false); // other values
+  // Digits in a comment are no slot: the one literal is, and the plan holds.
+  clearPlans();
+  const commented = "SELECT a FROM t WHERE b = 1 -- 5\n";
+  learnPlan(commented, commented.trim(), { ...stmt, sql: "SELECT a FROM t WHERE b = ? -- 5" }, {
+    sql: "",
+    params: [1n],
+    indices: [7],
+  });
+  assert.equal(scanShape(commented)!.kinds, "n");
+  assert.ok(cachedPlan("SELECT a FROM t WHERE b = 2 -- 5\n"));
 });
