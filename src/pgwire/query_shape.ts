@@ -176,7 +176,8 @@ export function cachedPlan(sql: string): SimplePlan | null {
 
 /**
  * Learns the shape of `sql` from what the full path made of it: its one statement `stmt`
- * (already rewritten) and the auto-parameterization `ap` of that statement's text `part`.
+ * (already rewritten) and the auto-parameterization `ap` of that statement's text `part` (as
+ * classified: the tokens must be the text's own, from its first one that is not a `;`).
  * Kept only when the bound literals are exactly the shape's slots.
  */
 export function learnPlan(

@@ -35,14 +35,12 @@ const TX_WORDS = /^\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE)\
 const LEADING_COMMENTS = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/;
 
 /**
- * What one statement `part` (classified as `c`) of the Query text `sql` runs as, and its bound
- * values: a lone point select's literals become parameters (one prepared statement for all),
+ * What one statement (classified as `c`) of the Query text `sql` runs as, and its bound values: a lone point select's literals become parameters (one prepared statement for all),
  * and its shape is learnt for the next text like it (`learn`).
  */
 export function statementOf(
   sql: string,
   parts: readonly string[],
-  part: string,
   c: Classified,
   learn = true,
 ): [Classified, SqlValue[]] {
@@ -50,7 +48,7 @@ export function statementOf(
   const ap = autoParameterize(c.sql);
   if (!ap) return [c, []];
   const rewritten = { ...c, sql: ap.sql };
-  if (learn) learnPlan(sql, part, rewritten, ap);
+  if (learn) learnPlan(sql, c.sql, rewritten, ap);
   return [rewritten, ap.params];
 }
 
@@ -78,7 +76,7 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
         await exec.tx.exec("BEGIN");
         begun = true;
       }
-      const [stmt, params] = plan ? [c, plan.params] : statementOf(sql, parts, part, c);
+      const [stmt, params] = plan ? [c, plan.params] : statementOf(sql, parts, c);
       const r = await exec.run(stmt, params, implicit);
       if (r.empty) {
         out.emptyQuery();
@@ -88,7 +86,8 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
         const fields = r.fields;
         const text = resultFormats([], fields.length);
         writeRowDescription(out, fields, text);
-        await writeRows(wire, r.rows, fields, text, 0, r.rows.length);
+        const w = writeRows(wire, r.rows, fields, text, 0, r.rows.length);
+        if (w) await w;
       }
       out.commandComplete(r.tag);
     }

@@ -15,7 +15,7 @@ function full(sql: string, learn: boolean): unknown {
   } catch (e) {
     return { error: String(e) };
   }
-  const [stmt, params] = statementOf(sql, parts, parts[0], c, learn);
+  const [stmt, params] = statementOf(sql, parts, c, learn);
   return { stmt: stmt.kind === "local" ? "local" : stmt, params };
 }
 
