@@ -20,7 +20,7 @@
  * @example
  * ```ts
  * autoParameterize("SELECT abalance FROM accounts WHERE aid = 42");
- * // { sql: "SELECT abalance FROM accounts WHERE aid = ?", params: [42n] }
+ * // { sql: "SELECT abalance FROM accounts WHERE aid = ?", params: [42n], indices: [6] }
  * ```
  */
 import type { SqlValue } from "../engine/types.ts";
@@ -30,6 +30,8 @@ import { type Token, tokenize } from "./sql.ts";
 export interface AutoParameterized {
   sql: string;
   params: SqlValue[];
+  /** Where the bound literals were: their indices in `tokenize(sql)` of the original text. */
+  indices: number[];
 }
 
 const INT64_MAX = 9223372036854775807n;
@@ -98,6 +100,7 @@ export function autoParameterize(sql: string): AutoParameterized | null {
   i++;
   const literals: Token[] = [];
   const params: SqlValue[] = [];
+  const indices: number[] = [];
   for (;;) {
     if (!isName(ts[i])) return null;
     i++;
@@ -112,6 +115,7 @@ export function autoParameterize(sql: string): AutoParameterized | null {
     if (v === undefined) return null;
     literals.push(ts[i]);
     params.push(v);
+    indices.push(i);
     i++;
     if (i === ts.length) break;
     if (!isWord(ts[i], "AND") && !isWord(ts[i], "OR")) return null;
@@ -124,5 +128,5 @@ export function autoParameterize(sql: string): AutoParameterized | null {
     at = t.end;
   }
   out += sql.slice(at);
-  return { sql: out, params };
+  return { sql: out, params, indices };
 }

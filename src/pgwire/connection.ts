@@ -167,11 +167,12 @@ export class Connection implements Wire, Cancellable {
     return this.parts;
   }
 
-  private async readyForQuery(parts: SessionParts): Promise<void> {
+  /** ReadyForQuery, flushed: the flush's own promise (no async frame of its own per query). */
+  private readyForQuery(parts: SessionParts): Promise<void> {
     const status = parts.exec.tx.status();
     if (status === "I") parts.prepared.clearPortals();
     this.out.readyForQuery(status);
-    await this.flush();
+    return this.flush();
   }
 
   /** The message loop of an authenticated session. */

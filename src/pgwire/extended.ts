@@ -116,7 +116,8 @@ export class ExtendedProtocol {
         ? Math.min(r.rows.length, portal.cursor + m.maxRows)
         : r.rows.length;
       const start = portal.cursor;
-      await writeRows(this.wire, r.rows, fields, formats, start, end);
+      const w = writeRows(this.wire, r.rows, fields, formats, start, end);
+      if (w) await w;
       portal.cursor = end;
       if (end < r.rows.length) {
         out.portalSuspended();

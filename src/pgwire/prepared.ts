@@ -67,7 +67,15 @@ function analyse(text: string): Analysis {
 /** The named statements and portals of a connection. */
 export class PreparedStore {
   private readonly statements = new Map<string, Prepared>();
+  /** Named portals. */
   private readonly portals = new Map<string, Portal>();
+  /**
+   * The unnamed portal (one per extended-protocol query), outside the Map: `Map.clear()` per query
+   * left each obsolete hash table holding the last query's portal and linked to its successor,
+   * so once one table outlived the young generation every later portal (params, result, rows)
+   * did too, until the next full GC (issue 13).
+   */
+  private unnamed: Portal | null = null;
   private readonly analyses = new Map<string, Analysis>();
 
   /** Parse: stores statement `name` (unnamed: "", replaced freely). */
@@ -99,7 +107,7 @@ export class PreparedStore {
   }
 
   portal(name: string): Portal {
-    const p = this.portals.get(name);
+    const p = name === "" ? this.unnamed : this.portals.get(name);
     if (!p) throw new PgError("34000", `portal "${name}" does not exist`);
     return p;
   }
@@ -112,12 +120,14 @@ export class PreparedStore {
   }
 
   setPortal(name: string, portal: Portal): void {
-    this.portals.set(name, portal);
+    if (name === "") this.unnamed = portal;
+    else this.portals.set(name, portal);
   }
 
   /** Close: drops a statement ('S') or portal ('P'); unknown names are fine. */
   close(kind: "S" | "P", name: string): void {
     if (kind === "S") this.statements.delete(name);
+    else if (name === "") this.unnamed = null;
     else this.portals.delete(name);
   }
 
@@ -132,17 +142,19 @@ export class PreparedStore {
   /** A simple Query drops the unnamed statement and portal. */
   forgetUnnamed(): void {
     this.statements.delete("");
-    this.portals.delete("");
+    this.unnamed = null;
   }
 
   /** Portals end with their transaction. */
   clearPortals(): void {
-    this.portals.clear();
+    this.unnamed = null;
+    if (this.portals.size > 0) this.portals.clear();
   }
 
   /** Another database: nothing prepared applies any more. */
   reset(): void {
     this.statements.clear();
     this.portals.clear();
+    this.unnamed = null;
   }
 }

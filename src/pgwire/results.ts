@@ -119,41 +119,74 @@ export function writeRowDescription(out: Wire["out"], fields: Field[], formats: 
   out.end();
 }
 
-/** Writes DataRows `from` up to `to` of `rows`, each column in its format (0 text, 1 binary). */
-export async function writeRows(
+/**
+ * Writes DataRows `from` up to `to` of `rows`, each column in its format (0 text, 1 binary).
+ * A promise only once the buffer must be flushed on the way (a point select's one row costs no
+ * async frame): `const w = writeRows(…); if (w) await w;`.
+ */
+export function writeRows(
   wire: Wire,
   rows: SqlValue[][],
   fields: Field[],
   formats: number[],
   from: number,
   to: number,
-): Promise<void> {
-  const out = wire.out;
-  const n = fields.length;
+): Promise<void> | undefined {
   const binary = formats.some((f) => f === 1);
   for (let r = from; r < to; r++) {
-    const row = rows[r];
-    if (binary) {
-      // encode first: a value that cannot be sent must not leave half a message behind
-      const cells = fields.map((f, i) =>
-        formats[i] === 1 ? encodeBinary(row[i] ?? null, f.oid) : encodeText(row[i] ?? null, f.oid)
-      );
-      out.begin(Backend.DataRow).int16(n);
-      for (const c of cells) {
-        if (c === null) out.int32(-1);
-        else if (typeof c === "string") out.textField(c);
-        else out.bytesField(c);
-      }
-      out.end();
-    } else {
-      out.begin(Backend.DataRow).int16(n);
-      for (let i = 0; i < n; i++) {
-        const s = encodeText(row[i] ?? null, fields[i].oid);
-        if (s === null) out.int32(-1);
-        else out.textField(s);
-      }
-      out.end();
+    writeRow(wire.out, rows[r], fields, formats, binary);
+    if (wire.out.length > FLUSH_BYTES) {
+      return flushAndWrite(wire, rows, fields, formats, r + 1, to, binary);
     }
-    if (out.length > FLUSH_BYTES) await wire.flush();
+  }
+  return undefined;
+}
+
+/** Flushes, then writes the rest of the rows, flushing whenever the buffer fills. */
+async function flushAndWrite(
+  wire: Wire,
+  rows: SqlValue[][],
+  fields: Field[],
+  formats: number[],
+  from: number,
+  to: number,
+  binary: boolean,
+): Promise<void> {
+  await wire.flush();
+  for (let r = from; r < to; r++) {
+    writeRow(wire.out, rows[r], fields, formats, binary);
+    if (wire.out.length > FLUSH_BYTES) await wire.flush();
+  }
+}
+
+/** One DataRow. */
+function writeRow(
+  out: Wire["out"],
+  row: SqlValue[],
+  fields: Field[],
+  formats: number[],
+  binary: boolean,
+): void {
+  const n = fields.length;
+  if (binary) {
+    // encode first: a value that cannot be sent must not leave half a message behind
+    const cells = fields.map((f, i) =>
+      formats[i] === 1 ? encodeBinary(row[i] ?? null, f.oid) : encodeText(row[i] ?? null, f.oid)
+    );
+    out.begin(Backend.DataRow).int16(n);
+    for (const c of cells) {
+      if (c === null) out.int32(-1);
+      else if (typeof c === "string") out.textField(c);
+      else out.bytesField(c);
+    }
+    out.end();
+  } else {
+    out.begin(Backend.DataRow).int16(n);
+    for (let i = 0; i < n; i++) {
+      const s = encodeText(row[i] ?? null, fields[i].oid);
+      if (s === null) out.int32(-1);
+      else out.textField(s);
+    }
+    out.end();
   }
 }

@@ -12,11 +12,12 @@
 import { splitStatements } from "../engine/mod.ts";
 import type { SqlValue } from "../engine/types.ts";
 import { autoParameterize } from "./auto_param.ts";
-import { classify } from "./catalog.ts";
+import { type Classified, classify } from "./catalog.ts";
 import type { Wire } from "./contracts.ts";
 import { toPgError } from "./errors.ts";
 import type { Executor } from "./executor.ts";
 import { resultFormats, writeRowDescription, writeRows } from "./results.ts";
+import { cachedPlan, learnPlan } from "./query_shape.ts";
 import { isBlank } from "./sql.ts";
 
 /** What a simple query runs with. */
@@ -27,14 +28,38 @@ export interface SimpleQueryContext {
   readyForQuery(): Promise<void>;
 }
 
+/** The parts of a text whose plan is cached: one statement (its text is not needed). */
+const ONE_PART: readonly string[] = [""];
+
 const TX_WORDS = /^\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE)\b/i;
 const LEADING_COMMENTS = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/;
+
+/**
+ * What one statement (classified as `c`) of the Query text `sql` runs as, and its bound values: a lone point select's literals become parameters (one prepared statement for all),
+ * and its shape is learnt for the next text like it (`learn`).
+ */
+export function statementOf(
+  sql: string,
+  parts: readonly string[],
+  c: Classified,
+  learn = true,
+): [Classified, SqlValue[]] {
+  if (parts.length !== 1 || c.kind !== "sql" || c.valuesDefault !== undefined) return [c, []];
+  const ap = autoParameterize(c.sql);
+  if (!ap) return [c, []];
+  const rewritten = { ...c, sql: ap.sql };
+  if (learn) learnPlan(sql, c.sql, rewritten, ap);
+  return [rewritten, ap.params];
+}
 
 /** Runs a Query message's SQL; errors become an ErrorResponse unless fatal. */
 export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise<void> {
   const { wire, exec } = ctx;
   const out = wire.out;
-  const parts = splitStatements(sql).filter((s) => !isBlank(s));
+  // A text of a shape seen before (another key, the same point select) skips the split, the
+  // classifier and the auto-parameterization: the plan is what they made of that shape.
+  const plan = cachedPlan(sql);
+  const parts = plan ? ONE_PART : splitStatements(sql).filter((s) => !isBlank(s));
   if (parts.length === 0) {
     out.emptyQuery();
     await ctx.readyForQuery();
@@ -46,18 +71,12 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
   let begun = false;
   try {
     for (const part of parts) {
-      const c = classify(part);
+      const c = plan ? plan.stmt : classify(part);
       if (implicit && !begun && c.kind === "sql") {
         await exec.tx.exec("BEGIN");
         begun = true;
       }
-      // A lone point select's literals become parameters: one prepared statement for all.
-      let stmt = c;
-      let params: SqlValue[] = [];
-      if (parts.length === 1 && c.kind === "sql" && c.valuesDefault === undefined) {
-        const ap = autoParameterize(c.sql);
-        if (ap) [stmt, params] = [{ ...c, sql: ap.sql }, ap.params];
-      }
+      const [stmt, params] = plan ? [c, plan.params] : statementOf(sql, parts, c);
       const r = await exec.run(stmt, params, implicit);
       if (r.empty) {
         out.emptyQuery();
@@ -67,7 +86,8 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
         const fields = r.fields;
         const text = resultFormats([], fields.length);
         writeRowDescription(out, fields, text);
-        await writeRows(wire, r.rows, fields, text, 0, r.rows.length);
+        const w = writeRows(wire, r.rows, fields, text, 0, r.rows.length);
+        if (w) await w;
       }
       out.commandComplete(r.tag);
     }

@@ -5,6 +5,7 @@
  * while the auto-parameterization leaves that text alone.
  */
 import assert from "node:assert/strict";
+import { cachedPlan, clearPlans } from "../../src/pgwire/query_shape.ts";
 import { dataRow, fe, type Msg, RawClient, startPg } from "./pgwire_helpers.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -66,6 +67,66 @@ Deno.test(
       }
     } finally {
       c.close();
+      await pg.stop();
+    }
+  },
+);
+
+Deno.test(
+  "pg simple protocol: texts of a shape seen before answer as the full path, in any transaction state",
+  opts,
+  async () => {
+    clearPlans();
+    const pg = await startPg({ inProcess: true });
+    // The texts on one connection, their oracles (never cached) on another.
+    const c = await RawClient.connect(pg.port);
+    const o = await RawClient.connect(pg.port);
+    try {
+      for (
+        const sql of [
+          "CREATE TABLE w(i INTEGER, t TEXT)",
+          "INSERT INTO w VALUES (1, 'a'), (2, 'it''s'), (3, 'c'), (9223372036854775807, 'big')",
+        ]
+      ) {
+        assert.equal((await simple(c, sql)).some((m) => m.type === "E"), false, sql);
+      }
+      // [text, whether the shape cache answers it]
+      const texts: [string, boolean][] = [
+        ["SELECT t FROM w WHERE i = 1;", false],
+        ["SELECT t FROM w WHERE i = 2;", true],
+        ["SELECT t FROM w WHERE i = 9223372036854775807;", true],
+        ["SELECT t FROM w WHERE i = 9223372036854775808;", false], // past 64 bits
+        ["SELECT t FROM w WHERE i = 00003;", true],
+        ["SELECT i FROM w WHERE t = 'it''s' OR i = -1", false],
+        ["SELECT i FROM w WHERE t = 'c' OR i = -2", true],
+        ["SELECT i FROM w WHERE t = '' OR i = -3", true],
+        ["/* 1 */ SELECT i FROM w WHERE i > 1 -- 2\n;", false],
+        ["/* 1 */ SELECT i FROM w WHERE i > 2 -- 2\n;", true],
+        ["SELECT i FROM w WHERE i = 1 LIMIT 1", false], // LIMIT's literal stays: never learnt
+        ["SELECT i FROM w WHERE i = 2 LIMIT 1", false],
+        ["SELECT nope FROM w WHERE i = 1", false], // an error, learnt all the same
+        ["SELECT nope FROM w WHERE i = 2", true],
+        ["BEGIN", false],
+        ["SELECT t FROM w WHERE i = 3;", true],
+        ["SELECT nope FROM w WHERE i = 3", true], // fails the transaction
+        ["SELECT t FROM w WHERE i = 1;", true], // refused: the transaction is aborted
+        ["ROLLBACK", false],
+        ["SELECT t FROM w WHERE i = 2;", true],
+      ];
+      const got: Msg[][] = [];
+      for (const [sql, hit] of texts) {
+        assert.equal(cachedPlan(sql) !== null, hit, sql);
+        got.push(await simple(c, sql));
+      }
+      // A transaction takes the writer: the oracles run after the texts' transaction ended.
+      for (const [k, [sql]] of texts.entries()) {
+        const want = await simple(o, /^[A-Z]+$/.test(sql) ? sql : oracle(sql));
+        assert.deepEqual(got[k], want, sql);
+      }
+      assert.ok((await simple(c, "SELECT 1")).some((m) => m.type === "D"));
+    } finally {
+      c.close();
+      o.close();
       await pg.stop();
     }
   },

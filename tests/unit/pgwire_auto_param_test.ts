@@ -5,6 +5,7 @@ Deno.test("auto-parameterization: pgbench's point select binds the key as an int
   assert.deepEqual(autoParameterize("SELECT abalance FROM accounts WHERE aid = 4711"), {
     sql: "SELECT abalance FROM accounts WHERE aid = ?",
     params: [4711n],
+    indices: [7],
   });
 });
 
@@ -17,6 +18,7 @@ Deno.test("auto-parameterization: value types, signs, operators, AND/OR", () => 
     sql: "select a, t.b, * from main.t where a = -? and b <> ? OR c >= +? AND d != ? " +
       "and e==? and f<=? and g<? and h>?",
     params: [5n, "it's", 7n, "5", 0n, 9223372036854775807n, 1n, 2n],
+    indices: [16, 21, 27, 32, 37, 42, 46, 50],
   });
   // A string stays text, an integer stays an integer: '5' is not 5.
   assert.equal(typeof autoParameterize("SELECT a FROM t WHERE b = '5'")!.params[0], "string");
