@@ -133,13 +133,25 @@ export function writeRows(
   to: number,
 ): Promise<void> | undefined {
   const binary = formats.some((f) => f === 1);
-  for (let r = from; r < to; r++) {
-    writeRow(wire.out, rows[r], fields, formats, binary);
-    if (wire.out.length > FLUSH_BYTES) {
-      return flushAndWrite(wire, rows, fields, formats, r + 1, to, binary);
-    }
-  }
-  return undefined;
+  const next = fill(wire.out, rows, fields, formats, binary, from, to);
+  return wire.out.length > FLUSH_BYTES
+    ? flushAndWrite(wire, rows, fields, formats, next, to, binary)
+    : undefined;
+}
+
+/** Writes rows `from` up to `to` until the buffer is past {@link FLUSH_BYTES}: the next row's index. */
+function fill(
+  out: Wire["out"],
+  rows: SqlValue[][],
+  fields: Field[],
+  formats: number[],
+  binary: boolean,
+  from: number,
+  to: number,
+): number {
+  let r = from;
+  while (r < to && out.length <= FLUSH_BYTES) writeRow(out, rows[r++], fields, formats, binary);
+  return r;
 }
 
 /** Flushes, then writes the rest of the rows, flushing whenever the buffer fills. */
@@ -152,11 +164,10 @@ async function flushAndWrite(
   to: number,
   binary: boolean,
 ): Promise<void> {
-  await wire.flush();
-  for (let r = from; r < to; r++) {
-    writeRow(wire.out, rows[r], fields, formats, binary);
-    if (wire.out.length > FLUSH_BYTES) await wire.flush();
-  }
+  do {
+    await wire.flush();
+    from = fill(wire.out, rows, fields, formats, binary, from, to);
+  } while (wire.out.length > FLUSH_BYTES);
 }
 
 /** One DataRow. */
