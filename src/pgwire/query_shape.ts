@@ -81,8 +81,6 @@ function quoteEnd(sql: string, i: number, close: string, doubles: boolean): numb
 export function scanShape(sql: string): Scan | null {
   const n = sql.length;
   if (n > MAX_CHARS || sql.includes("\0")) return null;
-  let key = "";
-  let at = 0;
   let kinds = "";
   const bounds: number[] = [];
   let i = 0;
@@ -101,8 +99,6 @@ export function scanShape(sql: string): Scan | null {
       // E'…', X'…', N'…': a prefix makes it something else; it stays in the key.
       if (i === 0 || !isIdentCode(sql.charCodeAt(i - 1))) {
         if (kinds.length === MAX_SLOTS) return null;
-        key += sql.slice(at, i) + "\0s";
-        at = e;
         bounds.push(i, e);
         kinds += "s";
       }
@@ -128,8 +124,6 @@ export function scanShape(sql: string): Scan | null {
       const prev = i === 0 ? 32 : sql.charCodeAt(i - 1);
       if (digits && !isIdentCode(prev) && prev !== 46 /* . */ && prev !== 58 /* : */) {
         if (kinds.length === MAX_SLOTS) return null;
-        key += sql.slice(at, i) + "\0n";
-        at = j;
         bounds.push(i, j);
         kinds += "n";
       }
@@ -143,6 +137,13 @@ export function scanShape(sql: string): Scan | null {
     }
   }
   if (kinds.length === 0) return null;
+  // The key: the text with each slot as NUL and its kind.
+  let key = "";
+  let at = 0;
+  for (let k = 0; k < kinds.length; k++) {
+    key += sql.slice(at, bounds[2 * k]) + "\0" + kinds[k];
+    at = bounds[2 * k + 1];
+  }
   return { key: key + sql.slice(at), bounds, kinds };
 }
 

@@ -132,41 +132,35 @@ export function writeRows(
   from: number,
   to: number,
 ): Promise<void> | undefined {
-  const binary = formats.some((f) => f === 1);
-  const next = fill(wire.out, rows, fields, formats, binary, from, to);
-  return wire.out.length > FLUSH_BYTES
-    ? flushAndWrite(wire, rows, fields, formats, next, to, binary)
-    : undefined;
+  const job: RowsJob = { rows, fields, formats, binary: formats.some((f) => f === 1), to };
+  const next = fill(wire.out, job, from);
+  return wire.out.length > FLUSH_BYTES ? flushAndWrite(wire, job, next) : undefined;
 }
 
-/** Writes rows `from` up to `to` until the buffer is past {@link FLUSH_BYTES}: the next row's index. */
-function fill(
-  out: Wire["out"],
-  rows: SqlValue[][],
-  fields: Field[],
-  formats: number[],
-  binary: boolean,
-  from: number,
-  to: number,
-): number {
+/** The rows a {@link writeRows} call writes, and how. */
+interface RowsJob {
+  rows: SqlValue[][];
+  fields: Field[];
+  formats: number[];
+  binary: boolean;
+  /** The end of the rows to write (exclusive). */
+  to: number;
+}
+
+/** Writes rows from `from` on until the buffer is past {@link FLUSH_BYTES}: the next row's index. */
+function fill(out: Wire["out"], job: RowsJob, from: number): number {
   let r = from;
-  while (r < to && out.length <= FLUSH_BYTES) writeRow(out, rows[r++], fields, formats, binary);
+  while (r < job.to && out.length <= FLUSH_BYTES) {
+    writeRow(out, job.rows[r++], job.fields, job.formats, job.binary);
+  }
   return r;
 }
 
 /** Flushes, then writes the rest of the rows, flushing whenever the buffer fills. */
-async function flushAndWrite(
-  wire: Wire,
-  rows: SqlValue[][],
-  fields: Field[],
-  formats: number[],
-  from: number,
-  to: number,
-  binary: boolean,
-): Promise<void> {
+async function flushAndWrite(wire: Wire, job: RowsJob, from: number): Promise<void> {
   do {
     await wire.flush();
-    from = fill(wire.out, rows, fields, formats, binary, from, to);
+    from = fill(wire.out, job, from);
   } while (wire.out.length > FLUSH_BYTES);
 }
 
