@@ -14,7 +14,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { PluginFactory } from "../src/engine/mod.ts";
 import { findInterruptExtension } from "../src/engine/native/locate.ts";
 import type { ApplyMessage, ApplyResult } from "../src/replication/plugin_api.ts";
-import { close, node, sql } from "../tests/unit/helpers/replication_plugin_nodes.ts";
+import { close, node, sql } from "../tests/unit/helpers/replication_nodes.ts";
 
 const SINGLE = Number(Deno.env.get("BENCH_SINGLE") ?? 20_000);
 const ROWS = Number(Deno.env.get("BENCH_ROWS") ?? 100_000);

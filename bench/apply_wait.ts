@@ -11,7 +11,7 @@
  * default 500).
  * @module
  */
-import { node, sql, type TestNode } from "../tests/unit/helpers/replication_plugin_nodes.ts";
+import { node, sql, type TestNode } from "../tests/unit/helpers/replication_nodes.ts";
 import { replicationClient } from "../src/replication/plugin_api.ts";
 import { percentile, table } from "./stats.ts";
 

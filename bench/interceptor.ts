@@ -21,7 +21,7 @@ import { percentile, table } from "./stats.ts";
 import { createLogger } from "../src/log/mod.ts";
 import { applyIntercepted } from "../src/replication/apply_intercepted.ts";
 import { type ApplyMessage, replicationClient } from "../src/replication/plugin_api.ts";
-import { close, node, sql, type TestNode } from "../tests/unit/helpers/replication_plugin_nodes.ts";
+import { close, node, sql, type TestNode } from "../tests/unit/helpers/replication_nodes.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 1);
 const ROWS = [1, 10, 100];

@@ -6,42 +6,35 @@
  */
 import assert from "node:assert/strict";
 import { type ApplyMessage, replicationClient } from "../../src/replication/plugin_api.ts";
-import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+import { close, forget, nextSeq, node, rows, sql, take } from "./helpers/replication_nodes.ts";
 import { pack } from "../../src/replication/packed.ts";
 
-let seq = 0;
-
-function msgs(from: TestNode): ApplyMessage[] {
-  return from.out.splice(0).map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
-}
-
-async function pair(): Promise<[TestNode, TestNode]> {
+async function pair() {
   const a = await node("a");
   const b = await node("b");
   await sql(a, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
   await sql(a, "CREATE TABLE u(id INTEGER PRIMARY KEY)");
   // b has t (with a CHECK a does not have) but not u.
   await sql(b, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'bad'))");
-  a.out.splice(0);
-  b.out.splice(0);
-  return [a, b];
+  forget(a, b);
+  return [a, b] as const;
 }
 
 Deno.test("a batch with invalid and misfit changesets: the others apply, those go alone", async () => {
   const [a, b] = await pair();
   await sql(a, "INSERT INTO t VALUES (1, 'x')");
-  const [ok1] = msgs(a);
-  const garbage: ApplyMessage = { seq: ++seq, subject: "s", data: "not a changeset" };
+  const [ok1] = take(a);
+  const garbage: ApplyMessage = { seq: nextSeq(), subject: "s", data: "not a changeset" };
   await sql(a, "INSERT INTO t VALUES (2, 'x')");
-  const [ok2] = msgs(a);
+  const [ok2] = take(a);
   // One changeset: a row of t (fits) then a row of u (no such table on b): parked whole.
   await a.engine.defaultDb.execute([
     { sql: "INSERT INTO t VALUES (9, 'part of a misfit')" },
     { sql: "INSERT INTO u VALUES (1)" },
   ]);
-  const [misfit] = msgs(a);
+  const [misfit] = take(a);
   await sql(a, "INSERT INTO t VALUES (3, 'x')");
-  const [ok3] = msgs(a);
+  const [ok3] = take(a);
   const batch = [ok1, garbage, ok2, misfit, ok3];
   const r = await replicationClient(b.engine.defaultDb).call("apply", batch);
   assert.equal(r.error, null);
@@ -62,7 +55,7 @@ Deno.test("a batch with a failing changeset: the ones before commit, it is repor
   await sql(a, "INSERT INTO t VALUES (1, 'x')");
   await sql(a, "INSERT INTO t VALUES (2, 'bad')");
   await sql(a, "INSERT INTO t VALUES (3, 'x')");
-  const batch = msgs(a);
+  const batch = take(a);
   const r = await replicationClient(b.engine.defaultDb).call("apply", batch);
   assert.equal(r.error?.seq, batch[1].seq);
   assert.equal(r.applied, 1);
@@ -76,12 +69,12 @@ Deno.test("a batch with DDL before a failing changeset: the DDL applies and is c
   const [a, b] = await pair();
   await sql(a, "CREATE TABLE w(id INTEGER PRIMARY KEY)");
   await sql(a, "ALTER TABLE t ADD COLUMN z TEXT");
-  const [create, alter] = msgs(a);
-  const garbage: ApplyMessage = { seq: ++seq, subject: "s", data: "not a changeset" };
+  const [create, alter] = take(a);
+  const garbage: ApplyMessage = { seq: nextSeq(), subject: "s", data: "not a changeset" };
   const r = await replicationClient(b.engine.defaultDb).call("apply", [create, alter, garbage]);
   assert.equal(r.error, null);
   assert.equal(r.through, garbage.seq);
-  b.out.splice(0);
+  forget(b);
   await sql(b, "INSERT INTO w VALUES (7)");
   await sql(b, "INSERT INTO t VALUES (7, 'x', 'z')");
   assert.equal(b.out.length, 2, "b's writes to the new and the altered table are captured");
@@ -91,10 +84,10 @@ Deno.test("a batch with DDL before a failing changeset: the DDL applies and is c
 Deno.test("an INSERT of a row with no version records it; one with a version goes by LWW", async () => {
   const [a, b] = await pair();
   await sql(a, "INSERT INTO t VALUES (1, 'from a')");
-  const [older] = msgs(a);
+  const [older] = take(a);
   await sql(b, "INSERT INTO t VALUES (1, 'local on b')"); // newer than a's row 1
   await sql(a, "INSERT INTO t VALUES (2, 'from a')");
-  const [fresh] = msgs(a);
+  const [fresh] = take(a);
   const client = replicationClient(b.engine.defaultDb);
   const r = await client.call("apply", [older, fresh]);
   assert.equal(r.error, null);
@@ -116,7 +109,7 @@ Deno.test("an INSERT of a row with no version records it; one with a version goe
   assert.equal(await rows(b, "SELECT key FROM _ha_conflicts WHERE tbl = 't'"), '[["[1]"]]');
   // Redelivered under a new sequence: the version is its own, nothing applies again.
   await sql(b, "UPDATE t SET v = 'changed on b' WHERE id = 2");
-  const again = await client.call("apply", [{ ...fresh, seq: ++seq }]);
+  const again = await client.call("apply", [{ ...fresh, seq: nextSeq() }]);
   assert.equal(again.error, null);
   assert.equal(await rows(b, "SELECT v FROM t WHERE id = 2"), '[["changed on b"]]');
   await close(a, b);
@@ -128,7 +121,7 @@ Deno.test("a batch sent behind one in flight applies only if that one was applie
   await sql(a, "INSERT INTO t VALUES (2, 'bad')");
   await sql(a, "INSERT INTO t VALUES (3, 'x')");
   await sql(a, "INSERT INTO t VALUES (4, 'x')");
-  const [m1, m2, m3, m4] = msgs(a);
+  const [m1, m2, m3, m4] = take(a);
   const enc = new TextEncoder();
   const packed = (ms: ApplyMessage[], after?: number) => {
     const p = pack("s", ms.map((m) => ({ seq: m.seq, data: enc.encode(m.data) })));

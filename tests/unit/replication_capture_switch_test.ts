@@ -9,7 +9,7 @@ import { decodeChangeSet } from "../../src/cdc/mod.ts";
 import { findInterruptExtension } from "../../src/engine/native/locate.ts";
 import type { ApplyMessage } from "../../src/replication/plugin_api.ts";
 import { replicationClient } from "../../src/replication/plugin_api.ts";
-import { close, node, rows, ship, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+import { close, node, rows, ship, sql, type TestNode } from "./helpers/replication_nodes.ts";
 
 const ext = await findInterruptExtension();
 

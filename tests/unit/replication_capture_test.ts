@@ -21,7 +21,7 @@ import {
   ship,
   sql,
   type TestNode,
-} from "./helpers/replication_plugin_nodes.ts";
+} from "./helpers/replication_nodes.ts";
 
 /** The changes of the changesets a node committed and did not ship yet. */
 function pending(n: TestNode) {

@@ -5,22 +5,15 @@
  * later changeset is not written through a view made for its old name.
  */
 import assert from "node:assert/strict";
-import { type ApplyMessage, replicationClient } from "../../src/replication/plugin_api.ts";
-import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+import { replicationClient } from "../../src/replication/plugin_api.ts";
+import { close, forget, node, rows, sql, take } from "./helpers/replication_nodes.ts";
 
-let seq = 0;
-
-function msgs(from: TestNode): ApplyMessage[] {
-  return from.out.splice(0).map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
-}
-
-async function pair(): Promise<[TestNode, TestNode]> {
+async function pair() {
   const a = await node("a");
   const b = await node("b", { interrupt: true });
   for (const n of [a, b]) await sql(n, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
-  a.out.splice(0);
-  b.out.splice(0);
-  return [a, b];
+  forget(a, b);
+  return [a, b] as const;
 }
 
 Deno.test("held INSERTs: versions first, in order, as a user trigger sees them", async () => {
@@ -34,7 +27,7 @@ Deno.test("held INSERTs: versions first, in order, as a user trigger sees them",
          (SELECT count(*) FROM _ha_versions WHERE tbl = 't' AND key = '[' || new.id || ']'));
      END`,
   );
-  b.out.splice(0);
+  forget(b);
   // 70 single-row changesets and one of 40 rows: more than one statement's worth each.
   for (let i = 1; i <= 70; i++) await sql(a, "INSERT INTO t VALUES (?, ?)", [i, `v${i}`]);
   await sql(
@@ -42,7 +35,7 @@ Deno.test("held INSERTs: versions first, in order, as a user trigger sees them",
     `WITH RECURSIVE c(x) AS (SELECT 101 UNION ALL SELECT x + 1 FROM c WHERE x < 140)
      INSERT INTO t SELECT x, 'w' || x FROM c`,
   );
-  const batch = msgs(a);
+  const batch = take(a);
   const r = await replicationClient(b.engine.defaultDb).call("apply", batch);
   assert.equal(r.error, null);
   assert.equal(r.applied, 71);
@@ -72,7 +65,7 @@ Deno.test("held INSERTs that meet a version or a row go by LWW, the others apply
     await sql(a, "INSERT INTO t VALUES (?, ?)", [i, `a${i}`]);
     if (i === 20) await sql(b, "INSERT INTO t VALUES (20, 'newer on b')");
   }
-  const r = await replicationClient(b.engine.defaultDb).call("apply", msgs(a));
+  const r = await replicationClient(b.engine.defaultDb).call("apply", take(a));
   assert.equal(r.error, null);
   assert.equal(r.applied, 60);
   const expected = Array.from(
@@ -97,16 +90,16 @@ Deno.test("held INSERTs after a table was renamed go to the table of that name",
   const [a, b] = await pair();
   const rep = replicationClient(b.engine.defaultDb);
   await sql(a, "INSERT INTO t VALUES (1, 'before')");
-  assert.equal((await rep.call("apply", msgs(a))).error, null);
+  assert.equal((await rep.call("apply", take(a))).error, null);
   // The next batch renames t (and a column) and creates a new t; rows go to both.
   await sql(a, "ALTER TABLE t RENAME TO t_old");
   await sql(a, "ALTER TABLE t_old RENAME COLUMN v TO w");
   await sql(a, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
   await sql(a, "INSERT INTO t VALUES (2, 'new t')");
   await sql(a, "INSERT INTO t_old VALUES (3, 'old t')");
-  assert.equal((await rep.call("apply", msgs(a))).error, null);
+  assert.equal((await rep.call("apply", take(a))).error, null);
   await sql(a, "INSERT INTO t VALUES (4, 'new t again')");
-  assert.equal((await rep.call("apply", msgs(a))).error, null);
+  assert.equal((await rep.call("apply", take(a))).error, null);
   for (const q of ["SELECT id, v FROM t ORDER BY id", "SELECT id, w FROM t_old ORDER BY id"]) {
     assert.equal(await rows(b, q), await rows(a, q));
   }
@@ -115,7 +108,7 @@ Deno.test("held INSERTs after a table was renamed go to the table of that name",
   await sql(b, "ALTER TABLE t RENAME TO t_b");
   await sql(b, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
   await sql(a, "INSERT INTO t VALUES (5, 'after b renamed')");
-  assert.equal((await rep.call("apply", msgs(a))).error, null);
+  assert.equal((await rep.call("apply", take(a))).error, null);
   assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["5"]]');
   assert.equal(await rows(b, "SELECT id FROM t_b ORDER BY id"), '[["2"],["4"]]');
   await close(a, b);

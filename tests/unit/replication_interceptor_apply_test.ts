@@ -13,16 +13,17 @@ import {
   type ApplyResult,
   replicationClient,
 } from "../../src/replication/plugin_api.ts";
-import { close, node, rows, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+import {
+  close,
+  forget,
+  node,
+  rows,
+  sql,
+  take,
+  type TestNode,
+} from "./helpers/replication_nodes.ts";
 
 const logger = createLogger("error");
-let seq = 1000;
-
-/** Takes `from`'s unshipped changesets as stream messages. */
-function take(from: TestNode): ApplyMessage[] {
-  return from.out.splice(0).map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
-}
-
 function apply(host: InterceptorHost, to: TestNode, msgs: ApplyMessage[]): Promise<ApplyResult> {
   const o = { host, db: to.engine.defaultDb, self: { node: to.name }, logger };
   return applyIntercepted({ ...o, consumer: "test" }, msgs);
@@ -33,8 +34,7 @@ async function pair(schema: string): Promise<[TestNode, TestNode]> {
   const b = await node("b");
   await sql(a, schema);
   await sql(b, schema);
-  a.out.splice(0);
-  b.out.splice(0);
+  forget(a, b);
   return [a, b];
 }
 
@@ -77,7 +77,7 @@ export const resolveConflict = (c) => {
   await sql(b, "UPDATE t SET v = 'b'");
   await new Promise((r) => setTimeout(r, 5));
   await sql(a, "UPDATE t SET v = 'a'");
-  b.out.splice(0);
+  forget(b);
   const r = await apply(t.host, b, take(a));
   assert.equal(r.error, null);
   assert.equal(
@@ -111,14 +111,14 @@ Deno.test("merge_counters: concurrent increments on three nodes add up", async (
   for (const n of ns) {
     await sql(n, schema);
     await sql(n, "INSERT INTO counters VALUES (1, 0, 'none')");
-    n.out.splice(0);
+    forget(n);
   }
   for (let i = 0; i < 5; i++) {
     for (const n of ns) {
       await sql(n, "UPDATE counters SET count = count + 1, who = ? WHERE id = 1", [n.name]);
     }
   }
-  const outs = ns.map(take);
+  const outs = ns.map((n) => take(n));
   for (const [i, n] of ns.entries()) {
     for (const [j, msgs] of outs.entries()) {
       if (i !== j) assert.equal((await apply(t.host, n, msgs)).error, null);

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { replicationClient } from "../../src/replication/plugin_api.ts";
-import { close, node, rows, ship, sql, type TestNode } from "./helpers/replication_plugin_nodes.ts";
+import { close, node, rows, ship, sql, type TestNode } from "./helpers/replication_nodes.ts";
 
 function dump(n: TestNode, table: string): Promise<string> {
   return rows(n, `SELECT typeof(a) || ':' || quote(a) FROM "${table}" ORDER BY rowid`);

@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createLogger } from "../../../src/log/mod.ts";
 import { Subscriber, type SubscriberOptions } from "../../../src/replication/mod.ts";
-import { node } from "../../unit/helpers/replication_plugin_nodes.ts";
+import { node } from "../../unit/helpers/replication_nodes.ts";
 import { Cluster, freePort } from "./cluster.ts";
 
 /** Starts the server, the stream and node `b`; `close` stops them (the subscriber first). */

@@ -88,13 +88,28 @@ export async function rows(n: TestNode, text: string): Promise<string> {
 
 let seq = 0;
 
+/** The next stream sequence (one counter for every node: a test's messages never go back). */
+export function nextSeq(): number {
+  return ++seq;
+}
+
+/** Takes `payloads` (default: all of `from`'s unshipped ones) as stream messages. */
+export function take(from: TestNode, payloads = from.out.splice(0)): ApplyMessage[] {
+  return payloads.map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
+}
+
+/** Drops what the nodes committed so far (their set-up), unshipped. */
+export function forget(...ns: TestNode[]): void {
+  for (const n of ns) n.out.splice(0);
+}
+
 /** Applies `payloads` (default: all of `from`'s unshipped ones) on every node of `to`. */
 export async function ship(
   from: TestNode,
   to: TestNode[],
   payloads: CommitPayload[] = from.out.splice(0),
 ): Promise<ApplyMessage[]> {
-  const msgs: ApplyMessage[] = payloads.map((p) => ({ seq: ++seq, subject: "s", data: p.data }));
+  const msgs = take(from, payloads);
   for (const t of to) {
     const r = await replicationClient(t.engine.defaultDb).call("apply", msgs);
     assert.equal(r.error, null, JSON.stringify(r.error));
