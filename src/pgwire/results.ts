@@ -147,7 +147,7 @@ interface RowsJob {
   to: number;
 }
 
-/** Writes rows from `from` on until the buffer is past {@link FLUSH_BYTES}: the next row's index. */
+/** Writes rows from `from` on until the buffer is past {@link FLUSH_BYTES}: the next row index. */
 function fill(out: Wire["out"], job: RowsJob, from: number): number {
   let r = from;
   while (r < job.to && out.length <= FLUSH_BYTES) {

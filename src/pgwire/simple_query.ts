@@ -35,8 +35,9 @@ const TX_WORDS = /^\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE)\
 const LEADING_COMMENTS = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/;
 
 /**
- * What one statement (classified as `c`) of the Query text `sql` runs as, and its bound values: a lone point select's literals become parameters (one prepared statement for all),
- * and its shape is learnt for the next text like it (`learn`).
+ * What one statement (classified as `c`) of the Query text `sql` runs as, and its bound values:
+ * a lone point select's literals become parameters (one prepared statement for all), and its
+ * shape is learnt for the next text like it (`learn`).
  */
 export function statementOf(
   sql: string,
