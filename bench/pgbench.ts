@@ -10,7 +10,9 @@
  * `synchronous=NORMAL` (no fsync per commit on either side).
  *
  * Run: `deno task bench pgbench` or `deno run -A --unstable-worker-options bench/pgbench.ts`.
- * Env: BENCH_SECONDS (default 5), BENCH_CLIENTS (default 8), BENCH_ROWS (default 100000).
+ * Env: BENCH_SECONDS (default 5), BENCH_CLIENTS (default 8), BENCH_ROWS (default 100000),
+ * BENCH_RATE (pgbench `-R`: a fixed rate instead of as fast as possible), BENCH_GC_LOG=file
+ * (ha's output written there when it stops, e.g. with `--v8-flags=--trace-gc`).
  */
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { table } from "./stats.ts";
@@ -91,7 +93,11 @@ export async function startHaTarget(
       user: "ha",
       password: "ha",
       note: `ha CLI, file database (WAL), ${replicate ? "sync replication" : "no replication"}`,
-      stop: async () => void (await node.stop()),
+      stop: async () => {
+        await node.stop();
+        const f = Deno.env.get("BENCH_GC_LOG");
+        if (f) Deno.writeTextFileSync(f, node.output());
+      },
     };
   }
   await node.stop();
@@ -195,6 +201,7 @@ export async function pgbench(t: Target, script: string, mode: string): Promise<
     `rows=${ROWS}`,
     "-f",
     `${HERE}pgbench/${script}.sql`,
+    ...(Deno.env.get("BENCH_RATE") ? ["-R", Deno.env.get("BENCH_RATE")!] : []),
     t.name === "ha" ? "ha" : "postgres",
   ], { PGPASSWORD: t.password });
   const tps = /tps = ([\d.]+)/.exec(r.stdout);

@@ -5,6 +5,7 @@
  * so a session transaction (BEGIN … COMMIT) holds the writer exclusively.
  */
 import type { SqlPolicy } from "./sql_policy.ts";
+import { setImmediate } from "node:timers";
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { StatementKind } from "./connection.ts";
@@ -99,6 +100,8 @@ export class Database {
   private readonly checkpointer: Checkpointer | null = null;
   private readonly writeQueue: QueuedWrite[] = [];
   private draining = false;
+  /** Calls of {@link execute} in progress (queued, running, or awaiting their commit listeners). */
+  private active = 0;
   private closed = false;
   /** Set at shutdown: client statements are refused (ha's own work goes on until close). */
   private refusing = false;
@@ -174,8 +177,10 @@ export class Database {
    */
   async execute(stmts: Statement[], opts: ExecuteOptions = {}): Promise<StatementResult[]> {
     if (stmts.length === 0) throw new HaError("bad_request", "no statements to execute");
-    const release = await this.opts.limiter.acquire();
+    this.active++;
+    let release: (() => void) | undefined;
     try {
+      release = await this.opts.limiter.acquire();
       this.checkAccepting();
       let timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);
@@ -206,7 +211,8 @@ export class Database {
       this.noteStopped(e);
       throw e;
     } finally {
-      release();
+      release?.();
+      this.active--;
     }
   }
 
@@ -393,6 +399,11 @@ export class Database {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
+      // No group in flight. When other statements are in progress (other clients are active),
+      // the first group leaves once the I/O of this event-loop turn has run, so that requests
+      // read in the same wake-up join it instead of forming the next group (fewer, larger
+      // groups: docs/perf.md §9). A lone client does not wait.
+      if (this.active > this.writeQueue.length) await new Promise<void>((r) => setImmediate(r));
       while (this.writeQueue.length > 0) {
         const queued = this.writeQueue.splice(0, MAX_GROUP);
         const batch = queued.filter((b) => {

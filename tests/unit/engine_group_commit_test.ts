@@ -119,3 +119,35 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "writes issued together while another awaits its commit listeners form one group",
+  opts,
+  async () => {
+    const { engine, db, commits } = await engineWithCounter();
+    try {
+      // Known as a write from now on (a statement of unknown kind is tried on a reader first).
+      const sql = "INSERT INTO t(id, v) VALUES (?, 'x')";
+      await db.execute([{ sql, params: [100] }]);
+      // The next write's listener holds it (like a changeset awaiting its JetStream ack).
+      const held = Promise.withResolvers<void>();
+      let hold = true;
+      db.onCommit(() => hold ? held.promise : undefined);
+      const first = db.execute([{ sql, params: [1] }]);
+      while (commits.length === 1) await new Promise((r) => setTimeout(r, 1));
+      hold = false;
+      // Five writes issued in one turn: the first does not leave alone, all five share a commit.
+      await Promise.all(
+        [2, 3, 4, 5, 6].map((id) => db.execute([{ sql, params: [id] }])),
+      );
+      assert.deepEqual(commits, [1, 1, 5]);
+      held.resolve();
+      await first;
+      // A lone write still commits alone.
+      await db.execute([{ sql, params: [7] }]);
+      assert.deepEqual(commits, [1, 1, 5, 1]);
+    } finally {
+      await engine.close();
+    }
+  },
+);
