@@ -93,16 +93,17 @@ export class BatchApply {
    * waiting for its answer), else nothing is done and the result is `stale`.
    */
   run(batch: ApplyMessage[], opts?: InterceptedBatch, after?: number): ApplyResult {
-    if (after !== undefined && batch.length > 0) {
-      const done = this.p.progress.get(batch[0].subject) ?? 0;
-      if (done < after) return { through: 0, applied: 0, skipped: 0, error: null, stale: true };
+    // The progress read once (the writer is this thread's: nothing changes it before BEGIN).
+    const progress = batch.length > 0 ? this.p.progress.get(batch[0].subject) ?? 0 : 0;
+    if (after !== undefined && batch.length > 0 && progress < after) {
+      return { through: 0, applied: 0, skipped: 0, error: null, stale: true };
     }
     // Optimistic first: no savepoint per changeset (they cost as much as decoding one). If one
     // fails, the whole attempt is rolled back and the batch redone with a savepoint each, so
     // the failing changeset is dead-lettered, parked or reported alone, exactly as before.
     // Interceptor batches (conflict detection, resolutions) always take the savepoint path.
     if (!opts) {
-      const r = this.attempt(batch, undefined, false);
+      const r = this.attempt(batch, undefined, false, progress);
       if (r) return r;
     }
     return this.attempt(batch, opts, true)!;
@@ -116,6 +117,7 @@ export class BatchApply {
     batch: ApplyMessage[],
     opts: InterceptedBatch | undefined,
     savepoints: boolean,
+    progress?: number,
   ): ApplyResult | null {
     const { db, options: o, capture, schema } = this.p;
     const result: ApplyResult = {
@@ -131,7 +133,7 @@ export class BatchApply {
     const resolutions = new Map(opts?.resolutions ?? []);
     if (batch.length === 0) return result;
     const subject = batch[0].subject;
-    let done = this.p.progress.get(subject) ?? 0;
+    let done = progress ?? this.p.progress.get(subject) ?? 0;
     let ddl = false;
     const remote: [string, number][] = [];
     const rules = {
@@ -141,7 +143,8 @@ export class BatchApply {
     const held = this.p.held;
     held.reset(false);
     capture.set(false);
-    db.exec("BEGIN IMMEDIATE");
+    // Prepared once (the statement cache), not parsed and authorized per batch like exec().
+    this.p.stmt("BEGIN IMMEDIATE").run();
     // Row INSERTs of rows with no version are held and written several to a statement
     // (`held_inserts.ts`), only here: a failing changeset makes this attempt redo the batch.
     held.enabled = !savepoints && !opts;
@@ -208,7 +211,7 @@ export class BatchApply {
       if (ddl) result.applied += this.applyParked(subject);
       if (result.through > 0) this.p.progress.set(subject, result.through);
       capture.endTransaction();
-      db.exec("COMMIT");
+      this.p.stmt("COMMIT").run();
       const now = result.committedAt = Date.now();
       result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
