@@ -29,6 +29,8 @@ const BASELINE = Deno.env.get("BENCH_BASELINE");
 const PROF = Deno.env.get("PROF_DIR");
 /** BENCH_THREADS=1: every thread name of a replica on its own (else grouped). */
 const THREADS = Deno.env.get("BENCH_THREADS") === "1";
+/** BENCH_NATS_LOGS=1: node1 forwards nats-server's log lines into its own. */
+const NATS_LOGS = Deno.env.get("BENCH_NATS_LOGS") === "1" ? ["--nats-logs"] : [];
 /** Requests in flight on node1 at most. */
 const CONNS = 32;
 
@@ -78,6 +80,8 @@ function cpuByThread(pids: number[]): Map<string, number> {
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         const key = `${label} ${Deno.readTextFileSync(`${dir}/comm`).trim()}`;
         out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+        // BENCH_THREADS=1: also the kernel's share (system time) of each thread.
+        if (THREADS) out.set(`${key}:sys`, (out.get(`${key}:sys`) ?? 0) + Number(f[12]) * 10);
         const kids = Deno.readTextFileSync(`${dir}/children`).trim();
         for (const k of kids ? kids.split(" ") : []) visit(Number(k), "nats");
       }
@@ -89,6 +93,7 @@ function cpuByThread(pids: number[]): Map<string, number> {
 
 /** Thread groups printed per replica (by `/proc` comm name). */
 function group(comm: string): string {
+  if (comm.endsWith(":sys")) return `${group(comm.slice(0, -4))}:sys`;
   if (comm === "deno" || comm === "main") return "main";
   if (/^V8|^v8/i.test(comm)) return "v8";
   if (comm === "worker-1") return "writer";
@@ -139,7 +144,11 @@ async function round(k: number): Promise<void> {
         embeddedNats: !natsUrl,
         natsUrl,
         dsns: [`${cluster.root}/${name}/bench.db`],
-        args: ["--log-level", "warn"],
+        args: [
+          "--log-level",
+          Deno.env.get("BENCH_LOG_LEVEL") ?? "warn",
+          ...(natsUrl ? [] : NATS_LOGS),
+        ],
         denoFlags: PROF && natsUrl ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`] : [],
         checkout: name === baseOn ? BASELINE : undefined,
       });
@@ -184,7 +193,7 @@ async function round(k: number): Promise<void> {
           const d = v - (c0.get(key) ?? 0);
           const g = group(comm);
           byGroup.set(g, (byGroup.get(g) ?? 0) + d);
-          all += d;
+          if (!g.endsWith(":sys")) all += d;
         }
         const us = (ms: number) => (ms / Math.max(1, applied) * 1000).toFixed(0);
         console.log(
@@ -199,8 +208,10 @@ async function round(k: number): Promise<void> {
       }
       let nats = 0, origin = 0;
       for (const [key, v] of c1) {
-        if (key.startsWith("nats ")) nats += v - (c0.get(key) ?? 0);
-        else if (key.startsWith("node1 ")) origin += v - (c0.get(key) ?? 0);
+        if (key.startsWith("nats ") && !key.endsWith(":sys")) nats += v - (c0.get(key) ?? 0);
+        else if (key.startsWith("node1 ") && !key.endsWith(":sys")) {
+          origin += v - (c0.get(key) ?? 0);
+        }
       }
       const applied2 = m1[1].applied - m0[1].applied;
       console.log(

@@ -24,6 +24,7 @@ const ALL: Record<string, string> = {
   "writer-cost": "./writer_cost.ts",
   "wake-cost": "./wake_cost.ts",
   "live-apply": "./live_apply.ts",
+  "apply-cost": "./apply_cost.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);

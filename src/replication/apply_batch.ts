@@ -56,7 +56,11 @@ export class BatchApply {
    * was restored from a snapshot that may not reflect them (`snapshot/sqlite_file.ts`).
    */
   private readonly replayOwn = new Map<string, { after: number; through: number }>();
-  /** Columns of the tables remote changes touched in this apply batch (null: no such table). */
+  /**
+   * Columns of the tables remote changes touched (null: no such table), kept across batches until
+   * the schema may have changed: {@link forgetColumns} on every capture-schema resync (local or
+   * applied DDL, a rollback that may have undone DDL), and on any failed change.
+   */
   private readonly knownColumns = new Map<string, Set<string> | null>();
   /** Whether the current attempt ran a DDL change (to undo its schema state on a redo). */
   private ranDdl = false;
@@ -75,6 +79,11 @@ export class BatchApply {
     for (const r of rows) {
       this.replayOwn.set(r.subject, { after: Number(r.after), through: Number(r.through) });
     }
+  }
+
+  /** The schema may have changed: table columns are read again. */
+  forgetColumns(): void {
+    this.knownColumns.clear();
   }
 
   /** Whether a changeset is this node's own and already in the database (not applied). */
@@ -128,7 +137,6 @@ export class BatchApply {
       deadLetters: [],
     };
     if (opts) result.appliedSeqs = [];
-    this.knownColumns.clear();
     this.ranDdl = false;
     const resolutions = new Map(opts?.resolutions ?? []);
     if (batch.length === 0) return result;
@@ -215,6 +223,7 @@ export class BatchApply {
       const now = result.committedAt = Date.now();
       result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
+      this.knownColumns.clear();
       held.enabled = false;
       held.reset(true);
       if (db.isTransaction) db.exec("ROLLBACK");

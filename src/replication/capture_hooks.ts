@@ -79,6 +79,8 @@ export class Capture {
   /** What {@link set} last asked of the extension's switch, and whether that was done. */
   private switchOn = true;
   private switchSet = true;
+  /** What the extension's switch was last set to (it starts on). */
+  private switchIs = true;
   /** Per statement (its authorizer actions): its scope and the tables it may REPLACE rows of. */
   private scopes = new WeakMap<AuthAction[], { scope: StatementScope; replacing: Set<string> }>();
   /** Tables the running statement writes directly (captured). */
@@ -125,17 +127,21 @@ export class Capture {
   set(on: boolean): void {
     this.capturing = on;
     if (!this.schema.gated) return;
-    // Should switching it back on ever fail, the next local statement retries first (it fails
-    // rather than write without capture).
     this.switchOn = on;
-    this.switchSet = false;
-    this.ensureSwitch();
+    this.switchSet = this.switchIs === on;
+    // Off at once (an apply follows). On when the next local statement begins
+    // (`beforeStatement`, the way every write of a client reaches the writer's connection): a
+    // replica applying batch after batch leaves it off between them, one statement less per
+    // batch each way (issue 13). Should switching on fail, that statement fails rather than
+    // write without capture.
+    if (!on) this.ensureSwitch();
   }
 
-  /** The extension's switch may not be as {@link set} last asked (a failed switch). */
+  /** The extension's switch may not be as {@link set} last asked (on is set lazily). */
   private ensureSwitch(): void {
     if (this.switchSet) return;
     this.stmt("SELECT ha_capture(?)").get(this.switchOn ? 1 : 0);
+    this.switchIs = this.switchOn;
     this.switchSet = true;
   }
 

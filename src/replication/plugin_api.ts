@@ -86,17 +86,7 @@ export interface PackedMessages {
    * (the earlier batch stopped short, e.g. at a failing changeset).
    */
   after?: number;
-  /**
-   * The subscriber will send another batch soon: a plain success (applied, no error, dead letter
-   * or stale answer) may be answered together with a later answer instead of at once, so this
-   * thread is woken once for several batches (issue 13). The writer answers it with the next
-   * command it runs, or after {@link DEFER_REPLY_MS} without one.
-   */
-  defer?: boolean;
 }
-
-/** Longest a {@link PackedMessages.defer}red answer waits in the writer for company, ms. */
-export const DEFER_REPLY_MS = 10;
 
 /** Result of the `apply` command. */
 export interface ApplyResult {

@@ -26,7 +26,6 @@ import {
 import {
   type ApplyMessage,
   type ApplyResult,
-  DEFER_REPLY_MS,
   type ReplicationClient,
   replicationClient,
 } from "./plugin_api.ts";
@@ -76,12 +75,6 @@ const APPLY_RETRY_MAX_MS = 30_000;
  * in the writer thread, not for the answer's trip through this thread (issue 13, lag).
  */
 const MAX_IN_FLIGHT = 2;
-/**
- * A batch sent with room left for another may have its answer deferred by the writer
- * (`PackedMessages.defer`) when messages are arriving closer together than this, ms: the next
- * batch is then likely to come within `DEFER_REPLY_MS`, and both answers wake this thread once.
- */
-const DEFER_WHEN_GAP_MS = DEFER_REPLY_MS / 2;
 
 /** An apply batch sent to the writer. */
 interface InFlight {
@@ -123,9 +116,6 @@ export class Subscriber {
   private lastRestart: { reason: string; at: string } | null = null;
   /** Apply batches sent to the writer, not answered yet, oldest first. */
   private readonly inflight: InFlight[] = [];
-  /** When the last message was received (`performance.now()`), and the gap before it, ms. */
-  private receivedAt = 0;
-  private receivedGap = Infinity;
 
   private readonly plugin: ReplicationClient;
   private readonly stall: StallWatch;
@@ -317,9 +307,6 @@ export class Subscriber {
       delivered = d.delivery;
       if (d.stream <= this.receivedSeq) return;
       this.receivedSeq = d.stream;
-      const now = performance.now();
-      this.receivedGap = now - this.receivedAt;
-      this.receivedAt = now;
       this.buffer.push({ seq: d.stream, data: m.data, msg: m });
       this.wake?.();
       if (this.buffer.full()) end(`paused while ${this.buffer.describe()} wait to be applied`);
@@ -476,12 +463,11 @@ export class Subscriber {
       if (this.buffer.low()) this.drained?.();
       const next = this.unsent();
       const room = this.inflight.length < (this.o.host == null ? MAX_IN_FLIGHT : 1);
-      // A batch behind one in flight holds a remote changeset (own ones alone are skipped here
-      // once nothing is in flight: no writer transaction for them; own ones before a remote one
-      // go with it, the writer skips them, so the remote one does not wait for the answer).
+      // A batch behind one in flight starts with a remote changeset (own ones at the head are
+      // skipped here once nothing is in flight: no writer transaction for them).
       if (
         room && next < this.buffer.length &&
-        (this.inflight.length === 0 || this.remoteFrom(next))
+        (this.inflight.length === 0 || !this.isOwn(this.buffer.at(next)))
       ) {
         if (this.inflight.length === 0) {
           // Own changesets of this process need no writer transaction.
@@ -512,12 +498,6 @@ export class Subscriber {
       if (oldest.result) await this.settleOldest(backoff);
     }
     await Promise.all(this.inflight.map((f) => f.done));
-  }
-
-  /** Whether a message from backlog index `from` on is another node's (or an earlier run's). */
-  private remoteFrom(from: number): boolean {
-    for (let i = from; i < this.buffer.length; i++) if (!this.isOwn(this.buffer.at(i))) return true;
-    return false;
   }
 
   /** Index in the backlog of the first message not sent to the writer. */
@@ -556,10 +536,6 @@ export class Subscriber {
         posted();
         const p = pack(this.o.subject, f.batch, this.sigs(f.batch));
         if (prev) p.after = prev.last;
-        // Room for another batch behind this one, and messages coming in quick succession.
-        if (this.inflight.length < MAX_IN_FLIGHT && this.receivedGap < DEFER_WHEN_GAP_MS) {
-          p.defer = true;
-        }
         return p;
       }, (p) => [p.buf]);
     };

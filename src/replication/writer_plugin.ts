@@ -34,14 +34,7 @@ import { DeadLetters } from "./dead_letters.ts";
 import { Outbox } from "./outbox.ts";
 import { HeldInserts } from "./held_inserts.ts";
 import { unpack } from "./packed.ts";
-import {
-  type ApplyResult,
-  type CommitPayload,
-  DEFER_REPLY_MS,
-  type PackedMessages,
-  type ReplicationCommands,
-  type ReplicationPluginOptions,
-} from "./plugin_api.ts";
+import type { CommitPayload, ReplicationCommands, ReplicationPluginOptions } from "./plugin_api.ts";
 import { Progress } from "./progress.ts";
 import { Versions } from "./versions.ts";
 
@@ -57,9 +50,6 @@ class ReplicationPlugin implements WriterPlugin {
   private readonly progress: Progress;
   private readonly versions: Versions;
   private readonly batches: BatchApply;
-  /** Deferred answers of `applyPacked` (`PackedMessages.defer`), oldest first. */
-  private readonly deferred: (() => void)[] = [];
-  private deferTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -73,6 +63,7 @@ class ReplicationPlugin implements WriterPlugin {
     this.schema = new CaptureSchema(db, o.rowIdentify, () => {
       this.stmts.clear();
       this.capture.forgetScopes();
+      this.batches?.forgetColumns();
     });
     this.outbox = new Outbox(db, databaseId, o.outboxDir, stmt);
     this.progress = new Progress(db, stmt);
@@ -120,61 +111,28 @@ class ReplicationPlugin implements WriterPlugin {
     return s;
   }
 
-  /**
-   * Answers a packed batch. A plain success the subscriber allowed to wait (`defer`) is answered
-   * with the next command's answer (posted in the same task, so the main thread wakes once for
-   * both) or after {@link DEFER_REPLY_MS}; anything else at once, after the deferred ones.
-   */
-  private applyPacked(packed: PackedMessages): ApplyResult | Promise<ApplyResult> {
-    const r = this.batches.run(unpack(packed), undefined, packed.after);
-    if (
-      !packed.defer || r.error || r.stale || (r.deadLetters?.length ?? 0) > 0 ||
-      this.deferred.length >= MAX_DEFERRED
-    ) {
-      this.answerDeferred();
-      return r;
-    }
-    this.deferTimer ??= setTimeout(() => {
-      this.deferTimer = null;
-      this.answerDeferred();
-    }, DEFER_REPLY_MS);
-    return new Promise((resolve) => this.deferred.push(() => resolve(r)));
-  }
-
-  /** Posts the deferred answers (their requests' replies), oldest first. */
-  private answerDeferred(): void {
-    if (this.deferTimer !== null) clearTimeout(this.deferTimer);
-    this.deferTimer = null;
-    if (this.deferred.length === 0) return;
-    for (const answer of this.deferred.splice(0)) answer();
-  }
-
-  /** Every command but `applyPacked` first answers what was deferred (in the order sent). */
-  readonly commands: CommandHandlers<ReplicationCommands> = answeringFirst(
-    () => this.answerDeferred(),
-    {
-      apply: (msgs) => this.batches.run(msgs),
-      applyPacked: (packed) => this.applyPacked(packed),
-      applyIntercepted: (batch) => this.batches.run(batch.msgs, batch),
-      // null: nothing recorded yet (the replication policy decides where to start).
-      progress: (subject) => this.progress.get(subject),
-      skip: (a) => {
-        this.progress.skip(a.subject, a.seq);
-        return null;
-      },
-      outboxPending: (a) => this.outbox.pending(a.after, a.limit),
-      outboxDelete: (upTo) => {
-        this.outbox.deleteUpTo(upTo);
-        return null;
-      },
-      setMaxPayload: (bytes) => {
-        // Known once NATS is reached (a node may start while it is down).
-        this.o.maxPayload = bytes;
-        return null;
-      },
-      purgeTombstones: (cutoff) => this.versions.purgeTombstones(cutoff),
+  readonly commands: CommandHandlers<ReplicationCommands> = {
+    apply: (msgs) => this.batches.run(msgs),
+    applyPacked: (packed) => this.batches.run(unpack(packed), undefined, packed.after),
+    applyIntercepted: (batch) => this.batches.run(batch.msgs, batch),
+    // null: nothing recorded yet (the replication policy decides where to start).
+    progress: (subject) => this.progress.get(subject),
+    skip: (a) => {
+      this.progress.skip(a.subject, a.seq);
+      return null;
     },
-  );
+    outboxPending: (a) => this.outbox.pending(a.after, a.limit),
+    outboxDelete: (upTo) => {
+      this.outbox.deleteUpTo(upTo);
+      return null;
+    },
+    setMaxPayload: (bytes) => {
+      // Known once NATS is reached (a node may start while it is down).
+      this.o.maxPayload = bytes;
+      return null;
+    },
+    purgeTombstones: (cutoff) => this.versions.purgeTombstones(cutoff),
+  };
 
   beforeStatement(info: StatementInfo): void {
     this.capture.beforeStatement(info);
@@ -195,31 +153,8 @@ class ReplicationPlugin implements WriterPlugin {
   }
 
   close(): void {
-    this.answerDeferred();
     this.outbox.close();
   }
-}
-
-/** Answers held at most (the subscriber has at most two batches in flight). */
-const MAX_DEFERRED = 8;
-
-/**
- * `handlers`, each but `applyPacked` running `first` before it (`applyPacked` answers deferred
- * batches after applying, so that their answers and its own leave in the same task).
- */
-function answeringFirst(
-  first: () => void,
-  handlers: CommandHandlers<ReplicationCommands>,
-): CommandHandlers<ReplicationCommands> {
-  const out: Record<string, (args: never) => unknown> = {};
-  for (const [name, h] of Object.entries(handlers)) {
-    const f = h as (args: never) => unknown;
-    out[name] = name === "applyPacked" ? f : (args: never) => {
-      first();
-      return f(args);
-    };
-  }
-  return out as CommandHandlers<ReplicationCommands>;
 }
 
 const factory: PluginFactory = async ({ db, databaseId, options }) => {
