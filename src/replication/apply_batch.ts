@@ -220,10 +220,12 @@ export class BatchApply {
       if (result.through > 0) this.p.progress.set(subject, result.through);
       capture.endTransaction();
       this.p.stmt("COMMIT").run();
+      this.p.progress.committed();
       const now = result.committedAt = Date.now();
       result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
       this.knownColumns.clear();
+      this.p.progress.rolledBack();
       held.enabled = false;
       held.reset(true);
       if (db.isTransaction) db.exec("ROLLBACK");

@@ -92,6 +92,11 @@ export class Capture {
   /** A statement of this transaction may have noted rows in `temp._ha_cand`. */
   private noted = false;
   private ddlInTx = false;
+  /**
+   * A local statement began since the log was last cleared: only those log (the capture
+   * triggers need `beforeStatement`'s tables), so an apply's transaction ends without a DELETE.
+   */
+  private mayHaveLogged = true;
 
   constructor(
     db: DatabaseSync,
@@ -151,6 +156,7 @@ export class Capture {
   }
 
   beforeStatement(info: StatementInfo): void {
+    this.mayHaveLogged = true;
     if (!this.switchSet) this.ensureSwitch();
     const ddl = ddlActions(info.actions);
     if (ddl.length > 0) {
@@ -248,7 +254,8 @@ export class Capture {
 
   /** Clears the log and the per-transaction state (the transaction ends). */
   endTransaction(): void {
-    this.stmt("DELETE FROM temp._ha_log").run();
+    if (this.mayHaveLogged) this.stmt("DELETE FROM temp._ha_log").run();
+    this.mayHaveLogged = false;
     if (this.noted) this.stmt("DELETE FROM temp._ha_cand").run();
     this.direct = NO_TABLES;
     this.replacing = NO_TABLES;
