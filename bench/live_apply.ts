@@ -13,7 +13,9 @@
  *
  * Env: BENCH_RATES (comma list, default "200,500,1000"), BENCH_SECONDS (4), BENCH_ROUNDS (1),
  * BENCH_WARMUP (2 s of load before each measured window), BENCH_BASELINE, PROF_DIR (replicas
- * under `--cpu-prof`, profiles in dir/<node>; summarise with `bench/profile_summary.ts`).
+ * under `--cpu-prof`, profiles in dir/<node>; summarise with `bench/profile_summary.ts`),
+ * BENCH_THREADS=1 (system time too), BENCH_V8_FLAGS (this checkout's replicas only),
+ * BENCH_NATS_LOGS=1 and BENCH_LOG_LEVEL (node logs, kept with HA_IT_KEEP=1).
  *
  * Run: `deno task bench live-apply`.
  * @module
@@ -29,6 +31,8 @@ const BASELINE = Deno.env.get("BENCH_BASELINE");
 const PROF = Deno.env.get("PROF_DIR");
 /** BENCH_THREADS=1: every thread name of a replica on its own (else grouped). */
 const THREADS = Deno.env.get("BENCH_THREADS") === "1";
+/** BENCH_V8_FLAGS: V8 flags of the replica(s) running this checkout (not the baseline's). */
+const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS");
 /** BENCH_NATS_LOGS=1: node1 forwards nats-server's log lines into its own. */
 const NATS_LOGS = Deno.env.get("BENCH_NATS_LOGS") === "1" ? ["--nats-logs"] : [];
 /** Requests in flight on node1 at most. */
@@ -149,7 +153,10 @@ async function round(k: number): Promise<void> {
           Deno.env.get("BENCH_LOG_LEVEL") ?? "warn",
           ...(natsUrl ? [] : NATS_LOGS),
         ],
-        denoFlags: PROF && natsUrl ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`] : [],
+        denoFlags: [
+          ...(PROF && natsUrl ? ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`] : []),
+          ...(V8_FLAGS && natsUrl && name !== baseOn ? [`--v8-flags=${V8_FLAGS}`] : []),
+        ],
         checkout: name === baseOn ? BASELINE : undefined,
       });
     const n1 = await start("node1");
