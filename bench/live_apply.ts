@@ -14,7 +14,7 @@
  * Env: BENCH_RATES (comma list, default "200,500,1000"), BENCH_SECONDS (4), BENCH_ROUNDS (1),
  * BENCH_WARMUP (2 s of load before each measured window), BENCH_BASELINE, PROF_DIR (replicas
  * under `--cpu-prof`, profiles in dir/<node>; summarise with `bench/profile_summary.ts`),
- * BENCH_THREADS=1 (system time too), BENCH_V8_FLAGS (this checkout's replicas only),
+ * BENCH_THREADS=1 (system time and sleeps too), BENCH_V8_FLAGS (this checkout's replicas only),
  * BENCH_NATS_LOGS=1 and BENCH_LOG_LEVEL (node logs, kept with HA_IT_KEEP=1).
  *
  * Run: `deno task bench live-apply`.
@@ -85,7 +85,13 @@ function cpuByThread(pids: number[]): Map<string, number> {
         const key = `${label} ${Deno.readTextFileSync(`${dir}/comm`).trim()}`;
         out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
         // BENCH_THREADS=1: also the kernel's share (system time) of each thread.
-        if (THREADS) out.set(`${key}:sys`, (out.get(`${key}:sys`) ?? 0) + Number(f[12]) * 10);
+        if (THREADS) {
+          out.set(`${key}:sys`, (out.get(`${key}:sys`) ?? 0) + Number(f[12]) * 10);
+          // Sleeps (voluntary context switches): each one is a wake-up later.
+          const st = Deno.readTextFileSync(`${dir}/status`);
+          const cs = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+          out.set(`${key}:wakes`, (out.get(`${key}:wakes`) ?? 0) + cs);
+        }
         const kids = Deno.readTextFileSync(`${dir}/children`).trim();
         for (const k of kids ? kids.split(" ") : []) visit(Number(k), "nats");
       }
@@ -98,6 +104,7 @@ function cpuByThread(pids: number[]): Map<string, number> {
 /** Thread groups printed per replica (by `/proc` comm name). */
 function group(comm: string): string {
   if (comm.endsWith(":sys")) return `${group(comm.slice(0, -4))}:sys`;
+  if (comm.endsWith(":wakes")) return `${group(comm.slice(0, -6))}:wakes`;
   if (comm === "deno" || comm === "main") return "main";
   if (/^V8|^v8/i.test(comm)) return "v8";
   if (comm === "worker-1") return "writer";
@@ -200,14 +207,20 @@ async function round(k: number): Promise<void> {
           const d = v - (c0.get(key) ?? 0);
           const g = group(comm);
           byGroup.set(g, (byGroup.get(g) ?? 0) + d);
-          if (!g.endsWith(":sys")) all += d;
+          if (!g.endsWith(":sys") && !g.endsWith(":wakes")) all += d;
         }
         const us = (ms: number) => (ms / Math.max(1, applied) * 1000).toFixed(0);
+        // Wake-ups per changeset are printed as-is (×1000 undone).
+        for (const [g, v] of byGroup) if (g.endsWith(":wakes")) byGroup.set(g, v / 1000);
         console.log(
           `round ${k} rate ${rate} ${label(i)}: applied ${applied} (${
             (count / Math.max(1, applied)).toFixed(2)
           } writes each), µs CPU per changeset: all ${us(all)}, ` +
-            [...byGroup].sort((a, b) => b[1] - a[1]).map(([g, v]) => `${g} ${us(v)}`).join(", ") +
+            [...byGroup].sort((a, b) => b[1] - a[1]).map(([g, v]) =>
+              g.endsWith(":wakes")
+                ? `${g} ${(v * 1000 / Math.max(1, applied)).toFixed(2)}`
+                : `${g} ${us(v)}`
+            ).join(", ") +
             `; lag p50 ${quantile(m0[i].lag, m1[i].lag, 0.5).toFixed(1)} p99 ${
               quantile(m0[i].lag, m1[i].lag, 0.99).toFixed(1)
             } ms`,
@@ -215,7 +228,7 @@ async function round(k: number): Promise<void> {
       }
       let nats = 0, origin = 0;
       for (const [key, v] of c1) {
-        if (key.startsWith("nats ") && !key.endsWith(":sys")) nats += v - (c0.get(key) ?? 0);
+        if (key.startsWith("nats ") && !/:(sys|wakes)$/.test(key)) nats += v - (c0.get(key) ?? 0);
         else if (key.startsWith("node1 ") && !key.endsWith(":sys")) {
           origin += v - (c0.get(key) ?? 0);
         }
