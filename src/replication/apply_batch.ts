@@ -129,13 +129,8 @@ export class BatchApply {
     progress?: number,
   ): ApplyResult | null {
     const { db, options: o, capture, schema } = this.p;
-    const result: ApplyResult = {
-      through: 0,
-      applied: 0,
-      skipped: 0,
-      error: null,
-      deadLetters: [],
-    };
+    // `deadLetters` only when there are some: the answer is cloned to the main thread per batch.
+    const result: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
     if (opts) result.appliedSeqs = [];
     this.ranDdl = false;
     const resolutions = new Map(opts?.resolutions ?? []);
@@ -202,7 +197,7 @@ export class BatchApply {
           const park = e instanceof SchemaMisfit;
           const reason = park ? `parked until its schema arrives: ${e.message}` : e.message;
           this.p.deadLetters.add({ seq: m.seq, subject, reason, payload: m.data }, park);
-          result.deadLetters!.push({ seq: m.seq, reason });
+          (result.deadLetters ??= []).push({ seq: m.seq, reason });
         }
         done = m.seq;
         result.through = m.seq;

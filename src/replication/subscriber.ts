@@ -221,7 +221,8 @@ export class Subscriber {
   }
 
   private countDeadLetters(r: ApplyResult): void {
-    for (const d of r.deadLetters ?? []) {
+    if (!r.deadLetters?.length) return;
+    for (const d of r.deadLetters) {
       this.deadLettered++;
       this.lastDeadLetter = { ...d, at: new Date().toISOString() };
       this.o.logger.warn("invalid changeset refused (dead-lettered)", {

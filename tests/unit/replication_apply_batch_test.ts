@@ -158,7 +158,7 @@ Deno.test("table columns are read again after local DDL between two batches", as
   await sql(a, "INSERT INTO t VALUES (2, 'x', 'zz')");
   const r = await rep.call("apply", take(a));
   assert.equal(r.applied, 1);
-  assert.deepEqual(r.deadLetters, []);
+  assert.equal(r.deadLetters?.length ?? 0, 0);
   assert.equal(await rows(b, "SELECT id, z FROM t ORDER BY id"), '[["1",null],["2","zz"]]');
   // And a local drop: the next change naming the column no longer fits (parked, not applied).
   await sql(b, "ALTER TABLE t DROP COLUMN z");
