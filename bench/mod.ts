@@ -23,6 +23,8 @@ const ALL: Record<string, string> = {
   "apply-batch": "./apply_batch.ts",
   "writer-cost": "./writer_cost.ts",
   "wake-cost": "./wake_cost.ts",
+  "live-apply": "./live_apply.ts",
+  "apply-cost": "./apply_cost.ts",
 };
 
 const names = Deno.args.length ? Deno.args : Object.keys(ALL);
