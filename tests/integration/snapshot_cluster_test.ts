@@ -93,7 +93,13 @@ Deno.test("a new node bootstraps from the latest snapshot when history is gone",
     await n3.sql("INSERT INTO t(id, v) VALUES (3000, 'from node3')");
     await cluster.waitConverged([n1, n2, n3], ["t"]);
 
-    // The snapshot can be downloaded from any node.
+    // The snapshot can be downloaded from any node. First node1's periodic snapshot catches up
+    // with the two inserts above: a replacement during the download would end it early.
+    const end = (await jsm.streams.info(STREAM)).state.last_seq;
+    await waitFor(
+      "the periodic snapshot at the stream's end",
+      async () => (await snapshotHead(n1) ?? -1) >= end,
+    );
     const g = await fetch(`${n3.url}/snapshot`);
     assert.equal(g.status, 200);
     assert.match(
