@@ -110,81 +110,129 @@ function pgbench(port: number, mode: string, seconds: number) {
   ], env);
 }
 
-async function measure(root: string, label: string): Promise<void> {
+interface Server {
+  label: string;
+  child: Deno.ChildProcess;
+  port: number;
+  dir: string;
+  /** Per mode: [CPU µs/query, main-thread µs/query, tps] of each run. */
+  runs: Map<string, number[][]>;
+}
+
+async function open(root: string, label: string): Promise<Server> {
   const dir = await Deno.makeTempDir({ prefix: "ha-pgsel-" });
   const { child, port } = await startHa(root, dir);
-  try {
-    await run("/usr/bin/psql", [
-      ...conn(port),
-      "-X",
-      "-q",
-      "-d",
-      "ha",
-      "-c",
-      "CREATE TABLE accounts(aid INTEGER PRIMARY KEY, abalance INTEGER, filler TEXT)",
-      "-c",
-      `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${ROWS}) ` +
-      "INSERT INTO accounts SELECT x, 0, printf('%-84s', 'filler') FROM c",
-    ], env);
-    const pid = child.pid;
-    for (const mode of modes) {
-      await pgbench(port, mode, WARM);
-      const load = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
-      const t0 = ticks(`/proc/${pid}/stat`);
-      const m0 = ticks(`/proc/${pid}/task/${pid}/stat`);
-      let tracer: Deno.ChildProcess | null = null;
-      if (strace) {
-        tracer = new Deno.Command("strace", {
-          args: ["-c", "-p", String(pid), "-o", `${dir}/strace.txt`],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      if (perf) {
-        tracer = new Deno.Command("perf", {
-          args: ["record", "-g", "-t", String(pid), "-o", `${perf}.${mode}`],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      const out = await pgbench(port, mode, SECONDS);
-      if (tracer) {
-        tracer.kill("SIGINT");
-        await tracer.status;
-      }
-      const t1 = ticks(`/proc/${pid}/stat`);
-      const m1 = ticks(`/proc/${pid}/task/${pid}/stat`);
-      const n = Number(/actually processed: (\d+)/.exec(out)![1]);
-      const tps = Number(/tps = ([\d.]+)/.exec(out)![1]);
-      const us = (t: number) => ((t * 1e6) / TICK / n).toFixed(1);
-      console.log(
-        `${label}\t${mode}\ttps ${tps.toFixed(0)}\tcpu/q ${us(t1 - t0)} µs\tmain/q ${
-          us(m1 - m0)
-        } µs\tload ${load}`,
-      );
-      if (tracer && strace) {
-        const lines = Deno.readTextFileSync(`${dir}/strace.txt`).split("\n");
-        for (const l of lines) {
-          const f = l.trim().split(/\s+/);
-          if (f.length >= 5 && /^\d/.test(f[0]) && f[f.length - 1] !== "total") {
-            const calls = Number(f[3]);
-            console.log(`  ${f[f.length - 1]}\t${(calls / n).toFixed(3)}/q\t${l.trim()}`);
-          }
-        }
+  await run("/usr/bin/psql", [
+    ...conn(port),
+    "-X",
+    "-q",
+    "-d",
+    "ha",
+    "-c",
+    "CREATE TABLE accounts(aid INTEGER PRIMARY KEY, abalance INTEGER, filler TEXT)",
+    "-c",
+    `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${ROWS}) ` +
+    "INSERT INTO accounts SELECT x, 0, printf('%-84s', 'filler') FROM c",
+  ], env);
+  return { label, child, port, dir, runs: new Map() };
+}
+
+async function close(s: Server): Promise<void> {
+  s.child.kill("SIGTERM");
+  await s.child.status;
+  await Deno.remove(s.dir, { recursive: true }).catch(() => {});
+}
+
+/** One measured pgbench run against `s` in `mode`. */
+async function measure(s: Server, mode: string, round: number): Promise<void> {
+  const pid = s.child.pid;
+  const load = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  const t0 = ticks(`/proc/${pid}/stat`);
+  const m0 = ticks(`/proc/${pid}/task/${pid}/stat`);
+  let tracer: Deno.ChildProcess | null = null;
+  if (strace) {
+    tracer = new Deno.Command("strace", {
+      args: ["-c", "-p", String(pid), "-o", `${s.dir}/strace.txt`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  if (perf) {
+    tracer = new Deno.Command("perf", {
+      args: ["record", "-g", "-t", String(pid), "-o", `${perf}.${s.label}.${mode}`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const out = await pgbench(s.port, mode, SECONDS);
+  if (tracer) {
+    tracer.kill("SIGINT");
+    await tracer.status;
+  }
+  const t1 = ticks(`/proc/${pid}/stat`);
+  const m1 = ticks(`/proc/${pid}/task/${pid}/stat`);
+  const n = Number(/actually processed: (\d+)/.exec(out)![1]);
+  const tps = Number(/tps = ([\d.]+)/.exec(out)![1]);
+  const us = (t: number) => (t * 1e6) / TICK / n;
+  const row = [us(t1 - t0), us(m1 - m0), tps];
+  if (!s.runs.has(mode)) s.runs.set(mode, []);
+  s.runs.get(mode)!.push(row);
+  console.log(
+    `r${round} ${s.label}\t${mode}\ttps ${tps.toFixed(0)}\tcpu/q ${row[0].toFixed(1)} µs\t` +
+      `main/q ${row[1].toFixed(1)} µs\tload ${load}`,
+  );
+  if (strace) {
+    for (const l of Deno.readTextFileSync(`${s.dir}/strace.txt`).split("\n")) {
+      const f = l.trim().split(/\s+/);
+      if (f.length >= 5 && /^\d/.test(f[0]) && f[f.length - 1] !== "total") {
+        console.log(`  ${f[f.length - 1]}\t${(Number(f[3]) / n).toFixed(3)}/q\t${l.trim()}`);
       }
     }
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
-for (let r = 0; r < rounds; r++) {
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// All servers run at once (the idle ones cost nothing); runs alternate every few seconds, so
+// the machine's load changes between paired runs less than between whole server lifetimes.
+const servers: Server[] = [];
+try {
   for (let i = 0; i < roots.length; i++) {
-    const k = (i + r) % roots.length;
-    await measure(roots[k], `r${r} ${String.fromCharCode(65 + k)}`);
+    servers.push(await open(roots[i], String.fromCharCode(65 + i)));
   }
+  for (const mode of modes) {
+    for (const s of servers) await pgbench(s.port, mode, WARM);
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < servers.length; i++) {
+        await measure(servers[(i + r) % servers.length], mode, r);
+      }
+    }
+  }
+  console.log(
+    "mode\tserver\tcpu/q median (range)\tmain/q median\ttps median\tpaired cpu ratio to A",
+  );
+  for (const mode of modes) {
+    const a = servers[0].runs.get(mode)!;
+    for (const s of servers) {
+      const rs = s.runs.get(mode)!;
+      const cpu = rs.map((x) => x[0]);
+      const ratios = rs.map((x, i) => x[0] / a[i][0]);
+      console.log(
+        `${mode}\t${s.label}\t${median(cpu).toFixed(1)} (${Math.min(...cpu).toFixed(1)}–${
+          Math.max(...cpu).toFixed(1)
+        }) µs\t${median(rs.map((x) => x[1])).toFixed(1)} µs\t${
+          median(rs.map((x) => x[2])).toFixed(0)
+        }\t${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${
+          Math.max(...ratios).toFixed(2)
+        })`,
+      );
+    }
+  }
+} finally {
+  for (const s of servers) await close(s);
 }
