@@ -4,7 +4,7 @@
  * `/proc`, ÷ transactions), the main thread's, and tps, per protocol mode. With `--strace`, the
  * main thread's syscalls per query (`strace -c` attached during the measured run).
  *
- * Run: `deno run -A bench/pg_select_cpu.ts [--root DIR]... [--rounds N] [--modes a,b]
+ * Run: `deno run -A bench/pg_select_cpu.ts [--root DIR[|VAR=value,…]]... [--rounds N] [--modes a,b]
  * [--strace] [--replicate]` (roots default to this checkout; each round rotates their order).
  * Env: BENCH_SECONDS (measured, default 5), BENCH_WARM (default 2), BENCH_CLIENTS (8),
  * BENCH_ROWS (10000). Not in `bench/mod.ts`: an A/B tool, not a figure of one build.
@@ -46,7 +46,10 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
   return out;
 }
 
-async function startHa(root: string, dir: string) {
+/** `DIR` or `DIR|NAME=VALUE,…`: a checkout and the environment its ha runs with. */
+async function startHa(spec: string, dir: string) {
+  const [root, vars = ""] = spec.split("|");
+  const haEnv = Object.fromEntries(vars.split(",").filter(Boolean).map((v) => v.split("=")));
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -71,6 +74,7 @@ async function startHa(root: string, dir: string) {
       "bench.db",
     ],
     cwd: dir,
+    env: haEnv,
     stdout: "null",
     stderr: "null",
     stdin: "null",

@@ -9,7 +9,7 @@
  * a connected TCP socket). The send is non-blocking; whatever it does not take (a full socket
  * buffer, an error) is left to `Deno.Conn.write`, which waits or reports the error as before. The
  * caller must {@link SocketSender.detach} before it closes the connection: a closed descriptor's
- * number may be reused by another file at once.
+ * number may be reused by another file at once. `HA_PG_FFI_SEND=0` turns it off.
  *
  * @example
  * ```ts
@@ -35,10 +35,11 @@ let lib: Deno.DynamicLibrary<typeof SYMBOLS> | null | undefined;
 function libc(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
   if (lib !== undefined) return lib;
   lib = null;
-  if (Deno.build.os !== "linux" || Deno.env.get("HA_PG_FFI_SEND") === "0") return lib;
   try {
-    lib = Deno.dlopen("libc.so.6", SYMBOLS);
-  } catch { /* no FFI permission, or no glibc: Deno.Conn.write */ }
+    if (Deno.build.os === "linux" && Deno.env.get("HA_PG_FFI_SEND") !== "0") {
+      lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    }
+  } catch { /* no FFI or env permission, or no glibc: Deno.Conn.write */ }
   return lib;
 }
 
