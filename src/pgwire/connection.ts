@@ -26,6 +26,12 @@ import { SocketSender } from "./socket_send.ts";
 import { admit, negotiate } from "./startup.ts";
 import { formatTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
 
+/**
+ * Flushes before a plain connection looks up its socket for `send(2)`: the look-up probes every
+ * descriptor (~0.3 ms with 1000 open), so a connection per transaction never pays it.
+ */
+const SEND_AFTER_FLUSHES = 1024;
+
 /** What {@link Connection.flush} returns when the socket took every byte at once. */
 const WRITTEN: Promise<void> = Promise.resolve();
 
@@ -45,8 +51,10 @@ export class Connection implements Wire, Cancellable {
   private pid = 0;
   private closing = false;
   private idle = false;
-  /** `send(2)` on the socket (plain TCP after start-up), else null: `Deno.Conn.write`. */
+  /** `send(2)` on the socket (plain TCP, once in use a while), else null: `Deno.Conn.write`. */
   private sender: SocketSender | null = null;
+  /** Flushes until the sender is looked up (never for TLS or after start-up failed). */
+  private untilSender = Infinity;
   /** A write `Deno.Conn.write` has not finished (the next flush waits for it). */
   private writing: Promise<void> | null = null;
 
@@ -126,6 +134,7 @@ export class Connection implements Wire, Cancellable {
   flush(): Promise<void> {
     if (this.out.length === 0) return WRITTEN;
     if (this.writing) return this.writing.then(() => this.flush());
+    if (--this.untilSender === 0 && !this.closing) this.sender = SocketSender.attach(this.conn);
     const bytes = this.out.lend();
     const sent = this.sender?.send(bytes) ?? 0;
     if (sent === bytes.length) {
@@ -153,6 +162,7 @@ export class Connection implements Wire, Cancellable {
     // The descriptor's number may belong to another file once closed.
     this.sender?.detach();
     this.sender = null;
+    this.untilSender = Infinity;
     this.reader.stop();
     try {
       this.conn.close();
@@ -207,7 +217,7 @@ export class Connection implements Wire, Cancellable {
   private async serve(parts: SessionParts): Promise<void> {
     const { exec, prepared, extended } = parts;
     const ready = () => this.readyForQuery(parts);
-    if (!this.opts.tls) this.sender = SocketSender.attach(this.conn);
+    if (!this.opts.tls) this.untilSender = SEND_AFTER_FLUSHES;
     await ready();
     this.reader.onClose(() => exec.cancel());
     this.reader.watch();

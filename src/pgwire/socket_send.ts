@@ -6,7 +6,8 @@
  *
  * Deno does not expose a connection's file descriptor, so it is found once per connection among
  * the process's sockets by its local and peer address (both sides' address and port: unique for
- * a connected TCP socket). The send is non-blocking; whatever it does not take (a full socket
+ * a connected TCP socket): a probe of every descriptor number (~0.3 ms with 1000 open), so the
+ * caller attaches only once a connection has shown it is not short-lived. The send is non-blocking; whatever it does not take (a full socket
  * buffer, an error) is left to `Deno.Conn.write`, which waits or reports the error as before. The
  * caller must {@link SocketSender.detach} before it closes the connection: a closed descriptor's
  * number may be reused by another file at once. `HA_PG_FFI_SEND=0` turns it off.
@@ -49,15 +50,22 @@ function sameInet(sa: Uint8Array, addr: Deno.NetAddr): boolean {
   return `${sa[4]}.${sa[5]}.${sa[6]}.${sa[7]}` === addr.hostname;
 }
 
+/**
+ * The descriptor numbers to look at: below the fd table's size (`FDSize`; reading the directory
+ * `/proc/self/fd` cost ~2.6 ms with 1000 files open, probing 1000 numbers ~0.3 ms).
+ */
+function fdLimit(): number {
+  const m = /^FDSize:\s*(\d+)/m.exec(Deno.readTextFileSync("/proc/self/status"));
+  return m ? Number(m[1]) : 0;
+}
+
 /** The descriptor of the connected IPv4 socket with these addresses, or -1 (none or several). */
 function findFd(c: Deno.DynamicLibrary<typeof SYMBOLS>, local: Deno.NetAddr, peer: Deno.NetAddr) {
   const sa = new Uint8Array(128);
   const len = new Uint32Array(1);
   const lenBytes = new Uint8Array(len.buffer);
   let found = -1;
-  for (const e of Deno.readDirSync("/proc/self/fd")) {
-    const fd = Number(e.name);
-    if (!Number.isInteger(fd)) continue;
+  for (let fd = 0, n = fdLimit(); fd < n; fd++) {
     len[0] = sa.length;
     if (c.symbols.getsockname(fd, sa, lenBytes) !== 0 || !sameInet(sa, local)) continue;
     len[0] = sa.length;
