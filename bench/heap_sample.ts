@@ -3,13 +3,14 @@
  * inspector, counting objects collected by minor and major GCs too (garbage, not only live
  * objects). Prints bytes allocated per insert by function (self) and by inclusive stack.
  *
- * Env: as `pg_insert.ts` (BENCH_SECONDS, BENCH_CLIENTS, BENCH_REPLICATE=0); `--top N`.
+ * Env: as `pg_insert.ts` (BENCH_SECONDS, BENCH_CLIENTS, BENCH_REPLICATE=0, BENCH_MODE);
+ * BENCH_SCRIPT=select for point selects (`BENCH_ROWS` accounts); `--top N`.
  * Run: `deno run -A --unstable-worker-options bench/heap_sample.ts` (not in `bench/mod.ts`: a
  * profiling tool, no figure to compare).
  * @module
  */
 import { freePort } from "../tests/integration/helpers/ha.ts";
-import { pgbench, psql, SECONDS, startHaTarget } from "./pgbench.ts";
+import { pgbench, psql, SECONDS, setup, startHaTarget } from "./pgbench.ts";
 
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -17,6 +18,7 @@ interface HeapNode {
   children: HeapNode[];
 }
 
+const SCRIPT = Deno.env.get("BENCH_SCRIPT") ?? "insert";
 const TOP = Number(Deno.args[Deno.args.indexOf("--top") + 1] || 30);
 
 function label(n: HeapNode): string {
@@ -58,14 +60,15 @@ export async function main(): Promise<void> {
   ]);
   try {
     const send = await inspector(port);
-    await psql(ha, "CREATE TABLE history(id INTEGER PRIMARY KEY, aid INTEGER, delta INTEGER)");
+    if (SCRIPT === "select") await setup(ha);
+    else await psql(ha, "CREATE TABLE history(id INTEGER PRIMARY KEY, aid INTEGER, delta INTEGER)");
     await send("HeapProfiler.enable");
     await send("HeapProfiler.startSampling", {
       samplingInterval: 256,
       includeObjectsCollectedByMajorGC: true,
       includeObjectsCollectedByMinorGC: true,
     });
-    const tps = await pgbench(ha, "insert", Deno.env.get("BENCH_MODE") ?? "prepared");
+    const tps = await pgbench(ha, SCRIPT, Deno.env.get("BENCH_MODE") ?? "prepared");
     const { profile } = await send("HeapProfiler.stopSampling") as { profile: { head: HeapNode } };
     const inserts = tps * SECONDS;
     const self = new Map<string, number>();

@@ -180,7 +180,7 @@ export class Database {
     this.active++;
     let release: (() => void) | undefined;
     try {
-      release = await this.opts.limiter.acquire();
+      release = this.opts.limiter.tryAcquire() ?? await this.opts.limiter.acquire();
       this.checkAccepting();
       let timeoutMs = this.timeoutOf(opts);
       const route = this.routeOf(stmts);

@@ -23,6 +23,20 @@ export class Semaphore {
   async acquire(): Promise<() => void> {
     if (this.permits > 0) this.permits--;
     else await new Promise<void>((r) => this.waiters.push(r));
+    return this.releaser();
+  }
+
+  /**
+   * A permit now if one is free (its release function), else null: no promise and no await on
+   * the uncontended path (`tryAcquire() ?? await acquire()`).
+   */
+  tryAcquire(): (() => void) | null {
+    if (this.permits <= 0) return null;
+    this.permits--;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;

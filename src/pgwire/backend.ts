@@ -13,6 +13,8 @@ import { AuthRequest, Backend, ErrorField } from "./codes.ts";
 import type { ErrorFields } from "./errors.ts";
 
 const encoder = new TextEncoder();
+/** Strings up to this length are written in JavaScript when ASCII (encodeInto is an op call). */
+const SHORT_TEXT = 64;
 /** A lent buffer up to this size is kept for the next {@link MessageWriter.lend}. */
 const SPARE_MAX = 64 * 1024;
 
@@ -124,8 +126,28 @@ export class MessageWriter {
   /** UTF-8 text without terminator. */
   text(s: string): this {
     this.ensure(s.length * 3);
-    this.pos += encoder.encodeInto(s, this.buf.subarray(this.pos)).written;
+    this.pos += this.utf8(s, this.pos);
     return this;
+  }
+
+  /**
+   * Writes `s` as UTF-8 at `at` (room for `s.length * 3` bytes ensured); returns the byte count.
+   * Short ASCII (names, tags, numbers) byte by byte: the op call of `encodeInto`, with the
+   * `subarray` it needs, cost more than the copy.
+   */
+  private utf8(s: string, at: number): number {
+    const n = s.length;
+    if (n <= SHORT_TEXT) {
+      const b = this.buf;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[at + i] = c;
+      }
+      if (i === n) return n;
+    }
+    return encoder.encodeInto(s, this.buf.subarray(at)).written;
   }
 
   /** NUL-terminated UTF-8 text. */
@@ -138,7 +160,7 @@ export class MessageWriter {
     this.ensure(4 + s.length * 3);
     const at = this.pos;
     this.pos += 4;
-    const n = encoder.encodeInto(s, this.buf.subarray(this.pos)).written;
+    const n = this.utf8(s, this.pos);
     this.view.setInt32(at, n);
     this.pos += n;
     return this;

@@ -101,7 +101,8 @@ export class ExtendedProtocol {
     const out = this.wire.out;
     const portal = this.store.portal(m.portal);
     const already = portal.result !== undefined;
-    const r = await this.executePortal(portal);
+    // Describe ran it already (a point select's Bind, Describe, Execute): no async call.
+    const r = portal.result ?? await this.executePortal(portal);
     if (r.empty) {
       out.emptyQuery();
       return;

@@ -205,6 +205,7 @@ export class FrameReader {
    */
   private copy(from: number, to: number): Uint8Array {
     const n = to - from;
+    if (n === 0) return EMPTY; // Sync, Flush: nothing to keep
     if (n > SLAB_PIECE) return this.buf.slice(from, to);
     if (this.slabUsed + n > SLAB_BYTES) {
       this.slab = new Uint8Array(SLAB_BYTES);
@@ -356,6 +357,10 @@ export class BodyReader {
   cstring(): string {
     const end = this.body.indexOf(0, this.pos);
     if (end < 0) throw new PgError("08P01", "invalid string in message");
+    if (end === this.pos) {
+      this.pos++;
+      return ""; // the unnamed statement and portal: no view, no decoding
+    }
     const s = utf8(this.body.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
