@@ -22,18 +22,8 @@ import { FrameReader, parseQuery, type StartupMessage } from "./messages.ts";
 import { PreparedStore } from "./prepared.ts";
 import { FLUSH_BYTES } from "./results.ts";
 import { simpleQuery } from "./simple_query.ts";
-import { SocketSender } from "./socket_send.ts";
 import { admit, negotiate } from "./startup.ts";
 import { formatTimeout, STATEMENT_TIMEOUT } from "./statement_timeout.ts";
-
-/**
- * Flushes before a plain connection looks up its socket for `send(2)`: the look-up probes every
- * descriptor (~0.3 ms with 1000 open), so a connection per transaction never pays it.
- */
-const SEND_AFTER_FLUSHES = 1024;
-
-/** What {@link Connection.flush} returns when the socket took every byte at once. */
-const WRITTEN: Promise<void> = Promise.resolve();
 
 /** The parts of an authenticated session. */
 interface SessionParts {
@@ -51,12 +41,6 @@ export class Connection implements Wire, Cancellable {
   private pid = 0;
   private closing = false;
   private idle = false;
-  /** `send(2)` on the socket (plain TCP, once in use a while), else null: `Deno.Conn.write`. */
-  private sender: SocketSender | null = null;
-  /** Flushes until the sender is looked up (never for TLS or after start-up failed). */
-  private untilSender = Infinity;
-  /** A write `Deno.Conn.write` has not finished (the next flush waits for it). */
-  private writing: Promise<void> | null = null;
 
   constructor(private readonly conn: Deno.Conn, private readonly opts: ConnectionOptions) {
     this.reader = new FrameReader(conn, opts.maxMessageBytes);
@@ -127,42 +111,20 @@ export class Connection implements Wire, Cancellable {
     this.abort();
   }
 
-  /**
-   * Writes what `out` holds: with one `send(2)` when the socket takes it all (the common case:
-   * a resolved promise, no async frame), else the rest through `Deno.Conn.write`.
-   */
-  flush(): Promise<void> {
-    if (this.out.length === 0) return WRITTEN;
-    if (this.writing) return this.writing.then(() => this.flush());
-    if (--this.untilSender === 0 && !this.closing) this.sender = SocketSender.attach(this.conn);
+  async flush(): Promise<void> {
+    if (this.out.length === 0) return;
     const bytes = this.out.lend();
-    const sent = this.sender?.send(bytes) ?? 0;
-    if (sent === bytes.length) {
-      this.out.release(bytes);
-      return WRITTEN;
-    }
-    const p = this.writing = this.write(bytes, sent);
-    return p;
-  }
-
-  private async write(bytes: Uint8Array<ArrayBuffer>, from: number): Promise<void> {
     try {
-      for (let off = from; off < bytes.length;) {
+      for (let off = 0; off < bytes.length;) {
         off += await this.conn.write(off === 0 ? bytes : bytes.subarray(off));
       }
       this.out.release(bytes);
     } catch {
       this.abort();
-    } finally {
-      this.writing = null;
     }
   }
 
   private abort(): void {
-    // The descriptor's number may belong to another file once closed.
-    this.sender?.detach();
-    this.sender = null;
-    this.untilSender = Infinity;
     this.reader.stop();
     try {
       this.conn.close();
@@ -217,7 +179,6 @@ export class Connection implements Wire, Cancellable {
   private async serve(parts: SessionParts): Promise<void> {
     const { exec, prepared, extended } = parts;
     const ready = () => this.readyForQuery(parts);
-    if (!this.opts.tls) this.untilSender = SEND_AFTER_FLUSHES;
     await ready();
     this.reader.onClose(() => exec.cancel());
     this.reader.watch();
@@ -255,8 +216,7 @@ export class Connection implements Wire, Cancellable {
           case Frontend.Sync: {
             const ending = extended.sync();
             if (ending) await ending;
-            const flushed = ready();
-            if (flushed !== WRITTEN) await flushed;
+            await ready();
             break;
           }
           case Frontend.Flush:
