@@ -24,7 +24,7 @@
  * @module
  */
 import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
-import { percentile, table } from "./stats.ts";
+import { bucketQuantile, percentile, table } from "./stats.ts";
 import { cpuByThread } from "./repl_writes.ts";
 import { RawHttpPool } from "./raw_http.ts";
 
@@ -74,22 +74,6 @@ async function lagBuckets(n: HaNode): Promise<Map<number, number>> {
     out.set(le, (out.get(le) ?? 0) + Number(m[2]));
   }
   return out;
-}
-
-/** The q-quantile (ms) of cumulative bucket counts, interpolated linearly inside its bucket. */
-function quantile(cum: [number, number][], q: number): number {
-  const total = cum[cum.length - 1][1];
-  const want = q * total;
-  let lo = 0, below = 0;
-  for (const [le, c] of cum) {
-    if (c >= want && c > below) {
-      if (le === Infinity) return lo * 1000;
-      return (lo + (le - lo) * (want - below) / (c - below)) * 1000;
-    }
-    lo = le;
-    below = c;
-  }
-  return NaN;
 }
 
 /** What {@link measureLag} found. */
@@ -240,8 +224,8 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
       ok: latencies.length / okSecs,
       errors,
       applied,
-      p50: quantile(cum, 0.5),
-      p99: quantile(cum, 0.99),
+      p50: bucketQuantile(cum, 0.5),
+      p99: bucketQuantile(cum, 0.99),
       max,
       writeP50: percentile(latencies, 0.5),
       writeP99: percentile(latencies, 0.99),

@@ -22,6 +22,7 @@
  */
 import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
 import { RawHttpPool } from "./raw_http.ts";
+import { bucketQuantile } from "./stats.ts";
 
 const RATES = (Deno.env.get("BENCH_RATES") ?? "200,500,1000").split(",").map(Number);
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 4);
@@ -55,19 +56,9 @@ async function scrape(n: HaNode): Promise<{ applied: number; lag: Map<number, nu
 
 /** The q-quantile (ms) of the difference of two cumulative histograms. */
 function quantile(a: Map<number, number>, b: Map<number, number>, q: number): number {
-  const cum = [...b].map(([le, c]) => [le, c - (a.get(le) ?? 0)] as const)
+  const cum = [...b].map(([le, c]) => [le, c - (a.get(le) ?? 0)] as [number, number])
     .sort((x, y) => x[0] - y[0]);
-  const want = q * cum[cum.length - 1][1];
-  let lo = 0, below = 0;
-  for (const [le, c] of cum) {
-    if (c >= want && c > below) {
-      if (le === Infinity) return lo * 1000;
-      return (lo + (le - lo) * (want - below) / (c - below)) * 1000;
-    }
-    lo = le;
-    below = c;
-  }
-  return NaN;
+  return bucketQuantile(cum, q);
 }
 
 /**

@@ -40,3 +40,19 @@ function fmt(n: number): string {
   if (Number.isInteger(n)) return String(n);
   return n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(2) : n.toFixed(3);
 }
+
+/** The q-quantile (ms) of cumulative bucket counts, interpolated linearly inside its bucket. */
+export function bucketQuantile(cum: [number, number][], q: number): number {
+  const total = cum[cum.length - 1][1];
+  const want = q * total;
+  let lo = 0, below = 0;
+  for (const [le, c] of cum) {
+    if (c >= want && c > below) {
+      if (le === Infinity) return lo * 1000;
+      return (lo + (le - lo) * (want - below) / (c - below)) * 1000;
+    }
+    lo = le;
+    below = c;
+  }
+  return NaN;
+}
