@@ -71,20 +71,20 @@ export class Applier {
     // The version of the row the change starts from, read once (conflict check and LWW).
     const key = v.keyOf(c, c.operation === "INSERT" ? "new" : "old");
     const id = `${c.table}\u0000${key}`;
-    const seen = touched.has(id);
     if (held) {
       // An INSERT that would claim its version and insert (below) may be held and written with
       // others in one statement; anything else writes what is held first.
       if (
-        held.enabled && !seen && c.operation === "INSERT" && c.on_conflict !== "REPLACE" &&
-        this.insertable(c)
+        held.enabled && !touched.has(id) && c.operation === "INSERT" &&
+        c.on_conflict !== "REPLACE" && this.insertable(c)
       ) {
-        touched.add(id);
-        held.hold(c, key, v.byRowid(c, "new"), hlc, node);
+        held.hold(c, key, v.byRowid(c, "new"), hlc, node, touched, id);
         return;
       }
       held.flush();
     }
+    // After the flush: a held INSERT of this row that lost is no longer in `touched`.
+    const seen = touched.has(id);
     // An INSERT of a row with no version here (a catch-up's every row): its version is recorded
     // first, in one statement that also tells there was none (no conflict then, and it wins);
     // then the row is written as below. Otherwise the version is read.

@@ -54,6 +54,10 @@ interface Held {
   c: Change;
   hlc: number;
   node: string;
+  /** Its changeset's rows won so far (`Versions.wins`); holding counted this one as won. */
+  touched: Set<string>;
+  /** Its entry in `touched`. */
+  id: string;
 }
 
 /** Instances in this worker: view names never repeat one made by another instance. */
@@ -76,21 +80,34 @@ export class HeldInserts {
   constructor(
     private readonly db: DatabaseSync,
     private readonly stmt: (sql: string) => StatementSync,
-    /** Applies one INSERT alone, the general way (after a failed statement). */
-    private readonly fallback: (c: Change, hlc: number, node: string) => void,
+    /**
+     * Applies one INSERT alone, the general way (after a failed statement), with its changeset's
+     * `touched` (see {@link Held}).
+     */
+    private readonly fallback: (c: Change, hlc: number, node: string, touched: Set<string>) => void,
   ) {}
 
   /**
    * Holds the INSERT `c` of a row with no version here as far as the caller knows (`key` its
-   * version key, `rowid` whether it is identified by rowid).
+   * version key, `rowid` whether it is identified by rowid), counted as won in its changeset's
+   * `touched` under `id` until its statement fails (then it is applied again, see {@link flush}).
    */
-  hold(c: Change, key: string, rowid: boolean, hlc: number, node: string): void {
+  hold(
+    c: Change,
+    key: string,
+    rowid: boolean,
+    hlc: number,
+    node: string,
+    touched: Set<string>,
+    id: string,
+  ): void {
     const s = this.shapeOf(c, rowid);
     if (s !== this.shape) {
       this.flush();
       this.shape = s;
     }
-    this.held.push({ c, hlc, node });
+    touched.add(id);
+    this.held.push({ c, hlc, node, touched, id });
     const a = this.args;
     a.push(key, BigInt(hlc), node);
     const values = c.new_values ?? [];
@@ -118,10 +135,15 @@ export class HeldInserts {
       if (((e as { errcode?: number }).errcode ?? 0) % 256 !== SQLITE_CONSTRAINT) throw e;
       // A user trigger's RAISE(ROLLBACK) ended the transaction: nothing to apply outside it.
       if (!this.db.isTransaction) throw e;
-      // Nothing of the statement is left: apply each alone, in order, without holding.
+      // Nothing of the statement is left: apply each alone, in order, without holding. Each
+      // goes by LWW again: it is no longer counted as won, or a later change of its row in the
+      // same changeset would win without a comparison (and overwrite a newer version).
       this.enabled = false;
       try {
-        for (const h of held) this.fallback(h.c, h.hlc, h.node);
+        for (const h of held) {
+          h.touched.delete(h.id);
+          this.fallback(h.c, h.hlc, h.node, h.touched);
+        }
       } finally {
         this.enabled = true;
       }

@@ -78,7 +78,7 @@ class ReplicationPlugin implements WriterPlugin {
     const held = applier.held = new HeldInserts(
       db,
       stmt,
-      (c, hlc, node) => applier.apply(c, hlc, node, new Set()),
+      (c, hlc, node, touched) => applier.apply(c, hlc, node, touched),
     );
     this.schema.beforeAlter = (table) => held.dropViewsOf(table);
     this.capture = new Capture(db, stmt, this.schema, this.versions, applier, o.disableDdlSync);

@@ -113,3 +113,27 @@ Deno.test("held INSERTs after a table was renamed go to the table of that name",
   assert.equal(await rows(b, "SELECT id FROM t_b ORDER BY id"), '[["2"],["4"]]');
   await close(a, b);
 });
+
+Deno.test("a held INSERT that loses does not let a later change of its row win", async () => {
+  const [a, b] = await pair();
+  // One transaction on a inserts each row and changes (7) or deletes (8) it: one changeset with
+  // an INSERT, then another change of the same row (group commit makes these common too).
+  await a.engine.defaultDb.execute([
+    { sql: "INSERT INTO t VALUES (7, 'a inserted'), (8, 'a inserted')" },
+    { sql: "UPDATE t SET v = 'a updated' WHERE id = 7" },
+    { sql: "DELETE FROM t WHERE id = 8" },
+  ]);
+  // b writes both rows later (newer versions) before a's changeset arrives.
+  await sql(b, "INSERT INTO t VALUES (7, 'newer on b'), (8, 'newer on b')");
+  const r = await replicationClient(b.engine.defaultDb).call("apply", take(a));
+  assert.equal(r.error, null);
+  assert.equal(
+    await rows(b, "SELECT id, v FROM t ORDER BY id"),
+    '[["7","newer on b"],["8","newer on b"]]',
+  );
+  assert.equal(
+    await rows(b, "SELECT key, node, deleted FROM _ha_versions ORDER BY key"),
+    '[["[7]","b","0"],["[8]","b","0"]]',
+  );
+  await close(a, b);
+});
