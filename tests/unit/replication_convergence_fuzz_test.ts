@@ -21,7 +21,8 @@ const STEPS = 120;
 /** One random history; returns nothing, asserts convergence and the LWW outcome. */
 async function history(seed: number): Promise<void> {
   const r = new Prng(seed);
-  const nodes = [await node("a"), await node("b"), await node("c")];
+  const nodes: TestNode[] = [];
+  for (const name of ["a", "b", "c"]) nodes.push(await node(name, { interrupt: true }));
   const stream: string[] = [];
   /** How far each node has applied the stream (messages handed to it). */
   const cursor = new Map<TestNode, number>(nodes.map((n) => [n, 0]));
