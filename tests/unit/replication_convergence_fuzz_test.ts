@@ -1,7 +1,8 @@
 /**
  * Convergence under random histories, without NATS: three nodes write the same few rows
- * (upserts, updates, deletes; alone, in multi-statement transactions and in concurrent requests
- * that group commit joins into one changeset), and each node applies the shared stream in
+ * (upserts, updates, deletes, inserts that fail; alone, in multi-statement transactions, in
+ * client transactions that commit or roll back, and in concurrent requests that group commit
+ * joins into one changeset), and each node applies the shared stream in
  * batches of random size at random times, so catch-ups overlap local writes the way a stalled
  * consumer's do. At the end every node holds, per row, what the change with the highest
  * (hlc, node) left, and the same row versions.
@@ -45,7 +46,10 @@ async function history(seed: number): Promise<void> {
   const statement = (n: TestNode) => {
     const k = r.pick(KEYS);
     const v = `${n.name}${++value}`;
-    switch (r.int(0, 3)) {
+    switch (r.int(0, 4)) {
+      case 4:
+        // Fails when the row is there: its request (or transaction) is rolled back.
+        return { sql: "INSERT INTO hot(k, v) VALUES (?, ?)", params: [k, v] };
       case 0:
         return { sql: "DELETE FROM hot WHERE k = ?", params: [k] };
       case 1:
@@ -67,16 +71,28 @@ async function history(seed: number): Promise<void> {
     for (let step = 0; step < STEPS; step++) {
       const n = r.pick(nodes);
       const db = n.engine.defaultDb;
-      const shape = r.int(0, 2);
-      if (shape === 0) await db.execute([statement(n)]);
+      const shape = r.int(0, 3);
+      if (shape === 0) await tolerate(db.execute([statement(n)]));
       else if (shape === 1) {
         // One transaction of several statements: one changeset.
-        await db.execute(Array.from({ length: r.int(2, 3) }, () => statement(n)));
-      } else {
+        await tolerate(db.execute(Array.from({ length: r.int(2, 3) }, () => statement(n))));
+      } else if (shape === 2) {
         // Concurrent autocommit requests: group commit may join them into one changeset.
         await Promise.all(
-          Array.from({ length: r.int(2, 4) }, () => db.execute([statement(n)])),
+          Array.from({ length: r.int(2, 4) }, () => tolerate(db.execute([statement(n)]))),
         );
+      } else {
+        // A client's transaction (BEGIN … COMMIT or ROLLBACK) with an apply waiting on it.
+        const session = db.session();
+        await session.execute({ sql: "BEGIN" });
+        const waiting = r.chance(0.5) ? apply(n, r.int(1, 12)) : Promise.resolve();
+        let ok = true;
+        for (let i = r.int(1, 3); i > 0 && ok; i--) {
+          ok = await tolerate(session.execute(statement(n)));
+        }
+        if (ok) await session.execute({ sql: r.chance(0.8) ? "COMMIT" : "ROLLBACK" });
+        await session.close();
+        await waiting;
       }
       collect();
       // An outbox publishes a changeset again (its ack was lost): a later duplicate.
@@ -91,7 +107,7 @@ async function history(seed: number): Promise<void> {
         const w = r.pick(nodes);
         await Promise.all([
           apply(r.pick(nodes), r.int(1, 12)),
-          w.engine.defaultDb.execute([statement(w)]),
+          tolerate(w.engine.defaultDb.execute([statement(w)])),
         ]);
         collect();
       }
@@ -109,6 +125,17 @@ async function history(seed: number): Promise<void> {
     for (const n of nodes.slice(1)) assert.equal(await rows(n, versions), first, `seed ${seed}`);
   } finally {
     await close(...nodes);
+  }
+}
+
+/** Whether a client request succeeded; a failed plain INSERT of a row that exists is expected. */
+async function tolerate(p: Promise<unknown>): Promise<boolean> {
+  try {
+    await p;
+    return true;
+  } catch (e) {
+    if (!/UNIQUE constraint failed/.test(String(e))) throw e;
+    return false;
   }
 }
 
