@@ -139,12 +139,19 @@ async function tolerate(p: Promise<unknown>): Promise<boolean> {
   }
 }
 
-/** The rows of `hot` last-writer-wins leaves after every changeset of `stream`. */
+/**
+ * The rows of `hot` last-writer-wins leaves after every changeset of `stream`; asserts that each
+ * changeset carries only its origin's writes.
+ */
 function lww(stream: string[]): [string, string][] {
   const last = new Map<string, { hlc: number; node: string; change: Change }>();
   for (const data of stream) {
     const cs = decodeChangeSet(data);
     for (const c of cs.changes) {
+      // A node publishes only its own writes (values are named for their writer), never
+      // changes it applied.
+      const v = c.new_values?.[1];
+      if (typeof v === "string") assert.equal(v[0], cs.node, `${cs.node} published ${v}`);
       if (c.table !== "hot") continue;
       const k = String((c.new_values ?? c.old_values)![0]);
       const hlc = c.hlc ?? cs.hlc;
