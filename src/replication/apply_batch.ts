@@ -56,7 +56,11 @@ export class BatchApply {
    * was restored from a snapshot that may not reflect them (`snapshot/sqlite_file.ts`).
    */
   private readonly replayOwn = new Map<string, { after: number; through: number }>();
-  /** Columns of the tables remote changes touched in this apply batch (null: no such table). */
+  /**
+   * Columns of the tables remote changes touched (null: no such table), kept across batches until
+   * the schema may have changed: {@link forgetColumns} on every capture-schema resync (local or
+   * applied DDL, a rollback that may have undone DDL), and on any failed change.
+   */
   private readonly knownColumns = new Map<string, Set<string> | null>();
   /** Whether the current attempt ran a DDL change (to undo its schema state on a redo). */
   private ranDdl = false;
@@ -77,6 +81,11 @@ export class BatchApply {
     }
   }
 
+  /** The schema may have changed: table columns are read again. */
+  forgetColumns(): void {
+    this.knownColumns.clear();
+  }
+
   /** Whether a changeset is this node's own and already in the database (not applied). */
   private isOwn(cs: ChangeSet, subject: string, seq: number): boolean {
     const o = this.p.options;
@@ -93,16 +102,17 @@ export class BatchApply {
    * waiting for its answer), else nothing is done and the result is `stale`.
    */
   run(batch: ApplyMessage[], opts?: InterceptedBatch, after?: number): ApplyResult {
-    if (after !== undefined && batch.length > 0) {
-      const done = this.p.progress.get(batch[0].subject) ?? 0;
-      if (done < after) return { through: 0, applied: 0, skipped: 0, error: null, stale: true };
+    // The progress read once (the writer is this thread's: nothing changes it before BEGIN).
+    const progress = batch.length > 0 ? this.p.progress.get(batch[0].subject) ?? 0 : 0;
+    if (after !== undefined && batch.length > 0 && progress < after) {
+      return { through: 0, applied: 0, skipped: 0, error: null, stale: true };
     }
     // Optimistic first: no savepoint per changeset (they cost as much as decoding one). If one
     // fails, the whole attempt is rolled back and the batch redone with a savepoint each, so
     // the failing changeset is dead-lettered, parked or reported alone, exactly as before.
     // Interceptor batches (conflict detection, resolutions) always take the savepoint path.
     if (!opts) {
-      const r = this.attempt(batch, undefined, false);
+      const r = this.attempt(batch, undefined, false, progress);
       if (r) return r;
     }
     return this.attempt(batch, opts, true)!;
@@ -116,22 +126,17 @@ export class BatchApply {
     batch: ApplyMessage[],
     opts: InterceptedBatch | undefined,
     savepoints: boolean,
+    progress?: number,
   ): ApplyResult | null {
     const { db, options: o, capture, schema } = this.p;
-    const result: ApplyResult = {
-      through: 0,
-      applied: 0,
-      skipped: 0,
-      error: null,
-      deadLetters: [],
-    };
+    // `deadLetters` only when there are some: the answer is cloned to the main thread per batch.
+    const result: ApplyResult = { through: 0, applied: 0, skipped: 0, error: null };
     if (opts) result.appliedSeqs = [];
-    this.knownColumns.clear();
     this.ranDdl = false;
     const resolutions = new Map(opts?.resolutions ?? []);
     if (batch.length === 0) return result;
     const subject = batch[0].subject;
-    let done = this.p.progress.get(subject) ?? 0;
+    let done = progress ?? this.p.progress.get(subject) ?? 0;
     let ddl = false;
     const remote: [string, number][] = [];
     const rules = {
@@ -141,7 +146,8 @@ export class BatchApply {
     const held = this.p.held;
     held.reset(false);
     capture.set(false);
-    db.exec("BEGIN IMMEDIATE");
+    // Prepared once (the statement cache), not parsed and authorized per batch like exec().
+    this.p.stmt("BEGIN IMMEDIATE").run();
     // Row INSERTs of rows with no version are held and written several to a statement
     // (`held_inserts.ts`), only here: a failing changeset makes this attempt redo the batch.
     held.enabled = !savepoints && !opts;
@@ -191,7 +197,7 @@ export class BatchApply {
           const park = e instanceof SchemaMisfit;
           const reason = park ? `parked until its schema arrives: ${e.message}` : e.message;
           this.p.deadLetters.add({ seq: m.seq, subject, reason, payload: m.data }, park);
-          result.deadLetters!.push({ seq: m.seq, reason });
+          (result.deadLetters ??= []).push({ seq: m.seq, reason });
         }
         done = m.seq;
         result.through = m.seq;
@@ -208,10 +214,13 @@ export class BatchApply {
       if (ddl) result.applied += this.applyParked(subject);
       if (result.through > 0) this.p.progress.set(subject, result.through);
       capture.endTransaction();
-      db.exec("COMMIT");
+      this.p.stmt("COMMIT").run();
+      this.p.progress.committed();
       const now = result.committedAt = Date.now();
       result.lags = remote.map(([node, hlc]) => [node, Math.max(0, now * 1000 - hlc) / 1e6]);
     } catch (e) {
+      this.knownColumns.clear();
+      this.p.progress.rolledBack();
       held.enabled = false;
       held.reset(true);
       if (db.isTransaction) db.exec("ROLLBACK");

@@ -79,6 +79,8 @@ export class Capture {
   /** What {@link set} last asked of the extension's switch, and whether that was done. */
   private switchOn = true;
   private switchSet = true;
+  /** What the extension's switch was last set to (it starts on). */
+  private switchIs = true;
   /** Per statement (its authorizer actions): its scope and the tables it may REPLACE rows of. */
   private scopes = new WeakMap<AuthAction[], { scope: StatementScope; replacing: Set<string> }>();
   /** Tables the running statement writes directly (captured). */
@@ -90,6 +92,11 @@ export class Capture {
   /** A statement of this transaction may have noted rows in `temp._ha_cand`. */
   private noted = false;
   private ddlInTx = false;
+  /**
+   * A local statement began since the log was last cleared: only those log (the capture
+   * triggers need `beforeStatement`'s tables), so an apply's transaction ends without a DELETE.
+   */
+  private mayHaveLogged = true;
 
   constructor(
     db: DatabaseSync,
@@ -125,17 +132,21 @@ export class Capture {
   set(on: boolean): void {
     this.capturing = on;
     if (!this.schema.gated) return;
-    // Should switching it back on ever fail, the next local statement retries first (it fails
-    // rather than write without capture).
     this.switchOn = on;
-    this.switchSet = false;
-    this.ensureSwitch();
+    this.switchSet = this.switchIs === on;
+    // Off at once (an apply follows). On when the next local statement begins
+    // (`beforeStatement`, the way every write of a client reaches the writer's connection): a
+    // replica applying batch after batch leaves it off between them, one statement less per
+    // batch each way (issue 13). Should switching on fail, that statement fails rather than
+    // write without capture.
+    if (!on) this.ensureSwitch();
   }
 
-  /** The extension's switch may not be as {@link set} last asked (a failed switch). */
+  /** The extension's switch may not be as {@link set} last asked (on is set lazily). */
   private ensureSwitch(): void {
     if (this.switchSet) return;
     this.stmt("SELECT ha_capture(?)").get(this.switchOn ? 1 : 0);
+    this.switchIs = this.switchOn;
     this.switchSet = true;
   }
 
@@ -145,6 +156,7 @@ export class Capture {
   }
 
   beforeStatement(info: StatementInfo): void {
+    this.mayHaveLogged = true;
     if (!this.switchSet) this.ensureSwitch();
     const ddl = ddlActions(info.actions);
     if (ddl.length > 0) {
@@ -242,7 +254,8 @@ export class Capture {
 
   /** Clears the log and the per-transaction state (the transaction ends). */
   endTransaction(): void {
-    this.stmt("DELETE FROM temp._ha_log").run();
+    if (this.mayHaveLogged) this.stmt("DELETE FROM temp._ha_log").run();
+    this.mayHaveLogged = false;
     if (this.noted) this.stmt("DELETE FROM temp._ha_cand").run();
     this.direct = NO_TABLES;
     this.replacing = NO_TABLES;

@@ -8,6 +8,7 @@
  * ```
  * @module
  */
+import type { JsMsg } from "@nats-io/jetstream";
 
 /** Header naming the node that published a changeset. */
 export const NODE_HEADER = "Ha-Node";
@@ -45,4 +46,39 @@ export function utf8Length(s: string): number {
     } else n += 3;
   }
   return n;
+}
+
+/** nats.js's message internals read by {@link rawHeaders} (not part of its API). */
+interface MsgInternals {
+  msg?: { _rdata?: Uint8Array; _msg?: { hdr?: number } };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The raw header block of a nats.js message (empty without headers), or undefined when the
+ * message does not look as expected (then the headers are decoded instead).
+ */
+export function rawHeaders(m: JsMsg): Uint8Array | undefined {
+  const inner = (m as unknown as MsgInternals).msg;
+  const data = inner?._rdata;
+  const hdr = inner?._msg?.hdr;
+  if (!(data instanceof Uint8Array) || typeof hdr !== "number") return undefined;
+  return hdr < 0 ? NO_BYTES : data.subarray(0, hdr);
+}
+
+/** Whether `bytes` contains `part` (a short needle, a few hundred bytes of headers). */
+export function includes(bytes: Uint8Array, part: Uint8Array): boolean {
+  const n = part.length;
+  if (n === 0) return true;
+  const first = part[0];
+  outer: for (
+    let i = bytes.indexOf(first);
+    i >= 0 && i + n <= bytes.length;
+    i = bytes.indexOf(first, i + 1)
+  ) {
+    for (let j = 1; j < n; j++) if (bytes[i + j] !== part[j]) continue outer;
+    return true;
+  }
+  return false;
 }

@@ -34,7 +34,7 @@ import { type Delivery, readAckReply } from "./ack_reply.ts";
 import { Backlog, DEFAULT_BACKLOG_BYTES, type Received } from "./backlog.ts";
 import { replaceConsumer, startOf } from "./consumer_start.ts";
 import { pack } from "./packed.ts";
-import { INCARNATION_HEADER, NODE_HEADER } from "./headers.ts";
+import { INCARNATION_HEADER, includes, NODE_HEADER, rawHeaders } from "./headers.ts";
 import { SIGNATURE_HEADER } from "./signature.ts";
 import { Backoff } from "../retry/mod.ts";
 import { StallWatch } from "./stall.ts";
@@ -119,9 +119,12 @@ export class Subscriber {
 
   private readonly plugin: ReplicationClient;
   private readonly stall: StallWatch;
+  /** This process's incarnation (a UUID), UTF-8: an own message's headers contain it. */
+  private readonly incarnation: Uint8Array;
 
   constructor(private readonly o: SubscriberOptions) {
     this.plugin = replicationClient(o.db);
+    this.incarnation = new TextEncoder().encode(o.self.incarnation);
     this.buffer = new Backlog({ bytes: o.backlogBytes ?? DEFAULT_BACKLOG_BYTES });
     this.stall = new StallWatch({
       ...o,
@@ -218,7 +221,8 @@ export class Subscriber {
   }
 
   private countDeadLetters(r: ApplyResult): void {
-    for (const d of r.deadLetters ?? []) {
+    if (!r.deadLetters?.length) return;
+    for (const d of r.deadLetters) {
       this.deadLettered++;
       this.lastDeadLetter = { ...d, at: new Date().toISOString() };
       this.o.logger.warn("invalid changeset refused (dead-lettered)", {
@@ -230,6 +234,9 @@ export class Subscriber {
   }
 
   private isOwn({ msg }: Received): boolean {
+    // Most messages are other nodes': told apart without decoding their headers (issue 13).
+    const raw = rawHeaders(msg);
+    if (raw !== undefined && !includes(raw, this.incarnation)) return false;
     return msg.headers?.get(NODE_HEADER) === this.o.self.node &&
       msg.headers?.get(INCARNATION_HEADER) === this.o.self.incarnation;
   }

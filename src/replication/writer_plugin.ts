@@ -63,6 +63,7 @@ class ReplicationPlugin implements WriterPlugin {
     this.schema = new CaptureSchema(db, o.rowIdentify, () => {
       this.stmts.clear();
       this.capture.forgetScopes();
+      this.batches?.forgetColumns();
     });
     this.outbox = new Outbox(db, databaseId, o.outboxDir, stmt);
     this.progress = new Progress(db, stmt);

@@ -145,3 +145,44 @@ Deno.test("a batch sent behind one in flight applies only if that one was applie
   assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["1"],["3"],["4"]]');
   await close(a, b);
 });
+
+Deno.test("table columns are read again after local DDL between two batches", async () => {
+  const [a, b] = await pair();
+  const rep = replicationClient(b.engine.defaultDb);
+  await sql(a, "INSERT INTO t VALUES (1, 'x')");
+  assert.equal((await rep.call("apply", take(a))).applied, 1);
+  // Both add a column by hand (DDL sync would ship a's, here b's own DDL must be noticed).
+  await sql(a, "ALTER TABLE t ADD COLUMN z TEXT");
+  await sql(b, "ALTER TABLE t ADD COLUMN z TEXT");
+  forget(a, b);
+  await sql(a, "INSERT INTO t VALUES (2, 'x', 'zz')");
+  const r = await rep.call("apply", take(a));
+  assert.equal(r.applied, 1);
+  assert.equal(r.deadLetters?.length ?? 0, 0);
+  assert.equal(await rows(b, "SELECT id, z FROM t ORDER BY id"), '[["1",null],["2","zz"]]');
+  // And a local drop: the next change naming the column no longer fits (parked, not applied).
+  await sql(b, "ALTER TABLE t DROP COLUMN z");
+  forget(b);
+  await sql(a, "INSERT INTO t VALUES (3, 'x', 'zzz')");
+  const r2 = await rep.call("apply", take(a));
+  assert.equal(r2.applied, 0);
+  assert.equal(r2.deadLetters?.length, 1);
+  assert.equal(await rows(b, "SELECT id FROM t ORDER BY id"), '[["1"],["2"]]');
+  await close(a, b);
+});
+
+Deno.test("capture is back on for a local write after packed batches left it off", async () => {
+  const [a, b] = await pair();
+  const rep = replicationClient(b.engine.defaultDb);
+  for (let i = 1; i <= 3; i++) {
+    await sql(a, "INSERT INTO t VALUES (?, 'x')", [i]);
+    const [m] = take(a);
+    const p = pack("s", [{ seq: m.seq, data: new TextEncoder().encode(m.data) }]);
+    assert.equal((await rep.call("applyPacked", p)).applied, 1);
+  }
+  forget(b);
+  await sql(b, "INSERT INTO t VALUES (10, 'local')");
+  assert.equal(b.out.length, 1, "the local write is captured");
+  assert.match(b.out[0].data, /"local"/);
+  await close(a, b);
+});
