@@ -4,14 +4,15 @@
  * client transactions that commit or roll back, and in concurrent requests that group commit
  * joins into one changeset), and each node applies the shared stream in
  * batches of random size at random times, so catch-ups overlap local writes the way a stalled
- * consumer's do. At the end every node holds, per row, what the change with the highest
- * (hlc, node) left, and the same row versions.
+ * consumer's do. Rows are identified by primary key (`hot`) and by rowid (`r`). At the end every
+ * node holds, per row, what the change with the highest (hlc, node) left, and the same row
+ * versions.
  *
  * A seed that fails replays alone: `HA_FUZZ_SEEDS=n deno test -A <this file>`; more seeds:
  * `HA_FUZZ_SEEDS=1-500`.
  */
 import assert from "node:assert/strict";
-import { type Change, compareVersion, decodeChangeSet } from "../../src/cdc/mod.ts";
+import { type Change, compareVersion, decodeChangeSet, decodeValue } from "../../src/cdc/mod.ts";
 import { replicationClient } from "../../src/replication/plugin_api.ts";
 import { Prng } from "../chaos/prng.ts";
 import { close, node, rows, sql, type TestNode } from "./helpers/replication_nodes.ts";
@@ -46,7 +47,14 @@ async function history(seed: number): Promise<void> {
   const statement = (n: TestNode) => {
     const k = r.pick(KEYS);
     const v = `${n.name}${++value}`;
-    switch (r.int(0, 4)) {
+    switch (r.int(0, 7)) {
+      case 5:
+        // A table without a primary key: rows are identified by rowid.
+        return { sql: "INSERT INTO r(v) VALUES (?)", params: [v] };
+      case 6:
+        return { sql: `UPDATE r SET v = ? WHERE ${NTH_ROW}`, params: [v, r.int(0, 3)] };
+      case 7:
+        return { sql: `DELETE FROM r WHERE ${NTH_ROW}`, params: [r.int(0, 3)] };
       case 4:
         // Fails when the row is there: its request (or transaction) is rolled back.
         return { sql: "INSERT INTO hot(k, v) VALUES (?, ?)", params: [k, v] };
@@ -66,6 +74,7 @@ async function history(seed: number): Promise<void> {
   try {
     await sql(nodes[0], "CREATE TABLE hot(k TEXT PRIMARY KEY, v TEXT)");
     await sql(nodes[0], "CREATE TABLE u(id INTEGER PRIMARY KEY, v TEXT)");
+    await sql(nodes[0], "CREATE TABLE r(v TEXT)");
     collect();
     for (const n of nodes.slice(1)) await apply(n, stream.length);
     for (let step = 0; step < STEPS; step++) {
@@ -115,12 +124,14 @@ async function history(seed: number): Promise<void> {
     for (const n of nodes) {
       while (cursor.get(n)! < stream.length) await apply(n, r.int(1, 12));
     }
-    const expected = JSON.stringify(lww(stream));
+    const expected = lww(stream);
     for (const n of nodes) {
-      assert.equal(await rows(n, "SELECT k, v FROM hot ORDER BY k"), expected, `seed ${seed}`);
+      const hot = await rows(n, "SELECT k, v FROM hot ORDER BY k");
+      assert.equal(hot, JSON.stringify(expected.hot), `seed ${seed}: ${n.name}`);
+      const byRowid = await rows(n, "SELECT rowid, v FROM r ORDER BY rowid");
+      assert.equal(byRowid, JSON.stringify(expected.r), `seed ${seed}: ${n.name}`);
     }
-    const versions = "SELECT key, hlc, node, deleted FROM _ha_versions WHERE tbl = 'hot' " +
-      "ORDER BY key";
+    const versions = "SELECT tbl, key, hlc, node, deleted FROM _ha_versions ORDER BY tbl, key";
     const first = await rows(nodes[0], versions);
     for (const n of nodes.slice(1)) assert.equal(await rows(n, versions), first, `seed ${seed}`);
   } finally {
@@ -139,33 +150,51 @@ async function tolerate(p: Promise<unknown>): Promise<boolean> {
   }
 }
 
+/** The n-th row of `r` (the statement's last parameter). */
+const NTH_ROW = "rowid = (SELECT rowid FROM r ORDER BY rowid LIMIT 1 OFFSET ?)";
+
+/** Per table, what identifies a row in a change, and the column shown in the outcome. */
+const TABLES = {
+  hot: { key: (c: Change) => String((c.new_values ?? c.old_values)![0]), value: 1 },
+  r: { key: (c: Change) => String(decodeValue((c.new_rowid ?? c.old_rowid)!)), value: 0 },
+};
+
 /**
- * The rows of `hot` last-writer-wins leaves after every changeset of `stream`; asserts that each
- * changeset carries only its origin's writes.
+ * The rows of `hot` and `r` last-writer-wins leaves after every changeset of `stream`, as `rows`
+ * shows them; asserts that each changeset carries only its origin's writes.
  */
-function lww(stream: string[]): [string, string][] {
+function lww(stream: string[]): Record<keyof typeof TABLES, [string, string][]> {
   const last = new Map<string, { hlc: number; node: string; change: Change }>();
   for (const data of stream) {
     const cs = decodeChangeSet(data);
     for (const c of cs.changes) {
       // A node publishes only its own writes (values are named for their writer), never
       // changes it applied.
-      const v = c.new_values?.[1];
-      if (typeof v === "string") assert.equal(v[0], cs.node, `${cs.node} published ${v}`);
-      if (c.table !== "hot") continue;
-      const k = String((c.new_values ?? c.old_values)![0]);
+      for (const v of c.new_values ?? []) {
+        if (typeof v === "string" && /^[abc]\d+$/.test(v)) {
+          assert.equal(v[0], cs.node, `${cs.node} published ${v}`);
+        }
+      }
+      const t = TABLES[c.table as keyof typeof TABLES];
+      if (!t) continue;
+      const id = `${c.table}\u0000${t.key(c)}`;
       const hlc = c.hlc ?? cs.hlc;
-      const prev = last.get(k);
+      const prev = last.get(id);
       // Later changes of one changeset (same version) replace earlier ones.
       if (!prev || compareVersion(hlc, cs.node, prev.hlc, prev.node) >= 0) {
-        last.set(k, { hlc, node: cs.node, change: c });
+        last.set(id, { hlc, node: cs.node, change: c });
       }
     }
   }
-  return [...last.entries()]
-    .filter(([, w]) => w.change.operation !== "DELETE")
-    .map(([k, w]) => [k, String(w.change.new_values![1])] as [string, string])
-    .sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0);
+  const outcome = (table: keyof typeof TABLES) =>
+    [...last.entries()]
+      .filter(([id, w]) => id.startsWith(`${table}\u0000`) && w.change.operation !== "DELETE")
+      .map(([, w]) => {
+        const t = TABLES[table];
+        return [t.key(w.change), String(w.change.new_values![t.value])] as [string, string];
+      })
+      .sort(([x], [y]) => table === "r" ? Number(x) - Number(y) : x < y ? -1 : x > y ? 1 : 0);
+  return { hot: outcome("hot"), r: outcome("r") };
 }
 
 const [from, to] = (Deno.env.get("HA_FUZZ_SEEDS") ?? "1-8").split("-").map(Number);
