@@ -2,11 +2,11 @@
  * Convergence under random histories, without NATS: three nodes write the same few rows
  * (upserts, updates, deletes, inserts that fail; alone, in multi-statement transactions, in
  * client transactions that commit or roll back, and in concurrent requests that group commit
- * joins into one changeset), and each node applies the shared stream in
- * batches of random size at random times, so catch-ups overlap local writes the way a stalled
- * consumer's do. Rows are identified by primary key (`hot`) and by rowid (`r`). At the end every
- * node holds, per row, what the change with the highest (hlc, node) left, and the same row
- * versions.
+ * joins into one changeset), and each node applies the shared stream in batches of random size
+ * at random times, so catch-ups overlap local writes the way a stalled consumer's do, among
+ * duplicates, re-deliveries and invalid messages. Rows are identified by primary key (`hot`) and
+ * by rowid (`r`). At the end every node holds, per row, what the change with the highest
+ * (hlc, node) left, and the same row versions.
  *
  * A seed that fails replays alone: `HA_FUZZ_SEEDS=n deno test -A <this file>`; more seeds:
  * `HA_FUZZ_SEEDS=1-500`.
@@ -106,6 +106,8 @@ async function history(seed: number): Promise<void> {
       collect();
       // An outbox publishes a changeset again (its ack was lost): a later duplicate.
       if (r.chance(0.05)) stream.push(r.pick(stream));
+      // An invalid message (dead-lettered): the batch it is in is redone changeset by changeset.
+      if (r.chance(0.03)) stream.push(INVALID);
       if (r.chance(0.1)) {
         // A consumer recreated from an older position: applied messages come again.
         const n = r.pick(nodes);
@@ -150,6 +152,9 @@ async function tolerate(p: Promise<unknown>): Promise<boolean> {
   }
 }
 
+/** A message no node can decode. */
+const INVALID = '{"not a changeset"';
+
 /** The n-th row of `r` (the statement's last parameter). */
 const NTH_ROW = "rowid = (SELECT rowid FROM r ORDER BY rowid LIMIT 1 OFFSET ?)";
 
@@ -166,6 +171,7 @@ const TABLES = {
 function lww(stream: string[]): Record<keyof typeof TABLES, [string, string][]> {
   const last = new Map<string, { hlc: number; node: string; change: Change }>();
   for (const data of stream) {
+    if (data === INVALID) continue;
     const cs = decodeChangeSet(data);
     for (const c of cs.changes) {
       // A node publishes only its own writes (values are named for their writer), never
