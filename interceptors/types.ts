@@ -169,7 +169,10 @@ export interface Conflict {
     /** Node of that write; `null` when unknown. */
     node: string | null;
   };
-  /** The incoming change. */
+  /**
+   * The incoming change; for a row the changeset changes several times, its net effect on the
+   * row (the first change's `old_values`, the last change's `values`).
+   */
   remote: {
     operation: "INSERT" | "UPDATE" | "DELETE";
     /** The row the remote node wrote (`new_values`); `null` for DELETE. */
@@ -179,7 +182,7 @@ export interface Conflict {
     hlc: number;
     node: string;
   };
-  /** Index of the change in `changeset.changes`. */
+  /** Index of the change (the row's first, see `remote`) in `changeset.changes`. */
   change_index: number;
   /** The changeset being applied. */
   changeset: ChangeSet;

@@ -270,6 +270,12 @@ export class BatchApply {
   private applyChangeSet(cs: ChangeSet, resolutions?: Map<number, WireResolution>): boolean {
     let ddl = false;
     const touched = new Set<string>();
+    /**
+     * Rows an interceptor kept (`local`) or merged at their first change in this changeset: its
+     * later changes of them are not applied (the resolution saw the changeset's net effect on
+     * the row, see `ConflictResolver.detect`). By where their next change would find them.
+     */
+    const decided = new Set<string>();
     for (let i = 0; i < cs.changes.length; i++) {
       const c = cs.changes[i];
       const hlc = typeof c.hlc === "number" ? c.hlc : cs.hlc;
@@ -285,6 +291,14 @@ export class BatchApply {
       if (INTERNAL.test(c.table)) continue;
       this.checkSchema(c, i);
       const r = resolutions?.get(i);
+      if (decided.size > 0 || (r !== undefined && r !== "remote")) {
+        const row = this.p.resolver.rowOf(c);
+        if (decided.delete(row.at)) {
+          decided.add(row.next);
+          continue;
+        }
+        if (r !== undefined && r !== "remote") decided.add(row.next);
+      }
       if (r !== undefined) this.p.resolver.apply(c, r, hlc, cs.node, touched);
       else this.p.applier.apply(c, hlc, cs.node, touched);
     }

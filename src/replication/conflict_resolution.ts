@@ -25,43 +25,77 @@ export class ConflictResolver {
   ) {}
 
   /**
+   * The row a change works on, as `table\0key` ids: `at`, where the change finds it (the new
+   * image's key for an INSERT, else the old image's), and `next`, where the changeset's later
+   * changes of the same row find it (the new image's key, or `at` after a DELETE).
+   */
+  rowOf(c: Change): { at: string; next: string } {
+    const v = this.versions;
+    const at = `${c.table}\u0000${v.keyOf(c, c.operation === "INSERT" ? "new" : "old")}`;
+    const next = c.operation === "UPDATE" ? `${c.table}\u0000${v.keyOf(c, "new")}` : at;
+    return { at, next };
+  }
+
+  /**
    * The conflicting rows of one remote changeset (none when it is already applied or own): the
    * local row differs from the change's old image (UPDATE, DELETE), was deleted here (UPDATE),
-   * or exists with other values (INSERT). Rows changed twice by the changeset are reported once.
+   * or exists with other values (INSERT). A row the changeset changes several times (one
+   * transaction, or requests a group commit joined) is reported once, at its first change, with
+   * the changeset's net effect on it: the first change's old image, the last change's new image
+   * (null when the changeset leaves it deleted), and the operation that takes one to the other.
+   * Its resolution then decides the row for the whole changeset (see `BatchApply`).
    */
   detect(cs: ChangeSet): WireConflict[] {
     const out: WireConflict[] = [];
-    const seen = new Set<string>();
+    /** Rows seen so far, by where the next change of each finds it; their conflict, if any. */
+    const rows = new Map<string, WireConflict | null>();
     cs.changes.forEach((c, i) => {
       if (c.operation === "SQL" || INTERNAL.test(c.table) || !this.tables.has(c.table)) return;
-      const side = c.operation === "INSERT" ? "new" : "old";
-      const key = this.versions.keyOf(c, side);
-      const id = `${c.table}\u0000${key}`;
-      if (seen.has(id)) return;
-      seen.add(id);
-      if (c.operation === "UPDATE") seen.add(`${c.table}\u0000${this.versions.keyOf(c, "new")}`);
-      const row = this.applier.current(c, side);
-      const local = row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null;
-      const expected = (side === "new" ? c.new_values : c.old_values) ?? null;
-      if (local === null && c.operation !== "UPDATE") return;
-      if (local !== null && JSON.stringify(local) === JSON.stringify(expected)) return;
-      const v = this.versions.get(c.table, key);
-      out.push({
-        change_index: i,
-        table: c.table,
-        columns: c.columns,
-        pk_columns: c.pk_columns,
-        local: { values: local, hlc: v?.hlc ?? null, node: v?.node ?? null },
-        remote: {
-          operation: c.operation,
-          values: c.new_values ?? null,
-          old_values: c.old_values ?? null,
-          hlc: typeof c.hlc === "number" ? c.hlc : cs.hlc,
-          node: cs.node,
-        },
-      });
+      const { at, next } = this.rowOf(c);
+      if (rows.has(at)) {
+        const w = rows.get(at)!;
+        rows.delete(at);
+        rows.set(next, w);
+        if (w) {
+          w.remote.values = c.new_values ?? null;
+          w.remote.operation = w.remote.values === null
+            ? "DELETE"
+            : w.remote.old_values === null
+            ? "INSERT"
+            : "UPDATE";
+        }
+        return;
+      }
+      const w = this.conflictAt(cs, c, i);
+      rows.set(next, w);
+      if (w) out.push(w);
     });
     return out;
+  }
+
+  /** The conflict of the first change `c` (index `i`) of a row in `cs`, or null. */
+  private conflictAt(cs: ChangeSet, c: Change, i: number): WireConflict | null {
+    const side = c.operation === "INSERT" ? "new" : "old";
+    const row = this.applier.current(c, side);
+    const local = row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null;
+    const expected = (side === "new" ? c.new_values : c.old_values) ?? null;
+    if (local === null && c.operation !== "UPDATE") return null;
+    if (local !== null && JSON.stringify(local) === JSON.stringify(expected)) return null;
+    const v = this.versions.get(c.table, this.versions.keyOf(c, side));
+    return {
+      change_index: i,
+      table: c.table,
+      columns: c.columns,
+      pk_columns: c.pk_columns,
+      local: { values: local, hlc: v?.hlc ?? null, node: v?.node ?? null },
+      remote: {
+        operation: c.operation as WireConflict["remote"]["operation"],
+        values: c.new_values ?? null,
+        old_values: c.old_values ?? null,
+        hlc: typeof c.hlc === "number" ? c.hlc : cs.hlc,
+        node: cs.node,
+      },
+    };
   }
 
   /**

@@ -129,3 +129,35 @@ Deno.test("merge_counters: concurrent increments on three nodes add up", async (
   assert.deepEqual(new Set(results).size, 1, results.join(" "));
   await close(...ns);
 });
+
+Deno.test("a row changed twice by one changeset: resolved once on its net effect", async () => {
+  // "local" only when the hook sees the changeset's net effect on row 1 (inserted as 'a2');
+  // counters merge the whole changeset's increment.
+  await using t = await testInterceptor(`
+export const resolveConflict = (c) => {
+  if (c.table === "t") {
+    const net = c.remote.operation === "INSERT" && c.remote.values?.[1] === "a2";
+    return net ? "local" : "remote";
+  }
+  const [l, n, o] = [c.local.values[1], c.remote.values[1], c.remote.old_values[1]];
+  return { values: [c.local.values[0], l + (n - o)] };
+};`);
+  const [a, b] = await pair(
+    "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER)",
+  );
+  await sql(a, "INSERT INTO c VALUES (1, 10)");
+  assert.equal((await apply(t.host, b, take(a))).error, null);
+  await sql(b, "INSERT INTO t VALUES (1, 'b local')");
+  await sql(b, "UPDATE c SET n = n + 5");
+  // One transaction on a: row 1 of t inserted then changed, counter 1 incremented twice.
+  await a.engine.defaultDb.execute([
+    { sql: "INSERT INTO t VALUES (1, 'a1')" },
+    { sql: "UPDATE t SET v = 'a2' WHERE id = 1" },
+    { sql: "UPDATE c SET n = n + 1" },
+    { sql: "UPDATE c SET n = n + 1" },
+  ]);
+  assert.equal((await apply(t.host, b, take(a))).error, null);
+  assert.equal(await rows(b, "SELECT id, v FROM t"), '[["1","b local"]]');
+  assert.equal(await rows(b, "SELECT id, n FROM c"), '[["1","17"]]');
+  await close(a, b);
+});
