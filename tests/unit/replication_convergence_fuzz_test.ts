@@ -6,22 +6,31 @@
  * at random times, so catch-ups overlap local writes the way a stalled consumer's do, among
  * duplicates, re-deliveries and invalid messages. Rows are identified by primary key (`hot`) and
  * by rowid (`r`). At the end every node holds, per row, what the change with the highest
- * (hlc, node) left, and the same row versions.
+ * (hlc, node) left, and the same row versions; also when every batch goes through the interceptor
+ * path with a resolver that decides as last-writer-wins does.
  *
  * A seed that fails replays alone: `HA_FUZZ_SEEDS=n deno test -A <this file>`; more seeds:
  * `HA_FUZZ_SEEDS=1-500`.
  */
 import assert from "node:assert/strict";
 import { type Change, compareVersion, decodeChangeSet, decodeValue } from "../../src/cdc/mod.ts";
+import type { InterceptorHost } from "../../src/interceptor/mod.ts";
+import { testInterceptor } from "../../src/interceptor/testing.ts";
+import { createLogger } from "../../src/log/mod.ts";
+import { applyIntercepted } from "../../src/replication/apply_intercepted.ts";
 import { replicationClient } from "../../src/replication/plugin_api.ts";
 import { Prng } from "../chaos/prng.ts";
 import { close, node, rows, sql, type TestNode } from "./helpers/replication_nodes.ts";
 
 const KEYS = ["h0", "h1", "h2"];
+const logger = createLogger("error");
 const STEPS = 120;
 
-/** One random history; returns nothing, asserts convergence and the LWW outcome. */
-async function history(seed: number): Promise<void> {
+/**
+ * One random history; returns nothing, asserts convergence and the LWW outcome. With `host`,
+ * batches go through the interceptor path (conflict detection, the hook's resolutions).
+ */
+async function history(seed: number, host?: InterceptorHost): Promise<void> {
   const r = new Prng(seed);
   const nodes: TestNode[] = [];
   for (const name of ["a", "b", "c"]) nodes.push(await node(name, { interrupt: true }));
@@ -39,7 +48,13 @@ async function history(seed: number): Promise<void> {
       data,
     }));
     if (batch.length === 0) return;
-    const res = await replicationClient(n.engine.defaultDb).call("apply", batch);
+    const db = n.engine.defaultDb;
+    const res = host
+      ? await applyIntercepted(
+        { host, db, self: { node: n.name }, logger, consumer: "fuzz" },
+        batch,
+      )
+      : await replicationClient(db).call("apply", batch);
     assert.equal(res.error, null, `seed ${seed}: ${n.name} apply: ${res.error?.message}`);
     cursor.set(n, from + batch.length);
   };
@@ -203,7 +218,25 @@ function lww(stream: string[]): Record<keyof typeof TABLES, [string, string][]> 
   return { hot: outcome("hot"), r: outcome("r") };
 }
 
+/**
+ * A resolver that decides as last-writer-wins does (the newer version's side): through the
+ * interceptor path, the outcome must be exactly LWW's.
+ */
+const LWW_RESOLVER = `
+export const resolveConflict = (c) => {
+  const l = c.local, r = c.remote;
+  if (l.hlc === null) return "remote";
+  if (r.hlc !== l.hlc) return r.hlc > l.hlc ? "remote" : "local";
+  return r.node > l.node ? "remote" : "local";
+};`;
+
 const [from, to] = (Deno.env.get("HA_FUZZ_SEEDS") ?? "1-8").split("-").map(Number);
 for (let seed = from; seed <= (to ?? from); seed++) {
   Deno.test(`random histories converge to last-writer-wins (seed ${seed})`, () => history(seed));
+}
+for (let seed = from; seed <= (to ?? from); seed += 2) {
+  Deno.test(`… and through an interceptor resolving as LWW does (seed ${seed})`, async () => {
+    await using t = await testInterceptor(LWW_RESOLVER);
+    await history(seed, t.host);
+  });
 }
