@@ -94,8 +94,15 @@ export interface LagResult {
   writeP99: number;
 }
 
-/** Starts 3 nodes, drives them at RATE writes/s for SECONDS, returns the lag figures. */
-export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagResult> {
+/**
+ * Starts 3 nodes, drives them at RATE writes/s for SECONDS (after `warmupSeconds` of the same
+ * load, not measured), returns the lag figures.
+ */
+export async function measureLag(
+  seconds = SECONDS,
+  rate = RATE,
+  warmupSeconds = WARMUP,
+): Promise<LagResult> {
   const cluster = new Cluster();
   try {
     const start = (name: string, natsUrl?: string) =>
@@ -165,7 +172,7 @@ export async function measureLag(seconds = SECONDS, rate = RATE): Promise<LagRes
     };
     // Warm-up (BENCH_WARMUP s, not measured): fresh nodes run their first writes on code not
     // yet optimized, with V8 compiling on its helper threads.
-    const warm = Math.round(WARMUP * rate);
+    const warm = Math.round(warmupSeconds * rate);
     let done = 0;
     if (warm > 0) {
       await drive(1_000_000_000, warm);
