@@ -132,8 +132,10 @@ Deno.test("merge_counters: concurrent increments on three nodes add up", async (
 
 Deno.test("a row changed twice by one changeset: resolved once on its net effect", async () => {
   // "local" only when the hook sees the changeset's net effect on row 1 (inserted as 'a2');
-  // counters merge the whole changeset's increment.
-  await using t = await testInterceptor(`
+  // counters merge the whole changeset's increment. 30 s per call: on a busy machine a slow hook
+  // must not turn its answer into the default.
+  await using t = await testInterceptor(
+    `
 export const resolveConflict = (c) => {
   if (c.table === "t") {
     const net = c.remote.operation === "INSERT" && c.remote.values?.[1] === "a2";
@@ -141,7 +143,9 @@ export const resolveConflict = (c) => {
   }
   const [l, n, o] = [c.local.values[1], c.remote.values[1], c.remote.old_values[1]];
   return { values: [c.local.values[0], l + (n - o)] };
-};`);
+};`,
+    { timeoutMs: 30_000 },
+  );
   const [a, b] = await pair(
     "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER)",
   );
