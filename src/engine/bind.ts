@@ -44,6 +44,26 @@ export function parameterSlots(sql: string): (string | undefined)[] {
   return slots;
 }
 
+/**
+ * `sql` with its placeholders made anonymous (`?`) when they are exactly `$1`, `$2`, … `$n`, in
+ * this order and each once (what PostgreSQL drivers send), else `null`. The two texts bind the
+ * same values to the same slots, but SQLite names a `$N` placeholder: node:sqlite binds it by
+ * name, through an object, at ~1.4 µs more per point select than a positional `?`.
+ */
+export function anonymousDollars(sql: string): string | null {
+  let out = "";
+  let from = 0;
+  let n = 0;
+  for (const t of tokenize(sql)) {
+    if (t.kind !== "param") continue;
+    if (t.text !== `$${n + 1}`) return null;
+    n++;
+    out += sql.slice(from, t.start) + "?";
+    from = t.end;
+  }
+  return n === 0 ? null : out + sql.slice(from);
+}
+
 /** What binding needs of a statement's placeholders, worked out once per text. */
 interface SlotPlan {
   slots: (string | undefined)[];
@@ -105,10 +125,11 @@ function checkNamed(plan: SlotPlan, named: Record<string, SqlValue>): void {
 }
 
 /**
- * Builds the bind arguments for `sql` from `params`. Throws HaError("bad_request") naming the
- * first placeholder no parameter fills.
+ * Builds the bind arguments for `sql` from `params`; `anonymous`: the statement was prepared
+ * from {@link anonymousDollars}'s text, so `$N` values bind by position. Throws
+ * HaError("bad_request") naming the first placeholder no parameter fills.
  */
-export function bindArgs(sql: string, params: Params | undefined): BindArgs {
+export function bindArgs(sql: string, params: Params | undefined, anonymous = false): BindArgs {
   const plan = planOf(sql);
   if (params === undefined || params === null) {
     checkPositional(plan, []);
@@ -124,7 +145,7 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
       else values.length = i + 1; // a hole stays one (checkPositional names it)
     }
     checkPositional(plan, values);
-    return positional(plan, values);
+    return anonymous ? onlyPlaceholders(plan, values) : positional(plan, values);
   }
   if (typeof params !== "object") {
     throw new HaError("bad_request", "params must be an array or an object");
@@ -139,7 +160,7 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
     }
     checkPositional(plan, values);
     for (let i = 0; i < values.length; i++) if (values[i] === undefined) values[i] = null;
-    return positional(plan, values);
+    return anonymous ? onlyPlaceholders(plan, values) : positional(plan, values);
   }
   const named: Record<string, SqlValue> = {};
   for (const k of keys) {
@@ -150,7 +171,24 @@ export function bindArgs(sql: string, params: Params | undefined): BindArgs {
     named[bare] = toBindValue(params[k], k);
   }
   checkNamed(plan, named);
-  return [named];
+  if (!anonymous) return [named];
+  if (keys.length > plan.count) throw extra(plan, keys.find((k) => !/^[$]?\d+$/.test(k))!);
+  return plan.slots.map((slot) => named[slot!.slice(1)]);
+}
+
+/** A value for a `$N` the statement does not have (SQLite would name it as unknown). */
+function extra(plan: SlotPlan, name: string): HaError {
+  const n = plan.count;
+  return new HaError(
+    "bad_request",
+    `unknown parameter ${name}: the statement has ${n} parameter${n === 1 ? "" : "s"}`,
+  );
+}
+
+/** `values` of an anonymized statement, refusing one past its last placeholder. */
+function onlyPlaceholders(plan: SlotPlan, values: SqlValue[]): SqlValue[] {
+  if (values.length > plan.count) throw extra(plan, `$${plan.count + 1}`);
+  return values;
 }
 
 function positional(plan: SlotPlan, values: SqlValue[]): BindArgs {

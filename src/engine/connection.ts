@@ -9,7 +9,7 @@ import { HaError } from "../errors/mod.ts";
 import { takeFunctionError } from "./function_errors.ts";
 import type { AuthAction, StatementInfo } from "./plugin.ts";
 import type { ColumnInfo, Params, SqlValue, StatementResult } from "./types.ts";
-import { bindArgs } from "./bind.ts";
+import { anonymousDollars, bindArgs } from "./bind.ts";
 import { internalWrite } from "./internal_tables.ts";
 import { leadingCommand } from "./split.ts";
 import { fromSqliteError } from "./sqlite_error.ts";
@@ -59,6 +59,8 @@ export interface Prepared {
   sourceSql?: string;
   /** Whether it ATTACHes (`actions` has one), worked out once. */
   attaches?: boolean;
+  /** A read prepared from its text's {@link anonymousDollars}: `$N` values bind by position. */
+  anonymous?: boolean;
 }
 
 const READ_ACTIONS = new Set<number>([
@@ -180,6 +182,14 @@ export class Connection {
       command: commandOf(sql, actions),
       returnsColumns,
     };
+    const anonymous = prepared.kind === "read" ? anonymousDollars(sql) : null;
+    if (anonymous !== null) {
+      // Reads only: writes keep their text for the plugins (capture, ids) that see it.
+      prepared.stmt = this.asClient(() => this.db.prepare(anonymous));
+      configure(prepared.stmt);
+      prepared.sourceSql = sql;
+      prepared.anonymous = true;
+    }
     const other = prepared.kind === "write" ? this.rewrite?.({ sql, actions }) : undefined;
     if (other !== undefined) {
       try {
@@ -261,7 +271,7 @@ export class Connection {
 
   /** Runs a prepared statement with `params`. */
   run(p: Prepared, params: Params | undefined): StatementResult {
-    const args = bindArgs(p.sourceSql ??= p.stmt.sourceSQL, params);
+    const args = bindArgs(p.sourceSql ??= p.stmt.sourceSQL, params, p.anonymous);
     // An allowed ATTACH (inside --attach-dir) lasts for its statement only: SQLite refuses
     // ATTACH inside a transaction, so nothing later in the request could use it anyway.
     p.attaches ??= p.actions.some((a) => a.code === Action.ATTACH);

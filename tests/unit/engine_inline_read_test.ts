@@ -29,6 +29,45 @@ async function engine(inline: boolean): Promise<Engine> {
   });
 }
 
+Deno.test("$N placeholders bind the same on both read paths and in writes", opts, async () => {
+  for (const inline of [true, false]) {
+    const e = await engine(inline);
+    try {
+      const db = e.defaultDb;
+      await db.execute([
+        { sql: "CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT)" },
+        { sql: "INSERT INTO t VALUES ($1, $2), ($3, $4)", params: [1, "one", 2, "two"] },
+      ]);
+      const rows = async (sql: string, params: unknown[]) => {
+        const answers = [];
+        // Twice: the first run learns the statement's kind, the second is a known read.
+        for (let k = 0; k < 2; k++) {
+          answers.push((await db.execute([{ sql, params: params as never }]))[0].rows);
+        }
+        assert.deepEqual(answers[0], answers[1]);
+        return answers[0];
+      };
+      assert.deepEqual(await rows("SELECT id, s, $2 AS k FROM t WHERE id = $1", [2, "k"]), [
+        [2n, "two", "k"],
+      ]);
+      // Out of order and repeated: bound by name, as before.
+      assert.deepEqual(await rows("SELECT $2 AS a, $1 AS b, $2 AS c", ["x", "y"]), [
+        ["y", "x", "y"],
+      ]);
+      await assert.rejects(
+        db.execute([{ sql: "SELECT s FROM t WHERE id = $1", params: [1, 2] }]),
+        /unknown parameter \$2/,
+      );
+      await assert.rejects(
+        db.execute([{ sql: "SELECT s FROM t WHERE id = $1 AND s = $2", params: [1] }]),
+        /missing parameter \$2/,
+      );
+    } finally {
+      await e.close();
+    }
+  }
+});
+
 function stoppedBy(code: string) {
   return (e: unknown) => e instanceof HaError && e.code === code;
 }

@@ -6,7 +6,7 @@ import {
   parseDsn,
   splitStatements,
 } from "../../src/engine/mod.ts";
-import { bindArgs, toBindValue } from "../../src/engine/bind.ts";
+import { anonymousDollars, bindArgs, toBindValue } from "../../src/engine/bind.ts";
 import { insideDir } from "../../src/engine/sql_policy.ts";
 import { fromSqliteError } from "../../src/engine/sqlite_error.ts";
 import { HaError } from "../../src/errors/mod.ts";
@@ -68,6 +68,29 @@ Deno.test("bindArgs: named prefixes, positional keys, $N placeholders", () => {
   assert.throws(() => bindArgs("SELECT :a, @b", { a: 1 }), /missing parameter @b/);
   assert.deepEqual(bindArgs("SELECT ?2", [null, 2]), [null, 2n]);
   assert.throws(() => bindArgs("SELECT 1", { "bad name": 1 }), /invalid parameter name/);
+});
+
+Deno.test("anonymousDollars: only $1..$n in order, each once", () => {
+  assert.equal(anonymousDollars("SELECT $1, $2 FROM t"), "SELECT ?, ? FROM t");
+  assert.equal(
+    anonymousDollars("SELECT '$1', \"$2\" /* $1 */ FROM t WHERE a = $1 -- $2"),
+    "SELECT '$1', \"$2\" /* $1 */ FROM t WHERE a = ? -- $2",
+  );
+  assert.equal(anonymousDollars("SELECT $2, $1"), null);
+  assert.equal(anonymousDollars("SELECT $1, $1"), null);
+  assert.equal(anonymousDollars("SELECT $1, ?"), null);
+  assert.equal(anonymousDollars("SELECT $1, $name"), null);
+  assert.equal(anonymousDollars("SELECT 1"), null);
+});
+
+Deno.test("bindArgs of an anonymized statement: positional, extra values refused", () => {
+  const sql = "SELECT $1, $2";
+  assert.deepEqual(bindArgs(sql, [1, "x"], true), [1n, "x"]);
+  assert.deepEqual(bindArgs(sql, { $2: "b", $1: "a" }, true), ["a", "b"]);
+  assert.deepEqual(bindArgs(sql, { "1": "a", $2: "b" }, true), ["a", "b"]);
+  assert.throws(() => bindArgs(sql, [1], true), /missing parameter \$2/);
+  assert.throws(() => bindArgs(sql, [1, 2, 3], true), /unknown parameter \$3/);
+  assert.throws(() => bindArgs(sql, { $1: 1, $2: 2, x: 3 }, true), /unknown parameter x/);
 });
 
 Deno.test("parseDsn: paths, URIs with the README's parameters, memory", () => {
