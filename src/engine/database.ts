@@ -183,6 +183,7 @@ export class Database {
       release = this.opts.limiter.tryAcquire() ?? await this.opts.limiter.acquire();
       this.checkAccepting();
       let timeoutMs = this.timeoutOf(opts);
+      if (opts.spentMs && timeoutMs > 0) timeoutMs = Math.max(1, timeoutMs - opts.spentMs);
       const route = this.routeOf(stmts);
       let r: ExecReply | null = null;
       if (route !== "write" && this.inline?.accepts(stmts, route === "read")) {
@@ -213,6 +214,31 @@ export class Database {
     } finally {
       release?.();
       this.active--;
+    }
+  }
+
+  /**
+   * {@link execute} of one known read, when it completes on the main thread now: its result,
+   * with no promise. Otherwise a number: the milliseconds it ran here before the budget stopped
+   * it (0: it did not run), for `execute` (with them as `spentMs`) to go on.
+   */
+  executeNow(stmt: Statement, opts: ExecuteOptions = {}): StatementResult | number {
+    const stmts = [stmt];
+    if (this.inline === null || this.routeOf(stmts) !== "read") return 0;
+    if (!this.inline.accepts(stmts, true)) return 0;
+    const release = this.opts.limiter.tryAcquire();
+    if (release === null) return 0;
+    try {
+      this.checkAccepting();
+      const r = this.inline.run(stmts, this.timeoutOf(opts), true);
+      if (r === null) return Math.ceil(performance.now() - this.inline.started);
+      this.remember(r.kinds);
+      return r.needsWriter ? 0 : r.results[0];
+    } catch (e) {
+      this.noteStopped(e);
+      throw e;
+    } finally {
+      release();
     }
   }
 

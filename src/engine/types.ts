@@ -62,6 +62,11 @@ export interface ExecuteOptions {
   timeoutMs?: number;
   /** Refuse statements that would write (they are never run). */
   readOnly?: boolean;
+  /**
+   * Milliseconds the statement already ran on the main thread (`Database.executeNow` stopped
+   * by its budget): taken off the timeout.
+   */
+  spentMs?: number;
 }
 
 /** A stateful connection-like session (PostgreSQL wire): supports BEGIN … COMMIT. */

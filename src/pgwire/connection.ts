@@ -204,12 +204,16 @@ export class Connection implements Wire, Cancellable {
           case Frontend.Bind:
             extended.bind(body);
             break;
-          case Frontend.Describe:
-            await extended.describe(body);
+          case Frontend.Describe: {
+            const describing = extended.describe(body);
+            if (describing) await describing;
             break;
-          case Frontend.Execute:
-            await extended.execute(body);
+          }
+          case Frontend.Execute: {
+            const executing = extended.execute(body);
+            if (executing) await executing;
             break;
+          }
           case Frontend.Close:
             extended.close(body);
             break;

@@ -35,6 +35,11 @@ export interface PgDatabase {
   /** A read-only follower's database: sessions report `transaction_read_only = on`. */
   readonly readOnly?: boolean;
   execute(stmts: Statement[], opts?: ExecuteOptions): Promise<StatementResult[]>;
+  /**
+   * One known read answered now on the calling thread, or the milliseconds it ran before
+   * stopping (then `execute` it with them as `spentMs`); absent: always `execute`.
+   */
+  executeNow?(stmt: Statement, opts?: ExecuteOptions): StatementResult | number;
   describe(sql: string): Promise<PgDescription>;
   session(): Session;
 }

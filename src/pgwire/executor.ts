@@ -54,6 +54,8 @@ export class Executor {
   private db: PgDatabase;
   private session: Session | null;
   private running: AbortController | null = null;
+  /** What {@link runNow} ran of a statement before its budget stopped it, for `runSql`. */
+  private spentMs = 0;
   /**
    * pg_catalog / information_schema of this connection, made on its first catalog query (its
    * modules load then: a node's idle memory, issue 13).
@@ -106,6 +108,32 @@ export class Executor {
       if (!implicit && (inBlock || this.tx.inBlock)) this.tx.fail();
       throw e;
     }
+  }
+
+  /**
+   * {@link run} of a statement the database answers on the main thread now, with no promise:
+   * an autocommit read it knows. `undefined`: `run` it (as it would have run anyway).
+   */
+  runNow(c: Classified, params: SqlValue[]): Outcome | undefined {
+    const db = this.db;
+    if (c.kind !== "sql" || c.valuesDefault !== undefined || db.executeNow === undefined) {
+      return undefined;
+    }
+    if (this.tx.failed || this.session?.inTransaction || this.opts.gone()) return undefined;
+    const stmt: Statement = params.length ? { sql: c.sql, params } : { sql: c.sql };
+    let r: StatementResult | number;
+    try {
+      r = db.executeNow(stmt, { timeoutMs: sessionTimeoutMs(this.opts.settings) });
+    } catch (e) {
+      this.opts.onQuery?.();
+      throw e;
+    }
+    if (typeof r === "number") {
+      this.spentMs = r;
+      return undefined;
+    }
+    this.opts.onQuery?.();
+    return outcomeOf(r);
   }
 
   /** Where each kind of statement goes. */
@@ -209,12 +237,14 @@ export class Executor {
   private async runSql(sql: string, params: SqlValue[]): Promise<StatementResult> {
     const stmt: Statement = params.length ? { sql, params } : { sql };
     const timeoutMs = sessionTimeoutMs(this.opts.settings);
+    const spentMs = this.spentMs;
+    this.spentMs = 0;
     this.opts.onQuery?.();
     const ac = new AbortController();
     this.running = ac;
     if (this.opts.gone()) ac.abort();
     try {
-      const opts = { signal: ac.signal, timeoutMs };
+      const opts = { signal: ac.signal, timeoutMs, spentMs };
       if (this.session?.inTransaction) return await this.session.execute(stmt, opts);
       return (await this.db.execute([stmt], opts))[0];
     } finally {

@@ -16,7 +16,7 @@ import { type Classified, classify } from "./catalog.ts";
 import type { Wire } from "./contracts.ts";
 import { toPgError } from "./errors.ts";
 import type { Executor } from "./executor.ts";
-import { resultFormats, writeRowDescription, writeRows } from "./results.ts";
+import { type Outcome, resultFormats, writeRowDescription, writeRows } from "./results.ts";
 import { cachedPlan, learnPlan } from "./query_shape.ts";
 import { isBlank } from "./sql.ts";
 
@@ -54,12 +54,64 @@ export function statementOf(
 }
 
 /** Runs a Query message's SQL; errors become an ErrorResponse unless fatal. */
-export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise<void> {
-  const { wire, exec } = ctx;
-  const out = wire.out;
+export function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise<void> {
   // A text of a shape seen before (another key, the same point select) skips the split, the
   // classifier and the auto-parameterization: the plan is what they made of that shape.
   const plan = cachedPlan(sql);
+  if (plan) {
+    // A read the database answers now: no async frame until ReadyForQuery's flush.
+    let r: Outcome | undefined;
+    try {
+      r = ctx.exec.runNow(plan.stmt, plan.params);
+    } catch (e) {
+      answerError(ctx, e, false);
+      return ctx.readyForQuery();
+    }
+    if (r) {
+      const w = answer(ctx.wire, r);
+      return w ? w.then(() => ctx.readyForQuery()) : ctx.readyForQuery();
+    }
+  }
+  return runQuery(ctx, sql, plan);
+}
+
+/** One statement's result: RowDescription, DataRows, CommandComplete (a promise: a flush). */
+function answer(wire: Wire, r: Outcome): Promise<void> | undefined {
+  const out = wire.out;
+  if (r.empty) {
+    out.emptyQuery();
+    return;
+  }
+  if (!r.fields) {
+    out.commandComplete(r.tag);
+    return;
+  }
+  const text = resultFormats([], r.fields.length);
+  writeRowDescription(out, r.fields, text);
+  const w = writeRows(wire, r.rows, r.fields, text, 0, r.rows.length);
+  if (w) {
+    return w.then(() => {
+      out.commandComplete(r.tag);
+    });
+  }
+  out.commandComplete(r.tag);
+}
+
+/** A statement's error as an ErrorResponse (a fatal one is thrown). */
+function answerError(ctx: SimpleQueryContext, e: unknown, implicit: boolean): void {
+  const err = toPgError(e);
+  if (err.fatal) throw err;
+  if (!implicit && ctx.exec.tx.inBlock) ctx.exec.tx.fail();
+  ctx.wire.out.error(err.fields());
+}
+
+async function runQuery(
+  ctx: SimpleQueryContext,
+  sql: string,
+  plan: ReturnType<typeof cachedPlan>,
+): Promise<void> {
+  const { wire, exec } = ctx;
+  const out = wire.out;
   const parts = plan ? ONE_PART : splitStatements(sql).filter((s) => !isBlank(s));
   if (parts.length === 0) {
     out.emptyQuery();
@@ -78,19 +130,8 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
         begun = true;
       }
       const [stmt, params] = plan ? [c, plan.params] : statementOf(sql, parts, c);
-      const r = await exec.run(stmt, params, implicit);
-      if (r.empty) {
-        out.emptyQuery();
-        continue;
-      }
-      if (r.fields) {
-        const fields = r.fields;
-        const text = resultFormats([], fields.length);
-        writeRowDescription(out, fields, text);
-        const w = writeRows(wire, r.rows, fields, text, 0, r.rows.length);
-        if (w) await w;
-      }
-      out.commandComplete(r.tag);
+      const w = answer(wire, await exec.run(stmt, params, implicit));
+      if (w) await w;
     }
     if (begun) {
       begun = false;
@@ -102,10 +143,7 @@ export async function simpleQuery(ctx: SimpleQueryContext, sql: string): Promise
         await exec.tx.exec("ROLLBACK");
       } catch { /* the error below is what matters */ }
     }
-    const err = toPgError(e);
-    if (err.fatal) throw err;
-    if (!implicit && exec.tx.inBlock) exec.tx.fail();
-    out.error(err.fields());
+    answerError(ctx, e, implicit);
   }
   await ctx.readyForQuery();
 }

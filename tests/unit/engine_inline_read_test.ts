@@ -130,6 +130,40 @@ Deno.test("a read past the main thread's budget returns its whole result", opts,
 });
 
 Deno.test(
+  "executeNow answers known reads at once and hands the rest to execute",
+  opts,
+  async () => {
+    const e = await engine(true);
+    try {
+      const db = e.defaultDb;
+      const point = { sql: "SELECT $1 * 2 AS twice", params: [21] };
+      assert.equal(db.executeNow(point), 0, "an unknown statement does not run here");
+      assert.deepEqual((await db.execute([point]))[0].rows, [[42n]]);
+      const now = db.executeNow(point);
+      assert.ok(typeof now !== "number");
+      assert.deepEqual(now.rows, [[42n]]);
+      assert.equal(db.executeNow({ sql: "CREATE TABLE t(a)" }), 0);
+      // A known read past the budget: stopped here, then finished by `execute` in the time left.
+      const upTo = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) " +
+        "SELECT count(*) AS n FROM c";
+      assert.deepEqual((await db.execute([{ sql: upTo, params: [10] }]))[0].rows, [[10n]]);
+      const long = { sql: upTo, params: [3_000_000] };
+      const spentMs = db.executeNow(long, { timeoutMs: 60_000 });
+      assert.equal(typeof spentMs, "number");
+      assert.ok((spentMs as number) > 0, `ran here before its budget stopped it: ${spentMs}`);
+      const [r] = await db.execute([long], { timeoutMs: 60_000, spentMs: spentMs as number });
+      assert.deepEqual(r.rows, [[3_000_000n]]);
+      await assert.rejects(
+        db.execute([long], { timeoutMs: 60_000, spentMs: 59_999 }),
+        (err: unknown) => err instanceof HaError && err.code === "timeout",
+      );
+    } finally {
+      await e.close();
+    }
+  },
+);
+
+Deno.test(
   "statement timeouts and cancels stop reads that start on the main thread",
   opts,
   async () => {
