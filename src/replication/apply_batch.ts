@@ -299,8 +299,11 @@ export class BatchApply {
         }
         if (r !== undefined && r !== "remote") decided.add(row.next);
       }
-      if (r !== undefined) this.p.resolver.apply(c, r, hlc, cs.node, touched);
-      else this.p.applier.apply(c, hlc, cs.node, touched);
+      if (r !== undefined) {
+        // A kept row's record shows what the changeset would have made of it.
+        const values = r === "local" ? this.p.resolver.netValues(cs, i) : undefined;
+        this.p.resolver.apply(c, r, hlc, cs.node, touched, values);
+      } else this.p.applier.apply(c, hlc, cs.node, touched);
     }
     return ddl;
   }

@@ -13,6 +13,9 @@ import type { ConflictLog } from "./conflicts.ts";
 import type { WireConflict, WireResolution } from "./plugin_api.ts";
 import type { Versions } from "./versions.ts";
 
+/** A row's values in the wire format, or null for no row. */
+type RowImage = NonNullable<Change["new_values"]> | null;
+
 /** Finds row conflicts and applies resolutions; one instance per writer plugin. */
 export class ConflictResolver {
   /** `node`: this node's name (the local side of a row without a version). */
@@ -99,16 +102,44 @@ export class ConflictResolver {
   }
 
   /**
+   * The changeset's net new image of the row whose first change is `cs.changes[i]`: its last
+   * change's new values (null when the changeset leaves it deleted), as `detect` showed them.
+   */
+  netValues(cs: ChangeSet, i: number): RowImage {
+    let c = cs.changes[i];
+    let values = c.new_values ?? null;
+    let next = this.rowOf(c).next;
+    for (let j = i + 1; j < cs.changes.length; j++) {
+      c = cs.changes[j];
+      if (c.operation === "SQL" || c.table !== cs.changes[i].table) continue;
+      const row = this.rowOf(c);
+      if (row.at !== next) continue;
+      values = c.new_values ?? null;
+      next = row.next;
+    }
+    return values;
+  }
+
+  /**
    * Applies a change as a resolver decided: `local` keeps the row, `remote` applies the change
    * regardless of versions, `values` writes the merged row. The row's version becomes the larger
-   * of both sides, so every node of the conflict ends with the same version.
+   * of both sides, so every node of the conflict ends with the same version. `remoteValues`:
+   * the remote side recorded, when not this change's (a kept row: the changeset's net image,
+   * see `netValues`).
    */
-  apply(c: Change, r: WireResolution, hlc: number, node: string, touched: Set<string>): void {
+  apply(
+    c: Change,
+    r: WireResolution,
+    hlc: number,
+    node: string,
+    touched: Set<string>,
+    remoteValues?: RowImage,
+  ): void {
     const v = this.versions;
     const side = c.operation === "INSERT" ? "new" : "old";
     const key = v.keyOf(c, side);
     const before = v.get(c.table, key);
-    this.noteResolved(c, r, key, before, hlc, node);
+    this.noteResolved(c, r, key, before, hlc, node, remoteValues);
     const force = (ch: Change) => {
       for (const s of ["old", "new"] as const) {
         if ((s === "old" ? ch.old_values : ch.new_values) != null) {
@@ -159,6 +190,7 @@ export class ConflictResolver {
     before: { hlc: number; node: string } | undefined,
     hlc: number,
     node: string,
+    remoteValues: RowImage | undefined,
   ): void {
     const row = this.applier.current(c, c.operation === "INSERT" ? "new" : "old");
     const local = {
@@ -166,7 +198,8 @@ export class ConflictResolver {
       hlc: before?.hlc ?? 0,
       values: row ? c.columns.map((col) => encodeValue(row[col] ?? null)) : null,
     };
-    const remote = { node, hlc, values: c.operation === "DELETE" ? null : c.new_values ?? null };
+    const own = c.operation === "DELETE" ? null : c.new_values ?? null;
+    const remote = { node, hlc, values: remoteValues === undefined ? own : remoteValues };
     const [winner, loser] = r === "local" ? [local, remote] : [remote, local];
     const how = r === "local" || r === "remote" ? r : "merged";
     this.conflictLog.record({

@@ -163,5 +163,10 @@ export const resolveConflict = (c) => {
   assert.equal((await apply(t.host, b, take(a))).error, null);
   assert.equal(await rows(b, "SELECT id, v FROM t"), '[["1","b local"]]');
   assert.equal(await rows(b, "SELECT id, n FROM c"), '[["1","17"]]');
+  // The kept row's record shows the changeset's net image of it, not its first change's.
+  assert.equal(
+    await rows(b, "SELECT resolution, loser_values FROM _ha_conflicts WHERE tbl = 't'"),
+    '[["interceptor:local","[1,\\"a2\\"]"]]',
+  );
   await close(a, b);
 });
