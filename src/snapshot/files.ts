@@ -51,6 +51,16 @@ export async function removeQuietly(path: string): Promise<void> {
   }
 }
 
+/** Whether something exists at `path` (any failure to stat it counts as no). */
+export async function isPresent(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);

@@ -30,7 +30,13 @@ export {
   type StartRestore,
   type TakeResult,
 } from "./snapshotter.ts";
-export { SnapshotStore, type SnapshotStoreOptions, type StoredSnapshot } from "./store.ts";
+export {
+  SnapshotReplacedError,
+  SnapshotStore,
+  type SnapshotStoreOptions,
+  type StoredSnapshot,
+} from "./store.ts";
+export { REPLACED_ATTEMPTS } from "./download.ts";
 export {
   fileDigest,
   type IntegrityLevel,
