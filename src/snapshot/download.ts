@@ -11,6 +11,7 @@
 import { HaError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { removeQuietly, writeStreamToFile } from "./files.ts";
+import type { Progress } from "./progress.ts";
 import { type SnapshotReplacedError, type SnapshotStore, type StoredSnapshot } from "./store.ts";
 
 /** Attempts of a download or restore when the snapshot keeps being replaced meanwhile. */
@@ -67,6 +68,36 @@ export async function downloadToFile(
   } catch (e) {
     if (signal.aborted || (e instanceof HaError && e.code === "cancelled")) throw e;
     throw (await store.replacedSince(s, { cause: e })) ?? e;
+  }
+}
+
+/**
+ * Downloads `first` (or the snapshot that replaces it meanwhile, see {@link retryReplaced})
+ * into a new temp directory in `tempDir` (default: the system's), verified, and returns the
+ * snapshot downloaded with a stream of the file ({@link stagedStream}: the temp file and
+ * directory go away when the stream ends or is cancelled, or at once where the platform allows).
+ * Nothing is left behind on failure.
+ */
+export async function stageDownload(o: {
+  store: SnapshotStore;
+  first: StoredSnapshot;
+  log: Logger;
+  signal: AbortSignal;
+  tempDir?: string;
+  progress: (s: StoredSnapshot) => Progress;
+}): Promise<{ snapshot: StoredSnapshot; stream: ReadableStream<Uint8Array> }> {
+  const dir = await Deno.makeTempDir({ dir: o.tempDir, prefix: "ha-snapshot-get-" });
+  try {
+    const path = `${dir}/${o.first.info.database}`;
+    const { snapshot } = await retryReplaced(o.first, o.log, async (s) => {
+      const progress = o.progress(s);
+      await downloadToFile(o.store, s, path, o.signal, (n) => progress.add(n));
+      o.log.debug("snapshot downloaded", { sequence: s.info.sequence, ...progress.stats() });
+    });
+    return { snapshot, stream: await stagedStream(path, dir) };
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
   }
 }
 

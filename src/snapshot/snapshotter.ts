@@ -12,7 +12,7 @@ import type { Database, DatabaseSource, Engine } from "../engine/mod.ts";
 import { resolveSources } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { isNotFound } from "../nats/mod.ts";
-import { downloadToFile, retryReplaced, stagedStream } from "./download.ts";
+import { downloadToFile, retryReplaced, stageDownload } from "./download.ts";
 import { sourceToDsn } from "./dsn.ts";
 import {
   fileFingerprint,
@@ -191,26 +191,17 @@ export class Snapshotter {
   ): Promise<{ info: SnapshotInfo; stream: ReadableStream<Uint8Array> } | null> {
     const first = await this.#store.get(dbId);
     if (!first) return null;
-    const abort = signal ? AbortSignal.any([this.#abort.signal, signal]) : this.#abort.signal;
     const log = this.#log.child({ db: dbId });
-    const dir = await Deno.makeTempDir({ dir: this.#o.tempDir, prefix: "ha-snapshot-get-" });
-    try {
-      const path = `${dir}/${dbId}`;
-      const { snapshot } = await retryReplaced(first, log, async (s) => {
-        const progress = this.#progress(
-          log,
-          "downloading snapshot",
-          { sequence: s.info.sequence },
-          s.info.size,
-        );
-        await downloadToFile(this.#store, s, path, abort, (n) => progress.add(n));
-        log.debug("snapshot downloaded", { sequence: s.info.sequence, ...progress.stats() });
-      });
-      return { info: snapshot.info, stream: await stagedStream(path, dir) };
-    } catch (e) {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw e;
-    }
+    const staged = await stageDownload({
+      store: this.#store,
+      first,
+      log,
+      signal: signal ? AbortSignal.any([this.#abort.signal, signal]) : this.#abort.signal,
+      tempDir: this.#o.tempDir,
+      progress: (s) =>
+        this.#progress(log, "downloading snapshot", { sequence: s.info.sequence }, s.info.size),
+    });
+    return { info: staged.snapshot.info, stream: staged.stream };
   }
 
   /**

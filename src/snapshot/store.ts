@@ -2,7 +2,9 @@
  * The snapshot bucket in the JetStream object store: one object per database id, holding a
  * SQLite file, with the stream sequence and the node in its headers and metadata. Uploads and
  * downloads are streamed in chunks; downloads are checked against the object's size, chunk count
- * and SHA-256 digest.
+ * and SHA-256 digest. Storing a new snapshot purges the previous one's chunks, also while they
+ * are being read: such a download fails quickly with a {@link SnapshotReplacedError} naming the
+ * snapshot stored now (see `download.ts` for the retries).
  *
  * @module
  */
