@@ -52,9 +52,9 @@ export function isReplaced(e: unknown): e is SnapshotReplacedError {
 }
 
 /**
- * Downloads `s` into a new file at `path` (fsynced; removed on failure). A failure while the
- * object was replaced or deleted meanwhile is a {@link SnapshotReplacedError}; any other is
- * thrown as is.
+ * Downloads `s` into a new file at `path` (fsynced unless `sync` is false; removed on failure).
+ * A failure while the object was replaced or deleted meanwhile is a
+ * {@link SnapshotReplacedError}; any other is thrown as is.
  */
 export async function downloadToFile(
   store: SnapshotStore,
@@ -62,9 +62,10 @@ export async function downloadToFile(
   path: string,
   signal: AbortSignal,
   onChunk?: (n: number) => void,
+  sync = true,
 ): Promise<void> {
   try {
-    await writeStreamToFile(store.read(s, signal), path, onChunk);
+    await writeStreamToFile(store.read(s, signal), path, onChunk, sync);
   } catch (e) {
     if (signal.aborted || (e instanceof HaError && e.code === "cancelled")) throw e;
     throw (await store.replacedSince(s, { cause: e })) ?? e;
@@ -91,7 +92,8 @@ export async function stageDownload(o: {
     const path = `${dir}/${o.first.info.database}`;
     const { snapshot } = await retryReplaced(o.first, o.log, async (s) => {
       const progress = o.progress(s);
-      await downloadToFile(o.store, s, path, o.signal, (n) => progress.add(n));
+      // A scratch copy served once: no fsync (a crash loses nothing but this download).
+      await downloadToFile(o.store, s, path, o.signal, (n) => progress.add(n), false);
       o.log.debug("snapshot downloaded", { sequence: s.info.sequence, ...progress.stats() });
     });
     return { snapshot, stream: await stagedStream(path, dir) };
