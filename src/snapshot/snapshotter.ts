@@ -73,8 +73,8 @@ export interface SnapshotterOptions {
   /** A download that receives nothing this long fails. Default 30 s. */
   idleTimeoutMs?: number;
   /**
-   * Where temp directories for snapshot copies (takes) and staged downloads ({@link
-   * Snapshotter.open}) are made. Default: the system temp directory.
+   * Where temp directories are made for snapshot copies (takes), staged downloads ({@link
+   * Snapshotter.open}) and restored memory databases. Default: the system temp directory.
    */
   tempDir?: string;
 }
@@ -255,7 +255,7 @@ export class Snapshotter {
         const log = this.#log.child({ db: src.id });
         if (src.memory) {
           // A memory database starts empty: nothing local can be newer than the snapshot.
-          const dir = await Deno.makeTempDir({ prefix: "ha-restore-" });
+          const dir = await Deno.makeTempDir({ dir: this.#o.tempDir, prefix: "ha-restore-" });
           temps.push(dir);
           const path = `${dir}/${src.id}`;
           const { snapshot } = await retryReplaced(first, log, (s) => this.#restoreTo(s, path));
