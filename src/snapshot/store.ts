@@ -287,7 +287,7 @@ export class SnapshotStore {
     };
     /** The next chunk; a replacement noticed while waiting for it throws. */
     const next = async (): Promise<IteratorResult<JsMsg>> => {
-      let waited = 0;
+      const since = performance.now();
       for (;;) {
         if (!pending) {
           pending = it!.next();
@@ -298,10 +298,11 @@ export class SnapshotStore {
           pending = null;
           return r;
         }
-        waited += checkMs;
-        const replaced = await this.replacedSince(s, { bytes });
+        // Real time, checks included: a metadata read may itself wait for its timeout.
+        const waited = performance.now() - since;
+        const replaced = waited < idleMs ? await this.replacedSince(s, { bytes }) : null;
         if (replaced) throw replaced;
-        if (waited >= idleMs) {
+        if (performance.now() - since >= idleMs) {
           throw new HaError(
             "unavailable",
             `${what}: no data for ${idleMs} ms after ${bytes} of ${info.size} bytes ` +

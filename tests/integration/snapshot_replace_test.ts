@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type Engine, openEngine } from "../../src/engine/mod.ts";
+import { HaError } from "../../src/errors/mod.ts";
 import { buildApp } from "../../src/http/mod.ts";
 import { createLogger, type Logger } from "../../src/log/mod.ts";
 import { connectNats, EmbeddedNatsServer, type NatsClient } from "../../src/nats/mod.ts";
@@ -243,6 +244,38 @@ Deno.test(
       const later = await f.store.updateSequence(now, 25, "other");
       const all = new Uint8Array(await new Response(store.read(now)).arrayBuffer());
       assert.equal(all.length, later.info.size);
+    } finally {
+      await f.close();
+    }
+  },
+);
+
+Deno.test(
+  "store unreachable mid-download: an unavailable error, not taken for a replacement",
+  opts,
+  async () => {
+    const f = await Fixture.start();
+    try {
+      const old = await f.put("u.db", 2000, 10);
+      const store = new SnapshotStore({
+        nc: f.client.nc,
+        bucket: BUCKET,
+        replicas: 1,
+        idleTimeoutMs: 3_000,
+        timeoutMs: 1_000,
+      });
+      const reader = store.read(old).getReader();
+      assert.equal((await reader.read()).done, false);
+      await f.server.stop();
+      let err: unknown;
+      try {
+        for (;;) if ((await reader.read()).done) break;
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof HaError, String(err));
+      assert.equal(err.code, "unavailable");
+      assert.ok(!(err instanceof SnapshotReplacedError), err.message);
     } finally {
       await f.close();
     }
