@@ -380,6 +380,13 @@ Deno.test(
         readiness: () => [],
         snapshots: f.snapshotter(),
       });
+      // HEAD reads the metadata only (had it downloaded, the pause would have been used up).
+      const h = await app.request("/snapshot", { method: "HEAD" });
+      assert.equal(h.status, 200);
+      assert.equal(h.headers.get("x-sequence"), "10");
+      assert.equal(h.body, null);
+      assert.equal(f.logged(/snapshot downloaded/).length, 0);
+
       const r = await app.request("/snapshot");
       assert.equal(r.status, 200);
       assert.equal(r.headers.get("x-sequence"), "20");
@@ -392,6 +399,7 @@ Deno.test(
       assert.equal(String(bytes.length), r.headers.get("content-length"));
       await Deno.writeFile(got, bytes);
       assert.deepEqual(facts(got, "g.db"), { rows: 2100, seq: 20, ok: "ok" });
+      assert.deepEqual(f.logged(/snapshot downloaded/).map((l) => l.sequence), [20]);
       const retries = f.logged(/replaced by a newer one while downloading/);
       assert.equal(retries.length, 1);
       assert.equal(retries[0].sequence, 10);
