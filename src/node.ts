@@ -369,7 +369,7 @@ export class Node {
         snapshots: connecting
           ? {
             take: async (db) => (await snapshotsNow()).take(db),
-            open: async (id) => (await snapshotsNow()).open(id),
+            open: async (id, signal) => (await snapshotsNow()).open(id, signal),
             latest: async (id) => (await snapshotsNow()).latest(id),
           }
           : null,

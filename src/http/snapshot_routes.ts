@@ -4,7 +4,10 @@
  * - `POST /snapshot`, `POST /databases/{id}/snapshot`: take one now →
  *   `{"database","sequence","size","skipped"}`.
  * - `GET /snapshot`, `GET /databases/{id}/snapshot`: the latest stored SQLite file, as an
- *   attachment named `<id>-snapshot-<seq>.db`, with `X-Sequence`; 404 when there is none.
+ *   attachment named `<id>-snapshot-<seq>.db`, with `X-Sequence`; 404 when there is none. The
+ *   file is downloaded from the object store and verified before the answer starts (a snapshot
+ *   replaced meanwhile is fetched again, and the headers name the one served), so a body is
+ *   never cut short by a concurrent snapshot. `HEAD` reads only the metadata.
  *
  * Object store failures answer 503 with `{"error": ...}`.
  *
@@ -36,8 +39,11 @@ export interface SnapshotApi {
   }>;
   /** The latest snapshot's description, or null (HEAD: nothing is read from the store). */
   latest(dbId: string): Promise<SnapshotHeaders | null>;
-  /** The latest snapshot of `dbId` as a stream, or null. */
-  open(dbId: string): Promise<
+  /**
+   * The latest snapshot of `dbId` as a stream of a complete, verified copy, or null; `signal`
+   * aborts the download (the client went away).
+   */
+  open(dbId: string, signal?: AbortSignal): Promise<
     {
       info: SnapshotHeaders;
       stream: ReadableStream<Uint8Array>;
@@ -72,7 +78,7 @@ export function snapshotRoutes(engine: Engine, s: SnapshotApi): Hono {
     const head = c.req.raw.method === "HEAD";
     const snap = head
       ? await s.latest(db.id).then((info) => info && { info, stream: null })
-      : await s.open(db.id);
+      : await s.open(db.id, c.req.raw.signal);
     if (!snap) throw new HaError("not_found", `no snapshot of database ${db.id}`);
     const { info, stream } = snap;
     const headers = {

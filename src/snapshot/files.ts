@@ -20,11 +20,15 @@ export function tempBeside(target: string): string {
   return `${dirname(target)}/.${base}.restore-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** Writes `body` to a new file at `path` and fsyncs it. Removes the file on failure. */
+/**
+ * Writes `body` to a new file at `path` and fsyncs it (unless `sync` is false: a scratch file
+ * that never outlives the process's use of it). Removes the file on failure.
+ */
 export async function writeStreamToFile(
   body: ReadableStream<Uint8Array>,
   path: string,
   onChunk?: (n: number) => void,
+  sync = true,
 ): Promise<void> {
   const f = await Deno.open(path, { write: true, createNew: true });
   try {
@@ -33,7 +37,7 @@ export async function writeStreamToFile(
       while (off < chunk.length) off += await f.write(chunk.subarray(off));
       onChunk?.(chunk.length);
     }
-    await f.sync();
+    if (sync) await f.sync();
   } catch (e) {
     f.close();
     await removeQuietly(path);
@@ -48,6 +52,16 @@ export async function removeQuietly(path: string): Promise<void> {
     await Deno.remove(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** Whether something exists at `path` (any failure to stat it counts as no). */
+export async function isPresent(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

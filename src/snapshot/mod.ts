@@ -3,6 +3,9 @@
  * `<stream>_SNAPSHOTS`, one object per database id holding a consistent SQLite file and the
  * stream sequence it reflects; periodic snapshots; restoring at start
  * (`--from-latest-snapshot`). Its `/snapshot` HTTP routes live in `http/` (over `SnapshotApi`).
+ * A snapshot replaced by another node while it is downloaded is noticed and the download or
+ * restore starts again with the new one (`SnapshotReplacedError`, bounded retries); downloads
+ * served over HTTP are staged in a temp file so that they are never cut short.
  *
  * @example
  * ```ts
@@ -30,7 +33,13 @@ export {
   type StartRestore,
   type TakeResult,
 } from "./snapshotter.ts";
-export { SnapshotStore, type SnapshotStoreOptions, type StoredSnapshot } from "./store.ts";
+export {
+  SnapshotReplacedError,
+  SnapshotStore,
+  type SnapshotStoreOptions,
+  type StoredSnapshot,
+} from "./store.ts";
+export { REPLACED_ATTEMPTS } from "./download.ts";
 export {
   fileDigest,
   type IntegrityLevel,

@@ -8,23 +8,25 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HaError, toHaError } from "../errors/mod.ts";
-import type { Database, Engine } from "../engine/mod.ts";
+import type { Database, DatabaseSource, Engine } from "../engine/mod.ts";
 import { resolveSources } from "../engine/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { isNotFound } from "../nats/mod.ts";
+import { downloadToFile, retryReplaced, stageDownload } from "./download.ts";
 import { sourceToDsn } from "./dsn.ts";
 import {
   fileFingerprint,
+  isPresent,
   removeQuietly,
   replaceDatabaseFile,
   tempBeside,
-  writeStreamToFile,
 } from "./files.ts";
 import { Progress } from "./progress.ts";
 import {
   fileDigest,
   type IntegrityLevel,
   localChangesNotIn,
+  localProgress,
   normalizeDigest,
   pendingOutbox,
   prepareRestored,
@@ -70,6 +72,11 @@ export interface SnapshotterOptions {
   timeoutMs?: number;
   /** A download that receives nothing this long fails. Default 30 s. */
   idleTimeoutMs?: number;
+  /**
+   * Where temp directories are made for snapshot copies (takes), staged downloads ({@link
+   * Snapshotter.open}) and restored memory databases. Default: the system temp directory.
+   */
+  tempDir?: string;
 }
 
 /** Result of {@link Snapshotter.take}. */
@@ -171,15 +178,30 @@ export class Snapshotter {
   }
 
   /**
-   * The latest snapshot of `dbId` as a stream (verified against size and digest as it flows: it
-   * errors at the end when they do not match), or `null` when there is none.
+   * The latest snapshot of `dbId`, or `null` when there is none, as a stream of a complete,
+   * verified copy: it is downloaded first into a temp file (in `tempDir`), checked against its
+   * size and digest, downloaded again from the new one when another node replaces it meanwhile
+   * (`info` then describes the snapshot actually served), and the temp file goes away once the
+   * stream ends or is cancelled. Throws `HaError("unavailable")` when the store is unavailable or
+   * the object corrupt, `HaError("cancelled")` when `signal` aborts (or on {@link stop}).
    */
   async open(
     dbId: string,
+    signal?: AbortSignal,
   ): Promise<{ info: SnapshotInfo; stream: ReadableStream<Uint8Array> } | null> {
-    const s = await this.#store.get(dbId);
-    if (!s) return null;
-    return { info: s.info, stream: this.#store.read(s, this.#abort.signal) };
+    const first = await this.#store.get(dbId);
+    if (!first) return null;
+    const log = this.#log.child({ db: dbId });
+    const staged = await stageDownload({
+      store: this.#store,
+      first,
+      log,
+      signal: signal ? AbortSignal.any([this.#abort.signal, signal]) : this.#abort.signal,
+      tempDir: this.#o.tempDir,
+      progress: (s) =>
+        this.#progress(log, "downloading snapshot", { sequence: s.info.sequence }, s.info.size),
+    });
+    return { info: staged.snapshot.info, stream: staged.stream };
   }
 
   /**
@@ -191,10 +213,11 @@ export class Snapshotter {
    * Returns `null` (target untouched) when there is no snapshot. The target must not be open.
    */
   async restore(dbId: string, targetPath: string): Promise<SnapshotInfo | null> {
-    const s = await this.#store.get(dbId);
-    if (!s) return null;
-    await this.#restoreTo(s, targetPath);
-    return s.info;
+    const first = await this.#store.get(dbId);
+    if (!first) return null;
+    const log = this.#log.child({ db: dbId });
+    const { snapshot } = await retryReplaced(first, log, (s) => this.#restoreTo(s, targetPath));
+    return snapshot.info;
   }
 
   /**
@@ -206,9 +229,10 @@ export class Snapshotter {
    * after the snapshot, see {@link localChangesNotIn}); a kept file resumes from its own
    * progress. Memory databases start empty and are always restored, into temp files the
    * returned `dsns` point to. A restored database resumes after the snapshot's sequence and
-   * applies this node's own earlier changesets from there too (`_ha_restored`). Fails (nothing
-   * replaced for the failing database) when the store or stream is unavailable or a snapshot
-   * is corrupt.
+   * applies this node's own earlier changesets from there too (`_ha_restored`). When another
+   * node stores a new snapshot while one is downloaded, the decision and the download are redone
+   * with the new one (`sequences` holds the one restored). Fails (nothing replaced for the
+   * failing database) when the store or stream is unavailable or a snapshot is corrupt.
    */
   async restoreAtStart(dsns: readonly string[], memory: boolean): Promise<StartRestore> {
     const sources = resolveSources([...dsns], memory);
@@ -222,78 +246,30 @@ export class Snapshotter {
     const out: string[] = [];
     try {
       for (const src of sources) {
-        const s = await this.#store.get(src.id);
-        if (!s) {
+        const first = await this.#store.get(src.id);
+        if (!first) {
           this.#log.info("no snapshot to restore", { db: src.id });
           out.push(sourceToDsn(src));
           continue;
         }
+        const log = this.#log.child({ db: src.id });
         if (src.memory) {
           // A memory database starts empty: nothing local can be newer than the snapshot.
-          const dir = await Deno.makeTempDir({ prefix: "ha-restore-" });
+          const dir = await Deno.makeTempDir({ dir: this.#o.tempDir, prefix: "ha-restore-" });
           temps.push(dir);
           const path = `${dir}/${src.id}`;
-          await this.#restoreTo(s, path);
+          const { snapshot } = await retryReplaced(first, log, (s) => this.#restoreTo(s, path));
           out.push(sourceToDsn(src, path));
-          sequences.set(src.id, s.info.sequence);
+          sequences.set(src.id, snapshot.info.sequence);
           continue;
         }
-        const local = localProgress(src.path, this.#o.subjectOf?.(src.id));
-        if (local !== null && local >= s.info.sequence) {
-          this.#log.info("local database is as recent as its snapshot; not restoring", {
-            db: src.id,
-            localSequence: local,
-            snapshotSequence: s.info.sequence,
-          });
-          out.push(sourceToDsn(src));
-          continue;
-        }
-        const pending = local === null ? 0 : pendingOutbox(src.path);
-        if (pending > 0) {
-          this.#log.warn(
-            "local database has changesets not yet published; keeping it instead of restoring " +
-              "its snapshot (they are published once the node runs)",
-            { db: src.id, pending, localSequence: local, snapshotSequence: s.info.sequence },
-          );
-          out.push(sourceToDsn(src));
-          continue;
-        }
-        const present = await exists(src.path);
-        const replaced = await this.#restoreTo(s, src.path, (temp) => {
-          let newer: string | null = null;
-          try {
-            if (local !== null) newer = localChangesNotIn(src.path, temp);
-          } catch (e) {
-            throw new HaError(
-              "unavailable",
-              `cannot compare ${src.path} with its snapshot (nothing replaced): ` +
-                toHaError(e).message,
-            );
-          }
-          if (newer !== null) {
-            this.#log.info(
-              "local database holds changes its snapshot does not reflect; not restoring " +
-                "(replication resumes from its own progress)",
-              {
-                db: src.id,
-                reason: newer,
-                localSequence: local,
-                snapshotSequence: s.info.sequence,
-              },
-            );
-            return false;
-          }
-          if (present) {
-            this.#log.warn("replacing the local database with its latest snapshot", {
-              db: src.id,
-              localSequence: local,
-              snapshotSequence: s.info.sequence,
-            });
-          }
-          return true;
-        });
+        const { snapshot, result } = await retryReplaced(
+          first,
+          log,
+          (s) => this.#restoreFile(src, s, log),
+        );
         out.push(sourceToDsn(src));
-        if (replaced) sequences.set(src.id, s.info.sequence);
+        if (result) sequences.set(src.id, snapshot.info.sequence);
       }
     } catch (e) {
       await cleanup();
@@ -360,7 +336,7 @@ export class Snapshotter {
       log.debug("database file unchanged since the stored snapshot");
       return await this.#unchanged(prev, before, log);
     }
-    const dir = await Deno.makeTempDir({ prefix: "ha-snapshot-" });
+    const dir = await Deno.makeTempDir({ dir: this.#o.tempDir, prefix: "ha-snapshot-" });
     try {
       const copy = `${dir}/${db.id}`;
       const started = performance.now();
@@ -476,8 +452,64 @@ export class Snapshotter {
   }
 
   /**
+   * `--from-latest-snapshot` for a file database and the snapshot `s`: decides from the local
+   * file's state whether `s` may replace it (see {@link restoreAtStart}) and restores it if so.
+   * Returns whether the file was replaced. Called again, from scratch, with the new snapshot
+   * when `s` is replaced while downloading.
+   */
+  async #restoreFile(src: DatabaseSource, s: StoredSnapshot, log: Logger): Promise<boolean> {
+    const snapshotSequence = s.info.sequence;
+    const local = localProgress(src.path, this.#o.subjectOf?.(src.id));
+    if (local !== null && local >= snapshotSequence) {
+      log.info("local database is as recent as its snapshot; not restoring", {
+        localSequence: local,
+        snapshotSequence,
+      });
+      return false;
+    }
+    const pending = local === null ? 0 : pendingOutbox(src.path);
+    if (pending > 0) {
+      log.warn(
+        "local database has changesets not yet published; keeping it instead of restoring " +
+          "its snapshot (they are published once the node runs)",
+        { pending, localSequence: local, snapshotSequence },
+      );
+      return false;
+    }
+    const present = await isPresent(src.path);
+    return await this.#restoreTo(s, src.path, (temp) => {
+      let newer: string | null = null;
+      try {
+        if (local !== null) newer = localChangesNotIn(src.path, temp);
+      } catch (e) {
+        throw new HaError(
+          "unavailable",
+          `cannot compare ${src.path} with its snapshot (nothing replaced): ` +
+            toHaError(e).message,
+        );
+      }
+      if (newer !== null) {
+        log.info(
+          "local database holds changes its snapshot does not reflect; not restoring " +
+            "(replication resumes from its own progress)",
+          { reason: newer, localSequence: local, snapshotSequence },
+        );
+        return false;
+      }
+      if (present) {
+        log.warn("replacing the local database with its latest snapshot", {
+          localSequence: local,
+          snapshotSequence,
+        });
+      }
+      return true;
+    });
+  }
+
+  /**
    * Downloads and verifies `s` beside `target`, then, unless `accept` (given the verified temp
    * file) says no, prepares it and renames it over `target`. Returns whether it replaced it.
+   * Throws a `SnapshotReplacedError` when `s` is replaced or deleted while downloading.
    */
   async #restoreTo(
     s: StoredSnapshot,
@@ -502,11 +534,7 @@ export class Snapshotter {
       target,
     });
     try {
-      await writeStreamToFile(
-        this.#store.read(s, this.#abort.signal),
-        temp,
-        (n) => progress.add(n),
-      );
+      await downloadToFile(this.#store, s, temp, this.#abort.signal, (n) => progress.add(n));
       await verifySqliteFile(temp, what, this.#o.integrity ?? "quick");
       if (accept && !accept(temp)) {
         await removeQuietly(temp);
@@ -566,23 +594,4 @@ function skipped(s: StoredSnapshot, reason: TakeResult["reason"]): TakeResult {
     skipped: true,
     reason,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The replication progress of an existing local database file; `null` when unknown. */
-function localProgress(path: string, subject?: string): number | null {
-  try {
-    if (!Deno.statSync(path).isFile) return null;
-    return readProgress(path, subject);
-  } catch {
-    return null;
-  }
 }

@@ -271,3 +271,13 @@ export function normalizeDigest(d: string): string {
     .replaceAll("/", "_");
   return `SHA-256=${body}`;
 }
+
+/** The replication progress of an existing local database file; `null` when unknown. */
+export function localProgress(path: string, subject?: string): number | null {
+  try {
+    if (!Deno.statSync(path).isFile) return null;
+    return readProgress(path, subject);
+  } catch {
+    return null;
+  }
+}

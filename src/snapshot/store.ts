@@ -2,7 +2,9 @@
  * The snapshot bucket in the JetStream object store: one object per database id, holding a
  * SQLite file, with the stream sequence and the node in its headers and metadata. Uploads and
  * downloads are streamed in chunks; downloads are checked against the object's size, chunk count
- * and SHA-256 digest.
+ * and SHA-256 digest. Storing a new snapshot purges the previous one's chunks, also while they
+ * are being read: such a download fails quickly with a {@link SnapshotReplacedError} naming the
+ * snapshot stored now (see `download.ts` for the retries).
  *
  * @module
  */
@@ -86,8 +88,52 @@ export interface SnapshotStoreOptions {
   timeoutMs?: number;
   /** A download that receives nothing this long fails. Default 30 s. */
   idleTimeoutMs?: number;
+  /**
+   * While a download receives nothing for this long, the object's metadata is read again: when
+   * the object was replaced or deleted meanwhile (its chunks purged), the download fails at once
+   * with a {@link SnapshotReplacedError} instead of waiting for the idle timeout. Default 1 s.
+   */
+  replacedCheckMs?: number;
   /** Upload chunk size, capped by the server's max_payload. Default 1 MiB. */
   chunkBytes?: number;
+}
+
+/**
+ * A download failed because the object was replaced (a new snapshot stored, its previous chunks
+ * purged) or deleted while it was being read. `current` is the object now stored (`null`:
+ * deleted); callers retry with it. Code `unavailable`, details `{replaced: true, sequence,
+ * currentSequence}`.
+ */
+export class SnapshotReplacedError extends HaError {
+  /** The snapshot being downloaded. */
+  readonly previous: StoredSnapshot;
+  /** The snapshot stored now, or `null` when the object was deleted. */
+  readonly current: StoredSnapshot | null;
+
+  constructor(
+    previous: StoredSnapshot,
+    current: StoredSnapshot | null,
+    bytes?: number,
+    options?: ErrorOptions,
+  ) {
+    const { info } = previous;
+    super(
+      "unavailable",
+      `snapshot of ${info.database} (seq ${info.sequence}) was ` +
+        (current ? `replaced by a newer one (seq ${current.info.sequence})` : "deleted") +
+        " while downloading" +
+        (bytes === undefined ? "" : `, after ${bytes} of ${info.size} bytes`),
+      {
+        replaced: true,
+        database: info.database,
+        sequence: info.sequence,
+        currentSequence: current?.info.sequence ?? null,
+      },
+      options,
+    );
+    this.previous = previous;
+    this.current = current;
+  }
 }
 
 /** Object store digests are computed per chunk: the native hash is several times faster. */
@@ -198,20 +244,25 @@ export class SnapshotStore {
 
   /**
    * Streams the content of a stored snapshot, pulling chunks as the reader asks for them (a few
-   * MiB buffered at most). The stream errors with `HaError("unavailable")` when the content does
-   * not match the object's size, chunk count or digest, when nothing arrives for the idle
-   * timeout (for instance because the object was replaced and its chunks purged meanwhile), or
-   * when `signal` aborts.
+   * MiB buffered at most). The stream errors with a {@link SnapshotReplacedError} when the
+   * object is replaced or deleted meanwhile (its chunks are purged: noticed after
+   * `replacedCheckMs` without data, or when the chunks end early), and with
+   * `HaError("unavailable")` when the content does not match the object's size, chunk count or
+   * digest, or nothing arrives for the idle timeout (the object store is unreachable); with
+   * `HaError("cancelled")` when `signal` aborts.
    */
   read(s: StoredSnapshot, signal?: AbortSignal): ReadableStream<Uint8Array> {
     const { info } = s;
     const what = `snapshot of ${info.database} (seq ${info.sequence})`;
     const idleMs = this.#o.idleTimeoutMs ?? 30_000;
+    const checkMs = Math.min(this.#o.replacedCheckMs ?? 1_000, idleMs);
     const hash = createHash("sha256");
     let bytes = 0;
     let chunks = 0;
     let iter: ConsumerMessages | null = null;
     let it: AsyncIterator<JsMsg> | null = null;
+    // The pending `next()` survives idle checks: calling `next()` again would skip a chunk.
+    let pending: Promise<IteratorResult<JsMsg>> | null = null;
     const stop = () => {
       iter?.stop();
       iter = null;
@@ -234,6 +285,32 @@ export class SnapshotStore {
       }
       controller.close();
     };
+    /** The next chunk; a replacement noticed while waiting for it throws. */
+    const next = async (): Promise<IteratorResult<JsMsg>> => {
+      const since = performance.now();
+      for (;;) {
+        if (!pending) {
+          pending = it!.next();
+          pending.catch(() => {}); // abandoned when the download fails meanwhile
+        }
+        const r = await within(pending, checkMs, signal);
+        if (r !== "idle") {
+          pending = null;
+          return r;
+        }
+        // Real time, checks included: a metadata read may itself wait for its timeout.
+        const waited = performance.now() - since;
+        const replaced = waited < idleMs ? await this.replacedSince(s, { bytes }) : null;
+        if (replaced) throw replaced;
+        if (performance.now() - since >= idleMs) {
+          throw new HaError(
+            "unavailable",
+            `${what}: no data for ${idleMs} ms after ${bytes} of ${info.size} bytes ` +
+              "(the object store is unreachable?)",
+          );
+        }
+      }
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
@@ -246,16 +323,11 @@ export class SnapshotStore {
             iter = await oc.consume({ max_messages: 4 });
             it = iter[Symbol.asyncIterator]();
           }
-          const r = await nextWithin(it, idleMs, signal);
-          if (r === "idle") {
-            throw new HaError(
-              "unavailable",
-              `${what}: no data for ${idleMs} ms after ${bytes} of ${info.size} bytes ` +
-                "(replaced or deleted meanwhile, or the object store is unreachable)",
-            );
-          }
+          const r = await next();
           if (r.done) {
             if (signal?.aborted) throw cancelled(what);
+            const replaced = await this.replacedSince(s, { bytes });
+            if (replaced) throw replaced;
             throw new HaError("unavailable", `${what}: download ended after ${bytes} bytes`);
           }
           const m = r.value;
@@ -275,6 +347,27 @@ export class SnapshotStore {
       },
       cancel: () => stop(),
     }, { highWaterMark: 1 });
+  }
+
+  /**
+   * Whether `s` was replaced (another nuid) or deleted since it was read: the
+   * {@link SnapshotReplacedError} to throw instead of `cause` (a failed download of `s`, after
+   * `bytes`), or `null` when it is still the stored object or the store cannot tell. A metadata
+   * rewrite of the same content ({@link updateSequence}) is not a replacement.
+   */
+  async replacedSince(
+    s: StoredSnapshot,
+    o: { cause?: unknown; bytes?: number } = {},
+  ): Promise<SnapshotReplacedError | null> {
+    if (o.cause instanceof SnapshotReplacedError) return o.cause;
+    let now: StoredSnapshot | null;
+    try {
+      now = await this.get(s.info.database);
+    } catch {
+      return null;
+    }
+    if (now?.nuid === s.nuid) return null;
+    return new SnapshotReplacedError(s, now, o.bytes, o.cause ? { cause: o.cause } : undefined);
   }
 
   /** Forgets the open bucket so that the next call opens it again. */
@@ -389,8 +482,9 @@ function cancelled(what: string): HaError {
   return new HaError("cancelled", `${what}: transfer cancelled`);
 }
 
-async function nextWithin<T>(
-  it: AsyncIterator<T>,
+/** `p`'s result, or `"idle"` after `ms`, or `{done: true}` when `signal` aborts. */
+async function within<T>(
+  p: Promise<IteratorResult<T>>,
   ms: number,
   signal?: AbortSignal,
 ): Promise<IteratorResult<T> | "idle"> {
@@ -401,10 +495,11 @@ async function nextWithin<T>(
   });
   const aborted = new Promise<IteratorResult<T>>((resolve) => {
     onAbort = () => resolve({ done: true, value: undefined });
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
   });
   try {
-    return await Promise.race([it.next(), idle, aborted]);
+    return await Promise.race([p, idle, aborted]);
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener("abort", onAbort);
