@@ -22,6 +22,7 @@ import {
   tempBeside,
 } from "./files.ts";
 import { Progress } from "./progress.ts";
+import { whenReachable } from "./reachable.ts";
 import {
   fileDigest,
   type IntegrityLevel,
@@ -231,10 +232,19 @@ export class Snapshotter {
    * returned `dsns` point to. A restored database resumes after the snapshot's sequence and
    * applies this node's own earlier changesets from there too (`_ha_restored`). When another
    * node stores a new snapshot while one is downloaded, the decision and the download are redone
-   * with the new one (`sequences` holds the one restored). Fails (nothing replaced for the
-   * failing database) when the store or stream is unavailable or a snapshot is corrupt.
+   * with the new one (`sequences` holds the one restored). While the store or stream does not
+   * answer, tries again for up to `waitMs` (default 2 minutes, `reachable.ts`); fails (nothing
+   * replaced for the failing database) then, or when a snapshot is corrupt.
    */
-  async restoreAtStart(dsns: readonly string[], memory: boolean): Promise<StartRestore> {
+  restoreAtStart(dsns: readonly string[], memory: boolean, waitMs?: number): Promise<StartRestore> {
+    return whenReachable(() => this.#restoreAtStart(dsns, memory), {
+      log: this.#log,
+      what: "restore at start",
+      waitMs,
+    });
+  }
+
+  async #restoreAtStart(dsns: readonly string[], memory: boolean): Promise<StartRestore> {
     const sources = resolveSources([...dsns], memory);
     const sequences = new Map<string, number>();
     const temps: string[] = [];
@@ -572,6 +582,7 @@ export class Snapshotter {
         "unavailable",
         `cannot read the replication stream ${this.#o.stream} to restore a snapshot: ` +
           toHaError(e).message,
+        { unreachable: true },
       );
     }
   }

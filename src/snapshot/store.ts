@@ -412,7 +412,7 @@ export class SnapshotStore {
     return new HaError(
       "unavailable",
       `snapshot store ${this.bucket} unavailable (${doing}): ${msg}`,
-      {},
+      { unreachable: true },
       { cause: e },
     );
   }
