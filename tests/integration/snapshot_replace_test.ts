@@ -9,57 +9,34 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type Engine, openEngine } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { buildApp } from "../../src/http/mod.ts";
-import { createLogger, type Logger } from "../../src/log/mod.ts";
-import { connectNats, EmbeddedNatsServer, type NatsClient } from "../../src/nats/mod.ts";
 import {
   REPLACED_ATTEMPTS,
   SnapshotReplacedError,
   SnapshotStore,
-  Snapshotter,
-  type SnapshotterOptions,
   type StoredSnapshot,
 } from "../../src/snapshot/mod.ts";
-import { freePort } from "./helpers/ha.ts";
+import { BUCKET, SnapshotFixture, STREAM } from "./helpers/snapshot_fixture.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const STREAM = "ha_replication";
-const BUCKET = `${STREAM}_SNAPSHOTS`;
 const subjectOf = (id: string) => `${STREAM}.${id.replaceAll(".", "_")}`;
 
-class Fixture {
-  server!: EmbeddedNatsServer;
-  client!: NatsClient;
-  dir = "";
+class Fixture extends SnapshotFixture {
   tmp = "";
-  lines: string[] = [];
-  engines: Engine[] = [];
-  snapshotters: Snapshotter[] = [];
   /** Uploads in 64 KiB chunks, so that a 2 MB file has many chunks left to purge. */
   store!: SnapshotStore;
 
-  static async start(): Promise<Fixture> {
+  static override async start(): Promise<Fixture> {
     const f = new Fixture();
-    f.dir = await Deno.makeTempDir({ prefix: "ha-snapshot-replace-test-" });
+    await f.open("ha-snapshot-replace-test-", {
+      subjectOf,
+      // Long: only the quick replacement check can end a stalled download within the test.
+      idleTimeoutMs: 120_000,
+    });
     f.tmp = `${f.dir}/tmp`;
     await Deno.mkdir(f.tmp);
-    f.server = new EmbeddedNatsServer({
-      bin: "/usr/sbin/nats-server",
-      host: "127.0.0.1",
-      port: freePort(),
-      storeDir: `${f.dir}/nats`,
-      serverName: "snap",
-      logger: createLogger("error", () => {}),
-    });
-    await f.server.start();
-    f.client = await connectNats({
-      servers: [f.server.url!],
-      name: "snap-replace-test",
-      logger: createLogger("error", () => {}),
-      reconnectTimeWaitMs: 100,
-    });
+    f.defaults.tempDir = f.tmp;
     f.store = new SnapshotStore({
       nc: f.client.nc,
       bucket: BUCKET,
@@ -69,42 +46,9 @@ class Fixture {
     return f;
   }
 
-  get logger(): Logger {
-    return createLogger("debug", (l) => this.lines.push(l));
-  }
-
   /** Log records whose message matches `msg`. */
   logged(msg: RegExp): Record<string, unknown>[] {
     return this.lines.map((l) => JSON.parse(l)).filter((r) => msg.test(r.msg));
-  }
-
-  snapshotter(o: Partial<SnapshotterOptions> = {}): Snapshotter {
-    const s = new Snapshotter({
-      nc: this.client.nc,
-      stream: STREAM,
-      replicas: 1,
-      nodeName: "node1",
-      logger: this.logger,
-      subjectOf,
-      // Long: only the quick replacement check can end a stalled download within the test.
-      idleTimeoutMs: 120_000,
-      tempDir: this.tmp,
-      ...o,
-    } as SnapshotterOptions);
-    this.snapshotters.push(s);
-    return s;
-  }
-
-  async engine(dsns: string[]): Promise<Engine> {
-    const e = await openEngine({
-      dsns,
-      memory: false,
-      concurrentQueries: 4,
-      logger: this.logger,
-      allowInternalWrites: true,
-    });
-    this.engines.push(e);
-    return e;
   }
 
   /** Stores a SQLite file with `rows` rows reflecting stream sequence `seq` as the snapshot. */
@@ -119,14 +63,6 @@ class Fixture {
     } finally {
       await Deno.remove(path);
     }
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.snapshotters) await s.stop().catch(() => {});
-    for (const e of this.engines) await e.close().catch(() => {});
-    await this.client?.close().catch(() => {});
-    await this.server?.stop().catch(() => {});
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }
 

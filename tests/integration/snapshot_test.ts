@@ -8,93 +8,13 @@ import { DatabaseSync } from "node:sqlite";
 import { jetstream } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { headers } from "@nats-io/transport-node";
-import { type Engine, openEngine } from "../../src/engine/mod.ts";
+import type { Engine } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
 import { buildApp } from "../../src/http/mod.ts";
-import { createLogger, type Logger } from "../../src/log/mod.ts";
-import { connectNats, EmbeddedNatsServer, type NatsClient } from "../../src/nats/mod.ts";
-import { fileDigest, Snapshotter, type SnapshotterOptions } from "../../src/snapshot/mod.ts";
-import { freePort } from "./helpers/ha.ts";
+import { fileDigest } from "../../src/snapshot/mod.ts";
+import { BUCKET, SnapshotFixture, STREAM } from "./helpers/snapshot_fixture.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const STREAM = "ha_replication";
-const BUCKET = `${STREAM}_SNAPSHOTS`;
-
-function quiet(lines: string[] = []): Logger {
-  return createLogger("debug", (l) => lines.push(l));
-}
-
-/** One nats-server, one client, temp dirs, engines and snapshotters; `close` stops all. */
-class Fixture {
-  server!: EmbeddedNatsServer;
-  client!: NatsClient;
-  dir = "";
-  lines: string[] = [];
-  engines: Engine[] = [];
-  snapshotters: Snapshotter[] = [];
-
-  static async start(): Promise<Fixture> {
-    const f = new Fixture();
-    f.dir = await Deno.makeTempDir({ prefix: "ha-snapshot-test-" });
-    f.server = new EmbeddedNatsServer({
-      bin: "/usr/sbin/nats-server",
-      host: "127.0.0.1",
-      port: freePort(),
-      storeDir: `${f.dir}/nats`,
-      serverName: "snap",
-      logger: quiet(),
-    });
-    await f.server.start();
-    f.client = await connectNats({
-      servers: [f.server.url!],
-      name: "snap-test",
-      logger: quiet(),
-      reconnectTimeWaitMs: 100,
-    });
-    return f;
-  }
-
-  get logger(): Logger {
-    return quiet(this.lines);
-  }
-
-  snapshotter(o: Partial<SnapshotterOptions> = {}): Snapshotter {
-    const s = new Snapshotter({
-      nc: this.client.nc,
-      stream: STREAM,
-      replicas: 1,
-      nodeName: "node1",
-      logger: this.logger,
-      idleTimeoutMs: 3_000,
-      timeoutMs: 3_000,
-      ...o,
-    });
-    this.snapshotters.push(s);
-    return s;
-  }
-
-  async engine(dsns: string[], memory = false): Promise<Engine> {
-    // These engines stand in for replication, which keeps _ha_* tables in the database.
-    const e = await openEngine({
-      dsns,
-      memory,
-      concurrentQueries: 4,
-      logger: this.logger,
-      allowInternalWrites: true,
-    });
-    this.engines.push(e);
-    return e;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.snapshotters) await s.stop().catch(() => {});
-    for (const e of this.engines) await e.close().catch(() => {});
-    await this.client?.close().catch(() => {});
-    await this.server?.stop().catch(() => {});
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-  }
-}
-
 async function fill(engine: Engine, id: string, rows: number, from = 0): Promise<void> {
   const db = engine.get(id);
   await db.execute([{
@@ -126,7 +46,7 @@ async function listDir(dir: string): Promise<string[]> {
 
 /** Rewrites an object's metadata message (digest, size...) to simulate a damaged object. */
 async function tamperMeta(
-  f: Fixture,
+  f: SnapshotFixture,
   name: string,
   change: (info: Record<string, unknown>) => void,
 ): Promise<void> {
@@ -157,7 +77,7 @@ Deno.test(
   "snapshot: take, latest, open, restore round trip; skipped when unchanged",
   opts,
   async () => {
-    const f = await Fixture.start();
+    const f = await SnapshotFixture.start();
     try {
       const path = `${f.dir}/app.db`;
       const engine = await f.engine([path]);
@@ -233,7 +153,7 @@ Deno.test(
   "snapshot: the sequence comes from the copy; older ones do not replace newer",
   opts,
   async () => {
-    const f = await Fixture.start();
+    const f = await SnapshotFixture.start();
     try {
       const engine = await f.engine([`${f.dir}/seq.db`], true);
       const db = engine.get("seq.db");
@@ -299,7 +219,7 @@ Deno.test(
   "snapshot: corrupt or truncated objects are refused, the target untouched",
   opts,
   async () => {
-    const f = await Fixture.start();
+    const f = await SnapshotFixture.start();
     try {
       const engine = await f.engine([`${f.dir}/c.db`], true);
       await fill(engine, "c.db", 3000);
@@ -365,7 +285,7 @@ Deno.test(
 );
 
 Deno.test("snapshot: restore replaces a WAL database atomically", opts, async () => {
-  const f = await Fixture.start();
+  const f = await SnapshotFixture.start();
   try {
     const engine = await f.engine([`${f.dir}/src.db`], true);
     await fill(engine, "src.db", 500);
@@ -402,7 +322,7 @@ Deno.test("snapshot: restore replaces a WAL database atomically", opts, async ()
 });
 
 Deno.test("snapshot: another node's outbox is not restored", opts, async () => {
-  const f = await Fixture.start();
+  const f = await SnapshotFixture.start();
   try {
     const engine = await f.engine([`${f.dir}/o.db`], true);
     await fill(engine, "o.db", 5);
@@ -422,7 +342,7 @@ Deno.test("snapshot: another node's outbox is not restored", opts, async () => {
 });
 
 Deno.test("snapshot: periodic snapshots", opts, async () => {
-  const f = await Fixture.start();
+  const f = await SnapshotFixture.start();
   try {
     const engine = await f.engine([`${f.dir}/p1.db`, `${f.dir}/p2.db`]);
     await fill(engine, "p1.db", 10);
@@ -462,7 +382,7 @@ Deno.test("snapshot: periodic snapshots", opts, async () => {
 });
 
 Deno.test("snapshot: restoreAtStart for file and memory databases", opts, async () => {
-  const f = await Fixture.start();
+  const f = await SnapshotFixture.start();
   try {
     // A first node with data and progress.
     const a = await f.engine([`${f.dir}/a/file.db`, `${f.dir}/a/mem.db`].map((p) => {
@@ -534,7 +454,7 @@ Deno.test("snapshot: restoreAtStart for file and memory databases", opts, async 
 });
 
 Deno.test("snapshot: HTTP routes", opts, async () => {
-  const f = await Fixture.start();
+  const f = await SnapshotFixture.start();
   try {
     const engine = await f.engine([`${f.dir}/h1.db`, `${f.dir}/h2.db`], true);
     await fill(engine, "h1.db", 50);
@@ -605,7 +525,7 @@ Deno.test("snapshot: HTTP routes", opts, async () => {
 });
 
 Deno.test("snapshot: store unavailable at restore leaves the target alone", opts, async () => {
-  const f = await Fixture.start();
+  const f = await SnapshotFixture.start();
   try {
     const engine = await f.engine([`${f.dir}/u.db`], true);
     await fill(engine, "u.db", 10);
