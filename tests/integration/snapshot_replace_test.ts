@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { HaError } from "../../src/errors/mod.ts";
-import { buildApp } from "../../src/http/mod.ts";
 import {
   REPLACED_ATTEMPTS,
   SnapshotReplacedError,
@@ -63,6 +62,15 @@ class Fixture extends SnapshotFixture {
     } finally {
       await Deno.remove(path);
     }
+  }
+}
+
+/** Reads `reader` to its end; the error that ended it, if any. */
+async function readError(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<unknown> {
+  try {
+    for (;;) if ((await reader.read()).done) return undefined;
+  } catch (e) {
+    return e;
   }
 }
 
@@ -154,12 +162,7 @@ Deno.test(
       const first = await reader.read();
       assert.equal(first.done, false);
       const now = await f.put("r.db", 2100, 20);
-      let err: unknown;
-      try {
-        for (;;) if ((await reader.read()).done) break;
-      } catch (e) {
-        err = e;
-      }
+      const err = await readError(reader);
       assert.ok(err instanceof SnapshotReplacedError, String(err));
       assert.equal(err.code, "unavailable");
       assert.equal(err.current?.nuid, now.nuid);
@@ -203,12 +206,7 @@ Deno.test(
       const reader = store.read(old).getReader();
       assert.equal((await reader.read()).done, false);
       await f.server.stop();
-      let err: unknown;
-      try {
-        for (;;) if ((await reader.read()).done) break;
-      } catch (e) {
-        err = e;
-      }
+      const err = await readError(reader);
       assert.ok(err instanceof HaError, String(err));
       assert.equal(err.code, "unavailable");
       assert.ok(!(err instanceof SnapshotReplacedError), err.message);
@@ -244,14 +242,7 @@ Deno.test(
       await Deno.remove(copy);
 
       const snaps = f.snapshotter();
-      const app = buildApp({
-        engine,
-        logger: f.logger,
-        token: null,
-        maxBodyBytes: 1 << 20,
-        readiness: () => [],
-        snapshots: snaps,
-      });
+      const app = f.app(engine, snaps);
       const r = await app.request("/snapshot");
       assert.equal(r.status, 200);
       assert.equal(r.headers.get("x-sequence"), "10");
@@ -308,14 +299,7 @@ Deno.test(
     try {
       const engine = await f.engine([`${f.dir}/g.db`]);
       await f.put("g.db", 2000, 10);
-      const app = buildApp({
-        engine,
-        logger: f.logger,
-        token: null,
-        maxBodyBytes: 1 << 20,
-        readiness: () => [],
-        snapshots: f.snapshotter(),
-      });
+      const app = f.app(engine, f.snapshotter());
       // HEAD reads the metadata only (had it downloaded, the pause would have been used up).
       const h = await app.request("/snapshot", { method: "HEAD" });
       assert.equal(h.status, 200);

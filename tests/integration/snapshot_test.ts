@@ -10,7 +10,6 @@ import { Objm } from "@nats-io/obj";
 import { headers } from "@nats-io/transport-node";
 import type { Engine } from "../../src/engine/mod.ts";
 import { HaError } from "../../src/errors/mod.ts";
-import { buildApp } from "../../src/http/mod.ts";
 import { fileDigest } from "../../src/snapshot/mod.ts";
 import { BUCKET, SnapshotFixture, STREAM } from "./helpers/snapshot_fixture.ts";
 
@@ -459,14 +458,7 @@ Deno.test("snapshot: HTTP routes", opts, async () => {
     const engine = await f.engine([`${f.dir}/h1.db`, `${f.dir}/h2.db`], true);
     await fill(engine, "h1.db", 50);
     const snaps = f.snapshotter();
-    const app = buildApp({
-      engine,
-      logger: f.logger,
-      token: null,
-      maxBodyBytes: 1 << 20,
-      readiness: () => [],
-      snapshots: snaps,
-    });
+    const app = f.app(engine, snaps);
 
     let r = await app.request("/snapshot");
     assert.equal(r.status, 404);

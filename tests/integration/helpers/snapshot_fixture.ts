@@ -5,6 +5,7 @@
 import { type Engine, openEngine } from "../../../src/engine/mod.ts";
 import { createLogger, type Logger } from "../../../src/log/mod.ts";
 import { connectNats, EmbeddedNatsServer, type NatsClient } from "../../../src/nats/mod.ts";
+import { buildApp } from "../../../src/http/mod.ts";
 import { Snapshotter, type SnapshotterOptions } from "../../../src/snapshot/mod.ts";
 import { freePort } from "./cluster.ts";
 
@@ -66,6 +67,18 @@ export class SnapshotFixture {
     });
     this.snapshotters.push(s);
     return s;
+  }
+
+  /** The HTTP app over `engine` with `snapshots` (no token, 1 MiB bodies, always ready). */
+  app(engine: Engine, snapshots: Snapshotter): ReturnType<typeof buildApp> {
+    return buildApp({
+      engine,
+      logger: this.logger,
+      token: null,
+      maxBodyBytes: 1 << 20,
+      readiness: () => [],
+      snapshots,
+    });
   }
 
   async engine(dsns: string[], memory = false): Promise<Engine> {
