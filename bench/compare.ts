@@ -16,14 +16,15 @@
  * Debian package to install (`./install.sh` installs them).
  *
  * Run: `deno task bench compare`. Env: BENCH_SECONDS (default 5), BENCH_CLIENTS (pgbench,
- * default 8), BENCH_CONNS (HTTP, default 32), BENCH_WARMUP (the lag row's unmeasured load first,
- * default 2 s), BENCH_ONLY (sections to run).
+ * default 8), BENCH_PG_ROUNDS (pgbench runs per target and row, alternated, default 3: the rows
+ * give medians, the ratio the median of the pairs'), BENCH_CONNS (HTTP, default 32),
+ * BENCH_WARMUP (the lag row's unmeasured load first, default 2 s), BENCH_ONLY (sections to run).
  * @module
  */
 import { Cluster, type HaNode, waitFor } from "../tests/integration/helpers/cluster.ts";
 import { freePort, startHa } from "../tests/integration/helpers/ha.ts";
 import { pgbench, setup, startHaTarget, startPostgres, type Target } from "./pgbench.ts";
-import { table } from "./stats.ts";
+import { percentile, table } from "./stats.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 import { measureLag } from "./lag.ts";
 import { measureCatchUp } from "./catchup.ts";
@@ -33,6 +34,8 @@ import { footprintRows } from "./footprint.ts";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("BENCH_CONNS") ?? 32);
 const CLIENTS = Number(Deno.env.get("BENCH_CLIENTS") ?? 8);
+/** pgbench runs of each target per row (alternated; medians). */
+const PG_ROUNDS = Number(Deno.env.get("BENCH_PG_ROUNDS") ?? 3);
 /** BENCH_ONLY=pgbench,lag runs only the sections whose name contains one of these. */
 const ONLY = Deno.env.get("BENCH_ONLY")?.split(",").filter((s) => s !== "");
 const MODEL = "CREATE TABLE model (key TEXT, value TEXT, UNIQUE(key))";
@@ -134,7 +137,9 @@ async function startHaCluster(cluster: Cluster): Promise<HaNode[]> {
 }
 
 const fmt = (n: number) => n >= 100 ? n.toFixed(0) : n.toFixed(2);
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+const times = (r: number) => `${r.toFixed(2)}×`;
+const ratio = (a: number, b: number) => times(a / b);
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
 
 /** Row: replicated HTTP writes, ha 3 nodes vs dqlite-demo 3 nodes. */
 async function replicatedWrites(dir: string, rows: Row[]): Promise<void> {
@@ -193,16 +198,28 @@ async function pgbenchRows(dir: string, rows: Row[]): Promise<void> {
     targets.push(await startHaTarget(`${dir}/ha`, true));
     targets.push(await startPostgres(`${dir}/pg`, false));
     for (const t of targets) await setup(t);
-    const tps: Record<string, [number, number]> = {};
+    // Runs alternate between ha and PostgreSQL (the order swapped each round) and the ratio is
+    // the median of each pair's: this VM's speed changes within seconds, a single pair can be
+    // off by half.
+    const tps: Record<string, [number, number, number]> = {};
     for (
       const [script, mode] of [["select", "simple"], ["select", "extended"], [
         "select",
         "prepared",
       ], ["insert", "prepared"]]
     ) {
+      const pairs: [number, number][] = [];
+      for (let r = 0; r < PG_ROUNDS; r++) {
+        const [first, second] = r % 2 === 0 ? [0, 1] : [1, 0];
+        const pair: [number, number] = [0, 0];
+        pair[first] = await pgbench(targets[first], script, mode);
+        pair[second] = await pgbench(targets[second], script, mode);
+        pairs.push(pair);
+      }
       tps[`${script} ${mode}`] = [
-        await pgbench(targets[0], script, mode),
-        await pgbench(targets[1], script, mode),
+        median(pairs.map((p) => p[0])),
+        median(pairs.map((p) => p[1])),
+        median(pairs.map((p) => p[0] / p[1])),
       ];
     }
     const sel = ["simple", "extended", "prepared"].map((m) => tps[`select ${m}`]);
@@ -210,14 +227,14 @@ async function pgbenchRows(dir: string, rows: Row[]): Promise<void> {
       `pgbench point select, ${CLIENTS} clients, simple / extended / prepared (tps)`,
       sel.map((x) => fmt(x[0])).join(" / "),
       `PostgreSQL 15 ${sel.map((x) => fmt(x[1])).join(" / ")}`,
-      sel.map((x) => ratio(x[0], x[1])).join(" / "),
+      sel.map((x) => times(x[2])).join(" / "),
     ]);
     const ins = tps["insert prepared"];
     rows.push([
       `pgbench single-row insert, ${CLIENTS} clients, replication on (tps)`,
       fmt(ins[0]),
       `PostgreSQL 15 ${fmt(ins[1])}`,
-      ratio(ins[0], ins[1]),
+      times(ins[2]),
     ]);
   } finally {
     for (const t of targets) await t.stop().catch((e) => console.error(`stop ${t.name}: ${e}`));
