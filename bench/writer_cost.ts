@@ -7,7 +7,7 @@
  * CPU per thread from `/proc` ("workers": the writer, idle readers and the checkpointer).
  *
  * Env: BENCH_SECONDS (3 per phase), BENCH_CLIENTS (8), BENCH_PLUGINS=0 (no plugins: the engine
- * alone). Profile with `deno run -A --unstable-worker-options --cpu-prof bench/writer_cost.ts`.
+ * alone), BENCH_DOLLAR=1 (`$1, $2` placeholders, as PostgreSQL drivers send, instead of `?`). Profile with `deno run -A --unstable-worker-options --cpu-prof bench/writer_cost.ts`.
  *
  * Run: `deno task bench writer-cost`.
  * @module
@@ -23,6 +23,7 @@ import { cpuByThread } from "./repl_writes.ts";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 const CLIENTS = Number(Deno.env.get("BENCH_CLIENTS") ?? 8);
 const PLUGINS = Deno.env.get("BENCH_PLUGINS") !== "0";
+const DOLLAR = Deno.env.get("BENCH_DOLLAR") === "1";
 
 /** Runs the benchmark and prints, per phase, inserts/s and CPU µs per insert by thread. */
 export async function main(): Promise<void> {
@@ -65,7 +66,7 @@ export async function main(): Promise<void> {
     }]);
     const insert = () =>
       db.execute([{
-        sql: "INSERT INTO history(aid, delta) VALUES (?, ?)",
+        sql: `INSERT INTO history(aid, delta) VALUES (${DOLLAR ? "$1, $2" : "?, ?"})`,
         params: [Math.floor(Math.random() * 100_000), Math.floor(Math.random() * 10_000) - 5000],
       }]);
     for (const clients of [CLIENTS, 1]) {

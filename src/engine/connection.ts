@@ -59,7 +59,7 @@ export interface Prepared {
   sourceSql?: string;
   /** Whether it ATTACHes (`actions` has one), worked out once. */
   attaches?: boolean;
-  /** A read prepared from its text's {@link anonymousDollars}: `$N` values bind by position. */
+  /** Prepared from its text's {@link anonymousDollars}: `$N` values bind by position. */
   anonymous?: boolean;
 }
 
@@ -182,27 +182,37 @@ export class Connection {
       command: commandOf(sql, actions),
       returnsColumns,
     };
-    const anonymous = prepared.kind === "read" ? anonymousDollars(sql) : null;
-    if (anonymous !== null) {
-      // Reads only: writes keep their text for the plugins (capture, ids) that see it.
-      prepared.stmt = this.asClient(() => this.db.prepare(anonymous));
-      configure(prepared.stmt);
-      prepared.sourceSql = sql;
-      prepared.anonymous = true;
-    }
     const other = prepared.kind === "write" ? this.rewrite?.({ sql, actions }) : undefined;
     if (other !== undefined) {
-      try {
-        prepared.stmt = this.db.prepare(other);
-      } catch (e) {
-        throw fromSqliteError(e);
-      }
-      configure(prepared.stmt);
+      prepared.stmt = this.prepareOwn(other);
       prepared.schemaVersion = this.schemaVersion();
+    }
+    // Reads and DML bind `$1 … $n` by position; the plugins see the text with `$N` (sourceSql).
+    const text = other ?? sql;
+    const c = prepared.command;
+    const dml = prepared.kind === "write" && (c === "INSERT" || c === "UPDATE" || c === "DELETE");
+    const anonymous = prepared.kind === "read" || dml ? anonymousDollars(text) : null;
+    if (anonymous !== null) {
+      if (other !== undefined) prepared.stmt = this.prepareOwn(anonymous);
+      else configure(prepared.stmt = this.asClient(() => this.db.prepare(anonymous)));
+      prepared.sourceSql = text;
+      prepared.anonymous = true;
     }
     this.cache.set(sql, prepared);
     if (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     return prepared;
+  }
+
+  /** Prepares ha's rewrite of a client statement (not in client mode), configured. */
+  private prepareOwn(sql: string): StatementSync {
+    let stmt: StatementSync;
+    try {
+      stmt = this.db.prepare(sql);
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+    configure(stmt);
+    return stmt;
   }
 
   /** Makes `run` report each statement's own `last_insert_rowid()` (see `userLastId`). */

@@ -318,7 +318,7 @@ function failed(e: unknown): GroupItem {
 
 function runHooked(c: Connection, p: Prepared, params: Statement["params"]): StatementResult {
   if (p.kind === "read") return c.run(p, params);
-  const info: StatementInfo = { sql: p.stmt.sourceSQL, actions: p.actions };
+  const info: StatementInfo = { sql: p.sourceSql ??= p.stmt.sourceSQL, actions: p.actions };
   for (const pl of plugins) pl.beforeStatement?.(info);
   const r = c.run(p, params);
   for (const pl of plugins) pl.afterStatement?.(info);
