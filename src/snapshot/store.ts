@@ -307,6 +307,7 @@ export class SnapshotStore {
             "unavailable",
             `${what}: no data for ${idleMs} ms after ${bytes} of ${info.size} bytes ` +
               "(the object store is unreachable?)",
+            { unreachable: true },
           );
         }
       }
