@@ -51,7 +51,12 @@ Deno.test(
       await nats.kill();
 
       nats = await natsServer(port, null);
-      const starting = cluster.start("b", { natsUrl: url, args: ["--from-latest-snapshot"] });
+      // Its start spans the server swap below: a busy machine gets a generous limit.
+      const starting = cluster.start("b", {
+        natsUrl: url,
+        args: ["--from-latest-snapshot"],
+        startTimeoutMs: 120_000,
+      });
       starting.catch(() => {}); // awaited below
       // The restore failed at least once and the node waits (it has not exited: it would have
       // rejected `starting` with its log).
@@ -61,7 +66,11 @@ Deno.test(
         }
         return "";
       };
-      await waitFor("the restore's retry", () => /does not answer yet; trying again/.test(logOf()));
+      await waitFor(
+        "the restore's retry",
+        () => /does not answer yet; trying again/.test(logOf()),
+        60_000,
+      );
       await nats.kill();
       nats = await natsServer(port, store);
       const b = await starting;

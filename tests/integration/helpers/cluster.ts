@@ -140,6 +140,8 @@ export interface NodeOptions {
   denoFlags?: string[];
   /** Checkout whose `main.ts` runs (a bench's baseline); default this one. */
   checkout?: string;
+  /** How long the start may take until `/healthz` answers (ms, default 40 s). */
+  startTimeoutMs?: number;
 }
 
 /** A running `ha` process. */
@@ -324,7 +326,7 @@ export class Cluster {
       const r = await fetch(`${node.url}/healthz`).catch(() => null);
       await r?.body?.cancel();
       return r?.ok ?? false;
-    }, 40_000).catch((e) => {
+    }, o.startTimeoutMs ?? 40_000).catch((e) => {
       if (!pidAlive(child.pid)) throw e; // its log is in the message already
       // A start that never became healthy is diagnosed by what the node logged meanwhile.
       throw new Error(`${(e as Error).message}\n${name}'s log:\n${node.log().slice(-4000)}`);
