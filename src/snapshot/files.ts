@@ -55,17 +55,8 @@ export async function removeQuietly(path: string): Promise<void> {
   }
 }
 
-/** Whether something exists at `path` (any failure to stat it counts as no). */
-export async function isPresent(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
+/** Whether something exists at `path` (a failure other than "not found" is thrown). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;

@@ -15,8 +15,8 @@ import { isNotFound } from "../nats/mod.ts";
 import { downloadToFile, retryReplaced, stageDownload } from "./download.ts";
 import { sourceToDsn } from "./dsn.ts";
 import {
+  exists,
   fileFingerprint,
-  isPresent,
   removeQuietly,
   replaceDatabaseFile,
   tempBeside,
@@ -486,7 +486,7 @@ export class Snapshotter {
       );
       return false;
     }
-    const present = await isPresent(src.path);
+    const present = await exists(src.path);
     return await this.#restoreTo(s, src.path, (temp) => {
       let newer: string | null = null;
       try {
