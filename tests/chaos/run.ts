@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { waitFor } from "../integration/helpers/cluster.ts";
+import { pidAlive, waitFor } from "../integration/helpers/cluster.ts";
 import {
   type CheckResult,
   checkRun,
@@ -133,7 +133,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         violations.push(`${n.spec.name} is down at the end (could not restart)`);
         continue;
       }
-      dumps.push(await dumpNode(n.proc));
+      try {
+        dumps.push(await dumpNode(n.proc));
+      } catch (e) {
+        // A node that stopped answering after it was healthy: say so, with what it logged last.
+        const how = pidAlive(n.proc.pid) ? "does not answer" : "exited on its own";
+        violations.push(
+          `${n.spec.name} ${how} at the end (${(e as Error).message}); its log ends with:\n` +
+            n.proc.log().slice(-3000),
+        );
+      }
     }
     let hot = new Map<string, string | null>();
     try {
